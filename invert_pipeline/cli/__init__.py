@@ -1,0 +1,61 @@
+"""The ``invert`` command.
+
+One module per group of commands; each exposes ``register(subparsers)`` that adds its commands,
+each with a ``handler(args) -> int`` set through ``set_defaults(handler=...)``. Errors reach the
+user as one clear line (exit code 2) unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "invert_pipeline.cli.run",
+    "invert_pipeline.cli.explain",
+    "invert_pipeline.cli.layers",
+    "invert_pipeline.cli.serve",
+    "invert_pipeline.cli.warehouse",
+    "invert_pipeline.cli.report",
+)
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="invert", description="Explain what the neurons of a deep network have learned (INVERT)."
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name == name:  # that group of commands is not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("invert: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one clear line unless --debug
+        if args.debug:
+            raise
+        print(f"invert {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""What a run is asked to do: the dataset, the model and the search, as plain serialisable values.
+
+These are the parameters of every flow (so every flow can be deployed) and of the ``invert``
+command line. They validate themselves on construction; the code that consumes them trusts them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DatasetSpec(BaseModel):
+    """A Hugging Face dataset and the concept annotations that go with it.
+
+    ``path`` is a hub name (``"imagenet-1k"``), a local Parquet file or folder, an image folder,
+    or a ``save_to_disk`` folder. ``hierarchy`` is ``"wordnet"`` (class names are WordNet ids or
+    map to them), a path to a parent map (CSV or JSON, child -> parent), or ``None``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    name: str | None = Field(default=None, description="dataset configuration name on the hub")
+    split: str = "test"
+    limit: int | None = Field(default=None, ge=1, description="keep at most this many samples")
+    seed: int = 0
+    image_column: str | None = None
+    label_column: str | None = None
+    hierarchy: str | None = None
+    attribute_columns: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = Field(default=(), description="Parquet/CSV files of sample_id, concept")
+    min_positives: int = Field(default=1, ge=1)
+
+
+class ModelSpec(BaseModel):
+    """A torch model: a torchvision architecture, an import path ``pkg.module:factory``, or a file.
+
+    ``weights`` is a checkpoint path (state dict) or a torchvision weights enum name
+    (``"ResNet18_Weights.IMAGENET1K_V1"``) for architectures; ignored for TorchScript files.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    weights: str | None = None
+    name: str | None = None
+    version: str | None = None
+    preprocess: str | None = Field(default=None, description="import path of a preprocessing factory")
+    input_size: tuple[int, ...] | None = Field(default=None, description="C, H, W of one input")
+
+
+class ExtractionParams(BaseModel):
+    """How activations are taken from the model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reduce: Literal["mean", "max"] = "mean"
+    tokens: Literal["cls", "mean"] = "cls"
+    batch_size: int = Field(default=256, ge=1)
+    device: str = "auto"
+    autocast: Literal["bf16", "fp16"] | None = None
+    num_workers: int = Field(default=0, ge=0)
+    shard_size: int | None = Field(default=None, ge=1, description="samples per extraction shard")
+
+
+class SearchParams(BaseModel):
+    """Parameters of :func:`invert_core.explain` for every layer of a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length: int = Field(default=3, ge=1)
+    beam: int = Field(default=10, ge=1)
+    min_fraction: float | None = Field(default=None, ge=0.0, le=1.0, description="None: invert_core's default")
+    max_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    mode: Literal["positive", "negative"] = "positive"
+    limit_search: int | None = Field(default=None, ge=1)
+    semantics: Literal["exact", "reference"] = "exact"
+    device: str = "cpu"
+    holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = 0
+    top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
+    neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")
+
+    @model_validator(mode="after")
+    def _fractions_ordered(self) -> "SearchParams":
+        if self.min_fraction is not None and self.min_fraction > self.max_fraction:
+            raise ValueError(
+                f"min_fraction ({self.min_fraction}) must not exceed max_fraction ({self.max_fraction})"
+            )
+        return self

@@ -1,0 +1,95 @@
+"""The workspace folder: where every stage of the pipeline keeps its files, and how they are written.
+
+Layout (all paths relative to the workspace root)::
+
+    datasets/<dataset_fingerprint>/        samples, concepts, concept_edges, labels (.parquet), dataset.json
+    activations/<activation_key>/<layer>/  part-<start>-<stop>.parquet chunks of [sample_id, neuron columns]
+    search/<search_key>/<layer>.parquet    explanations of one layer (invert_core.explain output + layer)
+    search/<search_key>/<layer>.atomic.parquet  atomic AUC of every neuron x concept
+    runs/<run_id>/run.json                 the run manifest the warehouse loads (see docs/ARCHITECTURE.md)
+    warehouse.duckdb                       the DuckDB warehouse, rebuilt from the Parquet files on demand
+    reports/<run_id>/index.html            static HTML reports
+
+Every file is written to a temporary name in its final folder and renamed into place, so a reader
+never sees a half-written file and an interrupted run leaves only complete files behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_WORKSPACE = Path("invert-workspace")
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable hex digest (sha256, 32 hex characters) of JSON-serialisable parts."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def file_digest(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_version(modules: Iterable[object]) -> str:
+    """A digest of the source files of the given modules: changes whenever their code changes.
+
+    Used as the "code version" part of cache keys, so that a change to the search code reruns the
+    search but not the extraction.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        path = Path(module.__file__)  # type: ignore[attr-defined]
+        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+        for file in files:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _temporary_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    return Path(name)
+
+
+def atomic_write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` to ``path`` as Parquet, visible only once complete (write then rename)."""
+    path = Path(path)
+    temporary = _temporary_path(path)
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` to ``path``, visible only once complete (write then rename)."""
+    path = Path(path)
+    temporary = _temporary_path(path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_json(value: object, path: str | os.PathLike) -> Path:
+    """Write ``value`` as indented JSON, visible only once complete."""
+    return atomic_write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", path)
