@@ -1,0 +1,168 @@
+"""Input validation for the public functions: one place that checks and converts, so the rest trusts.
+
+Every message names the argument, says what was received and what is allowed, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse
+import torch
+
+MODES = ("positive", "negative")
+SEMANTICS = ("exact", "reference")
+
+
+def validate_device(device: str | torch.device) -> torch.device:
+    """A torch device that exists here."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"`device` must be 'cpu' or 'cuda' (optionally 'cuda:N'), got {device!r}") from error
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"`device` is {device!r} but CUDA is not available on this machine; use device='cpu'")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"`device` is {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist; "
+                f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+            )
+        return resolved
+    raise ValueError(f"`device` must be 'cpu' or 'cuda', got {device!r}")
+
+
+def validate_activations(activations) -> torch.Tensor:
+    """A 2-D, finite, real tensor of shape (n_samples, n_neurons) on the CPU (values unchanged)."""
+    if isinstance(activations, torch.Tensor):
+        tensor = activations.detach()
+    elif isinstance(activations, np.ndarray) or isinstance(activations, (list, tuple)):
+        array = np.asarray(activations)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise TypeError(
+                f"`activations` must hold real numbers, got dtype {array.dtype}; convert with .astype(np.float32)"
+            )
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    else:
+        raise TypeError(
+            f"`activations` must be a numpy array or a torch tensor of shape (n_samples, n_neurons), "
+            f"got {type(activations).__name__}"
+        )
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"`activations` must hold real numbers, got dtype {tensor.dtype}; convert to float32")
+    if tensor.ndim != 2:
+        raise ValueError(
+            f"`activations` must have shape (n_samples, n_neurons), got {tuple(tensor.shape)}; "
+            "reshape a single neuron with activations.reshape(-1, 1)"
+        )
+    if tensor.shape[0] < 2 or tensor.shape[1] < 1:
+        raise ValueError(
+            f"`activations` needs at least 2 samples and 1 neuron, got shape {tuple(tensor.shape)}"
+        )
+    if tensor.is_floating_point():
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero()[0].tolist()
+            count = int((~finite).sum())
+            raise ValueError(
+                f"`activations` holds {count} NaN or infinite value(s), the first at sample {bad[0]}, "
+                f"neuron {bad[1]}; drop those samples or replace the values before explaining"
+            )
+    return tensor
+
+
+def validate_labels(labels, n_samples: int) -> scipy.sparse.csr_array:
+    """A boolean CSR matrix of shape (n_samples, n_concepts)."""
+    if scipy.sparse.issparse(labels):
+        dtype = labels.dtype
+        matrix = labels
+    elif isinstance(labels, torch.Tensor):
+        dtype = labels.dtype
+        matrix = labels.to_dense().cpu().numpy() if labels.layout != torch.strided else labels.cpu().numpy()
+    elif isinstance(labels, np.ndarray):
+        dtype = labels.dtype
+        matrix = labels
+    else:
+        raise TypeError(
+            f"`labels` must be a boolean numpy array, scipy.sparse matrix or torch tensor, "
+            f"got {type(labels).__name__}"
+        )
+    if dtype not in (np.bool_, torch.bool):
+        raise TypeError(
+            f"`labels` must be boolean, got dtype {dtype}; if it holds 0/1, convert with labels.astype(bool) "
+            "(numpy, scipy) or labels.bool() (torch)"
+        )
+    if matrix.ndim != 2 or matrix.shape[0] != n_samples:
+        raise ValueError(
+            f"`labels` must have shape (n_samples, n_concepts) with n_samples={n_samples} as in `activations`, "
+            f"got {tuple(matrix.shape)}"
+        )
+    return scipy.sparse.csr_array(matrix, dtype=bool)
+
+
+def validate_concepts(concepts: Sequence[str], n_concepts: int) -> list[str]:
+    """A list of unique, non-empty concept names, one per label column."""
+    if isinstance(concepts, str) or not isinstance(concepts, Sequence) and not hasattr(concepts, "__iter__"):
+        raise TypeError(f"`concepts` must be a sequence of names, got {type(concepts).__name__}")
+    names = list(concepts)
+    if len(names) != n_concepts:
+        raise ValueError(
+            f"`concepts` has {len(names)} names but `labels` has {n_concepts} columns; give one name per column"
+        )
+    not_text = [name for name in names if not isinstance(name, str) or not name]
+    if not_text:
+        raise ValueError(f"`concepts` must be non-empty strings, got {not_text[:5]!r}")
+    seen: set[str] = set()
+    duplicates = sorted({name for name in names if name in seen or seen.add(name)})
+    if duplicates:
+        raise ValueError(f"`concepts` must be unique, got duplicates {duplicates[:10]!r}; rename or merge those columns")
+    return names
+
+
+def validate_search_options(
+    *, length, beam, min_fraction, max_fraction, mode, limit_search, semantics
+) -> None:
+    """Check the scalar options of the search; raises ValueError or TypeError."""
+    for name, value in (("length", length), ("beam", beam)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"`{name}` must be an integer >= 1, got {value!r}")
+        if value < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {value}")
+    if limit_search is not None and (
+        isinstance(limit_search, bool) or not isinstance(limit_search, (int, np.integer)) or limit_search < 1
+    ):
+        raise ValueError(f"`limit_search` must be None (all atoms) or an integer >= 1, got {limit_search!r}")
+    for name, value in (("min_fraction", min_fraction), ("max_fraction", max_fraction)):
+        if not isinstance(value, (int, float, np.floating)) or math.isnan(value) or not 0 <= value <= 1:
+            raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}")
+    if min_fraction > max_fraction:
+        raise ValueError(
+            f"`min_fraction` ({min_fraction}) must not exceed `max_fraction` ({max_fraction}); "
+            "no formula could satisfy both"
+        )
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
+    if semantics not in SEMANTICS:
+        raise ValueError(f"`semantics` must be one of {SEMANTICS}, got {semantics!r}")
+
+
+def drop_degenerate_concepts(
+    labels: scipy.sparse.csr_array, concepts: list[str]
+) -> tuple[scipy.sparse.csr_array, list[str]]:
+    """Remove concepts that are positive on no sample or on every sample, with a warning."""
+    counts = np.asarray(labels.sum(axis=0)).ravel()
+    degenerate = (counts == 0) | (counts == labels.shape[0])
+    if degenerate.any():
+        skipped = [name for name, flag in zip(concepts, degenerate) if flag]
+        warnings.warn(
+            f"skipping {len(skipped)} concept(s) positive on no sample or on every sample: {skipped[:10]}",
+            stacklevel=3,
+        )
+        keep = np.flatnonzero(~degenerate)
+        return labels[:, keep], [concepts[i] for i in keep]
+    return labels, concepts
