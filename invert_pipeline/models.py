@@ -1,0 +1,364 @@
+"""Models: from a :class:`~invert_pipeline.specs.ModelSpec` to an ``nn.Module`` in eval mode.
+
+Three kinds of ``ModelSpec.source``:
+
+- a torchvision architecture name (``"resnet18"``, see ``torchvision.models.list_models()``), with
+  ``weights`` a local checkpoint (a state dict), a torchvision weights enum name
+  (``"ResNet18_Weights.IMAGENET1K_V1"``, or ``"IMAGENET1K_V1"`` / ``"DEFAULT"`` for the architecture)
+  that is already in the torch hub cache, or ``None`` for the architecture's own random
+  initialisation, seeded so that it is the same every time;
+- an import path ``"package.module:factory"``: ``factory()`` returns an ``nn.Module``; ``weights``, when
+  given, is a checkpoint (a state dict) loaded into it;
+- a file saved with ``torch.jit.save`` (TorchScript). A state-dict file alone says nothing about the
+  architecture, so it is rejected with an explanation of what to pass instead.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)``: no pickled code is ever executed.
+Nothing is downloaded: a weights enum that is not in the hub cache is an error.
+
+Preprocessing (PIL image -> float tensor [C, H, W]) is, in this order of preference: the torchvision
+weights' own ``transforms()``; the factory named by ``ModelSpec.preprocess`` (``"package.module:fn"``,
+called with no arguments, returning a callable); the default, which converts the image to RGB for
+3-channel models or to grayscale for 1-channel models, resizes it to ``input_size`` (H, W) and scales
+pixels to [0, 1] (no normalisation).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+from torchvision.transforms import functional as TF
+
+from invert_pipeline.specs import ModelSpec
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
+DEFAULT_INPUT_SIZE = (3, 224, 224)
+RANDOM_INIT_SEED = 0
+_NESTED_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+
+Preprocess = Callable[[Image.Image], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for extraction.
+
+    Attributes
+    ----------
+    module : the network, in eval mode, on the CPU.
+    preprocess : PIL image -> float32 tensor of shape ``input_size``.
+    fingerprint : digest of the weights (32 hex characters), see :func:`weights_fingerprint`.
+    name, version : for the run manifest.
+    input_size : (C, H, W) of one preprocessed input.
+    """
+
+    module: nn.Module
+    preprocess: Preprocess
+    fingerprint: str
+    name: str
+    version: str
+    input_size: tuple[int, ...]
+
+
+class DefaultPreprocess:
+    """Convert to RGB (3 channels) or grayscale (1 channel), resize to (H, W), scale to [0, 1].
+
+    A class rather than a closure so that DataLoader workers can pickle it.
+    """
+
+    def __init__(self, input_size: tuple[int, ...]):
+        self.input_size = tuple(input_size)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        channels, height, width = self.input_size
+        image = image.convert(_pil_mode(channels))
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return TF.to_tensor(image)
+
+    def __repr__(self) -> str:
+        return f"DefaultPreprocess(input_size={self.input_size})"
+
+
+class ConvertThen:
+    """Convert the PIL image to ``mode`` before a transform that expects that many channels."""
+
+    def __init__(self, mode: str, transform: Preprocess):
+        self.mode = mode
+        self.transform = transform
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image.convert(self.mode))
+
+    def __repr__(self) -> str:
+        return f"ConvertThen({self.mode!r}, {self.transform!r})"
+
+
+def load_model(spec: ModelSpec) -> LoadedModel:
+    """Build the model a spec names, load its weights, and pick its preprocessing.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, ImportError
+        With a message naming the field of the spec, what it held and what to pass instead.
+    """
+    if _is_import_path(spec.source):
+        module, default_name, version, transforms = _from_factory(spec)
+    elif spec.source in torchvision.models.list_models():
+        module, default_name, version, transforms = _from_torchvision(spec)
+    elif Path(spec.source).is_file():
+        module, default_name, version, transforms = _from_torchscript(spec)
+    else:
+        raise ValueError(
+            f"ModelSpec.source {spec.source!r} is not a torchvision architecture, an import path "
+            "'package.module:factory' or an existing TorchScript file. "
+            f"Close torchvision names: {_close(spec.source, torchvision.models.list_models())}"
+        )
+    module.eval()
+    input_size = _input_size(spec, module, transforms)
+    preprocess = _preprocess(spec, transforms, input_size)
+    fingerprint = weights_fingerprint(module)
+    return LoadedModel(
+        module=module,
+        preprocess=preprocess,
+        fingerprint=fingerprint,
+        name=spec.name or default_name,
+        version=spec.version or version or fingerprint[:12],
+        input_size=input_size,
+    )
+
+
+def model_fingerprint(spec: ModelSpec) -> str:
+    """Digest of the weights of the model ``spec`` names (see :func:`weights_fingerprint`)."""
+    return load_model(spec).fingerprint
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """sha256 (32 hex characters) of every state-dict entry's name, dtype, shape and bytes, by name.
+
+    Parameters and buffers (e.g. batch-norm statistics) both count: the same weights give the same
+    digest whatever the source; any retraining changes it.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def import_object(path: str, *, field: str) -> object:
+    """The object an import path ``"package.module:attribute"`` names; ``field`` is for messages."""
+    if not _is_import_path(path):
+        raise ValueError(f"{field} {path!r} is not an import path of the form 'package.module:attribute'")
+    module_name, attribute = path.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ImportError(
+            f"{field} {path!r}: cannot import module {module_name!r} ({error}); "
+            "check that the package is installed or on PYTHONPATH"
+        ) from error
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        public = [name for name in dir(module) if not name.startswith("_")]
+        raise ImportError(
+            f"{field} {path!r}: module {module_name!r} has no attribute {attribute!r}; "
+            f"close names: {_close(attribute, public)}"
+        ) from None
+
+
+def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
+    factory = import_object(spec.source, field="ModelSpec.source")
+    if not callable(factory):
+        raise ValueError(f"ModelSpec.source {spec.source!r} names a {type(factory).__name__}, not a factory function")
+    module = factory()
+    if not isinstance(module, nn.Module):
+        raise ValueError(
+            f"ModelSpec.source {spec.source!r} returned a {type(module).__name__}; the factory must return an nn.Module"
+        )
+    version = None
+    if spec.weights is not None:
+        state_dict = _read_checkpoint(_checkpoint_path(spec.weights))
+        _load_state_dict(module, state_dict, spec.weights)
+        version = Path(spec.weights).name
+    return module, spec.source.split(":", 1)[1], version, None
+
+
+def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
+    arch = spec.source
+    if spec.weights is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            module = torchvision.models.get_model(arch, weights=None)
+        return module, arch, f"random-init-seed{RANDOM_INIT_SEED}", None
+    if _looks_like_path(spec.weights):
+        state_dict = _read_checkpoint(_checkpoint_path(spec.weights))
+        module = torchvision.models.get_model(arch, weights=None, **_num_classes_override(arch, state_dict))
+        _load_state_dict(module, state_dict, spec.weights)
+        return module, arch, Path(spec.weights).name, None
+    weights = _weights_enum(arch, spec.weights)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not cached.is_file():
+        raise FileNotFoundError(
+            f"ModelSpec.weights {spec.weights!r}: {weights} is not in the torch hub cache ({cached}) and "
+            "nothing is downloaded here. Copy the file there from a machine that has it (its URL is "
+            f"{weights.url}), or pass weights= a local checkpoint (state dict) path"
+        )
+    module = torchvision.models.get_model(arch, weights=weights)  # reads the cached file, no download
+    return module, arch, str(weights), weights.transforms()
+
+
+def _from_torchscript(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
+    path = Path(spec.source)
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream but is what users hand us
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as error:
+        raise ValueError(
+            f"ModelSpec.source {spec.source!r} is not a TorchScript file (torch.jit.load: "
+            f"{str(error).splitlines()[0]}). A saved state dict needs its architecture: pass "
+            f"source='resnet18' (a torchvision architecture) or source='package.module:factory' "
+            f"with weights={spec.source!r}; a pickled nn.Module is not loaded (unsafe), save it "
+            "with torch.jit.script(model).save(path) or as a state dict instead"
+        ) from error
+    return module, path.stem, path.name, None
+
+
+def _weights_enum(arch: str, name: str) -> torchvision.models.WeightsEnum:
+    enum = torchvision.models.get_model_weights(arch)
+    short = name.split(".", 1)[1] if name.startswith(f"{enum.__name__}.") else name
+    if "." not in short and short in enum.__members__:
+        return enum[short]
+    raise ValueError(
+        f"ModelSpec.weights {name!r} is neither an existing checkpoint file nor a weights name of {arch}; "
+        f"available: {', '.join(f'{enum.__name__}.{member}' for member in enum.__members__)}"
+    )
+
+
+def _checkpoint_path(weights: str) -> Path:
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ModelSpec.weights {weights!r}: no such checkpoint file (weights enum names such as "
+            "'ResNet18_Weights.IMAGENET1K_V1' apply only to torchvision architectures)"
+        )
+    return path
+
+
+def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
+    """A state dict from a checkpoint, unwrapping ``{"state_dict": ...}``-style containers."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise ValueError(
+            f"ModelSpec.weights {str(path)!r} is not a state dict torch.load(weights_only=True) can "
+            f"read ({type(error).__name__}: {str(error).splitlines()[0]}); save weights with "
+            "torch.save(model.state_dict(), path)"
+        ) from error
+    if isinstance(checkpoint, Mapping):
+        for key in _NESTED_STATE_DICT_KEYS:
+            if isinstance(checkpoint.get(key), Mapping):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise ValueError(
+            f"ModelSpec.weights {str(path)!r} holds a {type(checkpoint).__name__}, not a state dict of "
+            "tensors; save weights with torch.save(model.state_dict(), path)"
+        )
+    return checkpoint
+
+
+def _load_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], weights: str) -> None:
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"ModelSpec.weights {weights!r} does not fit the model: {' '.join(str(error).split())}"
+        ) from error
+
+
+def _num_classes_override(arch: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """``num_classes`` for a fine-tuned checkpoint whose last linear layer differs from the default."""
+    with torch.device("meta"):
+        reference = torchvision.models.get_model(arch, weights=None)
+    linear_layers = [(name, m) for name, m in reference.named_modules() if isinstance(m, nn.Linear)]
+    if not linear_layers:
+        return {}
+    name, last = linear_layers[-1]
+    weight = state_dict.get(f"{name}.weight")
+    if weight is None or weight.ndim != 2 or weight.shape[0] == last.out_features:
+        return {}
+    return {"num_classes": int(weight.shape[0])}
+
+
+def _input_size(spec: ModelSpec, module: nn.Module, transforms: Preprocess | None) -> tuple[int, ...]:
+    if spec.input_size is not None:
+        size = tuple(spec.input_size)
+    elif transforms is not None and hasattr(transforms, "crop_size"):
+        crop = list(transforms.crop_size)
+        size = (3, crop[0], crop[-1])
+    elif isinstance(getattr(module, "input_size", None), tuple):
+        size = tuple(module.input_size)
+    elif spec.source in torchvision.models.list_models():
+        size = DEFAULT_INPUT_SIZE
+    else:
+        raise ValueError(
+            f"ModelSpec.input_size is needed for model source {spec.source!r}: pass the (C, H, W) of one "
+            "input, e.g. input_size=(1, 28, 28), or give the module an input_size attribute"
+        )
+    if len(size) != 3 or min(size) < 1:
+        raise ValueError(f"ModelSpec.input_size must be (C, H, W) of positive integers; got {size}")
+    return size
+
+
+def _preprocess(spec: ModelSpec, transforms: Preprocess | None, input_size: tuple[int, ...]) -> Preprocess:
+    if transforms is not None:
+        return ConvertThen(_pil_mode(input_size[0]), transforms)
+    if spec.preprocess is not None:
+        factory = import_object(spec.preprocess, field="ModelSpec.preprocess")
+        preprocess = factory() if callable(factory) else None
+        if not callable(preprocess):
+            raise ValueError(
+                f"ModelSpec.preprocess {spec.preprocess!r} must name a factory that returns a callable "
+                "PIL image -> tensor"
+            )
+        return preprocess
+    _pil_mode(input_size[0])  # fail now, not in a DataLoader worker
+    return DefaultPreprocess(input_size)
+
+
+def _pil_mode(channels: int) -> str:
+    if channels == 1:
+        return "L"
+    if channels == 3:
+        return "RGB"
+    raise ValueError(
+        f"input_size has {channels} channels; the built-in preprocessing handles 1 (grayscale) or 3 "
+        "(RGB): pass ModelSpec.preprocess for other inputs"
+    )
+
+
+def _is_import_path(source: str) -> bool:
+    module_name, colon, attribute = source.partition(":")
+    return bool(colon) and attribute.isidentifier() and all(p.isidentifier() for p in module_name.split("."))
+
+
+def _looks_like_path(weights: str) -> bool:
+    return "/" in weights or "\\" in weights or weights.endswith(CHECKPOINT_SUFFIXES) or Path(weights).exists()
+
+
+def _close(word: str, options: list[str]) -> str:
+    matches = difflib.get_close_matches(word, options, n=5, cutoff=0.5)
+    return ", ".join(matches) if matches else "none"
