@@ -1,0 +1,83 @@
+"""Stage flow: extract the activations of a model's layers on a prepared dataset, one task per shard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from invert_pipeline.models import load_model
+from invert_pipeline.runners import RunnerName, make_task_runner
+from invert_pipeline.specs import ExtractionParams, ModelSpec
+from tasks.activations import (
+    activation_key,
+    extract_shard_task,
+    plan_extraction_shards,
+    resolve_layers_task,
+    shard_complete,
+)
+from tasks.caching import in_workspace
+from tasks.datasets import read_dataset_info
+from tasks.monitoring import results_with_progress
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters
+    model = parameters["model"]
+    return f"extract {model.name or model.source} on {Path(parameters['dataset_dir']).name[:12]}"
+
+
+@flow(name="extract-activations", flow_run_name=_run_name)
+def extract_activations_flow(
+    model: ModelSpec,
+    dataset_dir: str,
+    layers: list[str],
+    extraction: ExtractionParams,
+    workspace: str,
+    runner: RunnerName = "local",
+    dask_address: str | None = None,
+) -> dict:
+    """Extract ``layers`` (names or globs) of ``model`` on the dataset in ``dataset_dir``.
+
+    Returns
+    -------
+    dict
+        ``activation_key``; ``model``: name, version and weights fingerprint; ``layers``: resolved
+        layer name -> ``<workspace>/activations/<activation_key>/<layer>``.
+    """
+    logger = get_run_logger()
+    loaded = load_model(model)
+    info = read_dataset_info(dataset_dir)
+    key = activation_key(info["fingerprint"], loaded.fingerprint, extraction)
+    out_dir = Path(workspace) / "activations" / key
+    names = in_workspace(resolve_layers_task, workspace)(model, list(layers))
+    shards = plan_extraction_shards(info["n_samples"], extraction.shard_size)
+    logger.info(
+        "%s (weights %s): %d layers, %d samples in %d shards -> %s",
+        loaded.name, loaded.fingerprint[:12], len(names), info["n_samples"], len(shards), out_dir,
+    )
+    with make_task_runner(runner, dask_address=dask_address) as task_runner:
+        futures = [
+            task_runner.submit(
+                in_workspace(
+                    extract_shard_task, workspace, outputs_complete=shard_complete(out_dir, names, info["n_samples"], shard)
+                ),
+                parameters={
+                    "model": model,
+                    "model_fingerprint": loaded.fingerprint,
+                    "dataset_dir": str(dataset_dir),
+                    "layers": names,
+                    "out_dir": str(out_dir),
+                    "params": extraction,
+                    "shard": shard,
+                },
+            )
+            for shard in shards
+        ]
+        written = results_with_progress(futures, f"extracting {len(names)} layers of {loaded.name}")
+    return {
+        "activation_key": key,
+        "model": {"name": loaded.name, "version": loaded.version, "fingerprint": loaded.fingerprint},
+        "layers": written[0],
+    }

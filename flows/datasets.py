@@ -1,0 +1,26 @@
+"""Stage flow: prepare a dataset (samples, concepts, labels) in the workspace."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from invert_pipeline.datasets import dataset_fingerprint
+from invert_pipeline.specs import DatasetSpec
+from tasks.caching import in_workspace
+from tasks.datasets import dataset_dir, prepare_dataset_task
+
+
+def _run_name() -> str:
+    spec = flow_run.parameters["dataset"]
+    return f"prepare {spec.path} [{spec.split}]"
+
+
+@flow(name="prepare-dataset", flow_run_name=_run_name)
+def prepare_dataset_flow(dataset: DatasetSpec, workspace: str) -> str:
+    """Prepare ``dataset`` under ``<workspace>/datasets/<fingerprint>/``; returns that folder."""
+    fingerprint = dataset_fingerprint(dataset)
+    get_run_logger().info("dataset %s [%s]: fingerprint %s", dataset.path, dataset.split, fingerprint)
+    folder = dataset_dir(workspace, fingerprint)
+    prepare = in_workspace(prepare_dataset_task, workspace, outputs=[folder / "dataset.json"])
+    return prepare(dataset, fingerprint, workspace)

@@ -1,0 +1,154 @@
+"""The pipeline: explain every neuron of a model's layers on a dataset, end to end.
+
+``explain_model`` wires the stage flows together::
+
+    prepare dataset -> extract activations (per shard) -> search (per layer / neuron chunk, in parallel)
+        -> neuron influence + run manifest -> warehouse load -> report -> summary artifact
+
+Every task is cached by content (see :mod:`tasks.caching`): running it again with nothing
+changed recomputes nothing; new weights recompute the activations and the search; a changed
+search parameter recomputes only the search.
+
+From Python::
+
+    from flows.explain import explain_model
+    from invert_pipeline.specs import ModelSpec
+    result = explain_model(model=ModelSpec(source="resnet18", weights="resnet18.pt"), layers=["layer4"],
+                           workspace="invert-workspace")
+    result["run_id"], result["manifest"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.activations import extract_activations_flow
+from flows.datasets import prepare_dataset_flow
+from flows.report import write_report_flow
+from flows.search import search_flow
+from flows.warehouse import load_warehouse_flow
+from invert_pipeline.datasets import fashion_mnist_spec
+from invert_pipeline.runners import RunnerName, shared_dask_cluster
+from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
+from invert_pipeline.workspace import DEFAULT_WORKSPACE
+from tasks.activations import layer_width
+from tasks.caching import code_version, in_workspace
+from tasks.datasets import read_dataset_info
+from tasks.monitoring import publish_summary, summarise
+from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
+
+PIPELINE_CODE = ("invert_core", "invert_pipeline", "tasks", "flows")
+
+
+def _model_label(model: ModelSpec) -> str:
+    return " ".join(part for part in (model.name or model.source, model.version) if part)
+
+
+def _dataset_label(dataset: DatasetSpec | None) -> str:
+    return "Fashion-MNIST (default)" if dataset is None else f"{dataset.path} [{dataset.split}]"
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters
+    return f"explain {_model_label(parameters['model'])} on {_dataset_label(parameters.get('dataset'))}"
+
+
+@flow(name="explain-model", flow_run_name=_run_name)
+def explain_model(
+    model: ModelSpec,
+    layers: list[str],
+    dataset: DatasetSpec | None = None,
+    search: SearchParams = SearchParams(),
+    extraction: ExtractionParams = ExtractionParams(),
+    workspace: str = str(DEFAULT_WORKSPACE),
+    runner: RunnerName = "local",
+    dask_address: str | None = None,
+) -> dict[str, str]:
+    """Explain the neurons of ``layers`` of ``model`` on ``dataset`` and load them into the warehouse.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The network and its weights.
+    layers : list of str
+        Layer names or globs (``"features.*"``); ``"logits"`` is the model output.
+    dataset : DatasetSpec, optional
+        The probe dataset with its concepts; ``None``: the embedded Fashion-MNIST test split.
+    search, extraction : SearchParams, ExtractionParams
+        Parameters of the INVERT search and of the activation extraction.
+    workspace : str
+        The workspace folder (created when missing).
+    runner : {"local", "dask"}
+        Where parallel tasks run (see :mod:`invert_pipeline.runners`).
+    dask_address : str, optional
+        Scheduler address of an existing Dask cluster (with ``runner="dask"``).
+
+    Returns
+    -------
+    dict
+        ``run_id``, and the paths of the ``manifest`` (``runs/<run_id>/run.json``), the
+        ``warehouse`` file and the ``report``'s ``index.html``.
+    """
+    started_at = utc_now()
+    logger = get_run_logger()
+    dataset = fashion_mnist_spec() if dataset is None else dataset
+    workspace = str(Path(workspace).resolve())
+    model_label = _model_label(model)
+
+    with shared_dask_cluster(runner, dask_address) as address:
+        dataset_dir = prepare_dataset_flow(dataset, workspace)
+        activations = extract_activations_flow(model, dataset_dir, layers, extraction, workspace, runner, address)
+        searched = search_flow(
+            dataset_dir, activations["layers"], search, workspace, runner, address, model_label=model_label
+        )
+
+    info = read_dataset_info(dataset_dir)
+    names = list(activations["layers"])
+    run_id = run_id_for(model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names)
+    folder = run_dir(workspace, run_id)
+    influence_path = folder / "neuron_influence.parquet"
+    influence = in_workspace(influence_task, workspace, outputs=[influence_path])
+    influence(model, activations["model"]["fingerprint"], names, str(influence_path))
+
+    manifest = {
+        "run_id": run_id,
+        "model": activations["model"],
+        "dataset": {"name": dataset.path, "fingerprint": info["fingerprint"], "dir": _relative(dataset_dir, workspace)},
+        "parameters": {"search": search.model_dump(mode="json"), "extraction": extraction.model_dump(mode="json")},
+        "code_version": code_version(PIPELINE_CODE),
+        "layers": [
+            {
+                "name": layer,
+                "n_neurons": layer_width(activations["layers"][layer]),
+                "activations": _relative(activations["layers"][layer], workspace),
+                "explanations": _relative(searched["layers"][layer]["explanations"], workspace),
+                "atomic_scores": _relative(searched["layers"][layer]["atomic_scores"], workspace),
+            }
+            for layer in names
+        ],
+        "neuron_influence": _relative(influence_path, workspace),
+        "report": f"reports/{run_id}/index.html",
+    }
+    write_manifest = in_workspace(write_manifest_task, workspace, outputs=[folder / "run.json"])
+    manifest_path = write_manifest(workspace, manifest, started_at)
+
+    warehouse = load_warehouse_flow(workspace, run_id)
+    report = write_report_flow(workspace, [run_id])
+    publish_summary(
+        run_id=run_id,
+        model_label=model_label,
+        dataset_label=_dataset_label(dataset),
+        layer_summary=summarise({layer: searched["layers"][layer]["explanations"] for layer in names}),
+        spurious=None,
+        report=report,
+        manifest=manifest_path,
+    )
+    logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
+    return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
+
+
+def _relative(path: str | Path, workspace: str) -> str:
+    return Path(path).resolve().relative_to(workspace).as_posix()

@@ -1,0 +1,80 @@
+"""Stage flow: the INVERT search of every layer in parallel (and of neuron chunks of large layers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from invert_pipeline.runners import RunnerName, make_task_runner
+from invert_pipeline.specs import SearchParams
+from tasks.activations import layer_width
+from tasks.caching import in_workspace
+from tasks.datasets import read_dataset_info
+from tasks.monitoring import publish_layer_table, results_with_progress
+from tasks.search import chunk_outputs, layer_outputs, merge_chunks_task, plan_chunks, search_key, search_task
+
+
+def _run_name() -> str:
+    return f"search {', '.join(flow_run.parameters['layer_dirs'])}"
+
+
+@flow(name="search", flow_run_name=_run_name)
+def search_flow(
+    dataset_dir: str,
+    layer_dirs: dict[str, str],
+    search: SearchParams,
+    workspace: str,
+    runner: RunnerName = "local",
+    dask_address: str | None = None,
+    model_label: str = "model",
+) -> dict:
+    """Explain every neuron of every layer in ``layer_dirs`` (layer -> ``activations/<key>/<layer>``).
+
+    Returns
+    -------
+    dict
+        ``search_key``; ``layers``: layer -> {"explanations", "atomic_scores"} paths under
+        ``<workspace>/search/<search_key>/``.
+    """
+    activation_keys = {Path(folder).parent.name for folder in layer_dirs.values()}
+    if len(activation_keys) != 1:
+        raise ValueError(
+            f"layer_dirs must all lie in one activations/<key>/ folder, got {sorted(activation_keys)}"
+        )
+    key = search_key(read_dataset_info(dataset_dir)["fingerprint"], activation_keys.pop(), search)
+    search_dir = Path(workspace) / "search" / key
+    plans = {layer: plan_chunks(layer_width(folder), search.neuron_chunk) for layer, folder in layer_dirs.items()}
+    get_run_logger().info(
+        "searching %d layers (%d tasks) -> %s", len(plans), sum(map(len, plans.values())), search_dir
+    )
+    with make_task_runner(runner, dask_address=dask_address) as task_runner:
+        futures, submitted = [], []
+        for layer, chunks in plans.items():
+            for neurons in chunks:
+                whole = len(chunks) == 1
+                outputs = layer_outputs(search_dir, layer) if whole else chunk_outputs(search_dir, layer, neurons)
+                parameters = {
+                    "dataset_dir": str(dataset_dir),
+                    "layer_dir": str(layer_dirs[layer]),
+                    "layer": layer,
+                    "params": search,
+                    "outputs": outputs,
+                    "neurons": None if whole else neurons,
+                }
+                task = in_workspace(search_task, workspace, outputs=outputs.values())
+                futures.append(task_runner.submit(task, parameters=parameters))
+                submitted.append(layer)
+        chunk_results = results_with_progress(futures, f"searching {len(plans)} layers")
+    layers = {}
+    for layer, chunks in plans.items():
+        results = [result for owner, result in zip(submitted, chunk_results, strict=True) if owner == layer]
+        if len(chunks) == 1:
+            layers[layer] = results[0]
+        else:
+            outputs = layer_outputs(search_dir, layer)
+            merge = in_workspace(merge_chunks_task, workspace, outputs=outputs.values())
+            layers[layer] = merge(layer, results, outputs)
+        publish_layer_table(model_label, layer, layers[layer]["explanations"])
+    return {"search_key": key, "layers": layers}

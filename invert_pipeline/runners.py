@@ -1,0 +1,69 @@
+"""Where the pipeline's parallel tasks run: threads on this machine, or a Dask cluster.
+
+``runner="local"`` runs tasks in a thread pool with one thread per core. The heavy work of a task
+(torch forward passes, the matrix products and sorts of the INVERT search in numpy/torch) runs
+in native code that releases the GIL, so threads keep every core busy without copying
+activations between processes. ``runner="dask"`` runs them through ``prefect_dask.DaskTaskRunner``
+on the scheduler at ``dask_address``, or on a local cluster started for the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+RunnerName = Literal["local", "dask"]
+RUNNER_NAMES: tuple[RunnerName, ...] = ("local", "dask")
+
+
+def make_task_runner(runner: RunnerName, *, dask_address: str | None = None) -> TaskRunner:
+    """A fresh (not yet started) Prefect task runner.
+
+    Parameters
+    ----------
+    runner : {"local", "dask"}
+        ``"local"``: a thread pool with one thread per core. ``"dask"``: a Dask cluster.
+    dask_address : str, optional
+        Scheduler address (``"tcp://host:8786"``) of an existing Dask cluster; with ``runner="dask"``
+        and no address, a local cluster with one single-threaded worker process per core is
+        started and closed with the runner.
+    """
+    if runner == "local":
+        if dask_address is not None:
+            raise ValueError(
+                f"dask_address ({dask_address!r}) only applies with runner='dask'; pass runner='dask' or drop it"
+            )
+        return ThreadPoolTaskRunner(max_workers=os.cpu_count() or 1)
+    elif runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address is not None:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={"n_workers": os.cpu_count() or 1, "threads_per_worker": 1},
+        )
+    else:
+        raise ValueError(f"runner must be one of {RUNNER_NAMES}, got {runner!r}")
+
+
+@contextmanager
+def shared_dask_cluster(runner: RunnerName, dask_address: str | None) -> Iterator[str | None]:
+    """The Dask scheduler address that every stage of one run should use.
+
+    With ``runner="dask"`` and no address, starts one local cluster for the whole run (instead of
+    one per stage) and yields its address; otherwise yields ``dask_address`` unchanged.
+    """
+    if runner not in RUNNER_NAMES:
+        raise ValueError(f"runner must be one of {RUNNER_NAMES}, got {runner!r}")
+    if runner != "dask" or dask_address is not None:
+        yield dask_address
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1) as cluster:
+        yield cluster.scheduler_address

@@ -1,0 +1,102 @@
+"""Activations: the model's layers resolved, then extracted to Parquet one sample shard per task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.runtime import task_run
+
+from invert_pipeline.extraction import extract_activations, pending_chunks, plan_shards
+from invert_pipeline.layers import resolve_layers
+from invert_pipeline.models import load_model
+from invert_pipeline.specs import ExtractionParams, ModelSpec
+from invert_pipeline.workspace import fingerprint
+from tasks.caching import ContentKey, code_version
+
+MODEL_CODE = ("invert_pipeline.models", "invert_pipeline.layers")
+EXTRACTION_CODE = (*MODEL_CODE, "invert_pipeline.extraction")
+# Extraction settings that change where, how fast and in which pieces activations are computed,
+# not their values (the chunk files lie on a fixed grid whatever the shards, see extraction.py).
+_NOT_IN_KEY = {"device", "num_workers", "batch_size", "shard_size"}
+
+
+def activation_key(dataset_fingerprint: str, model_fingerprint: str, params: ExtractionParams) -> str:
+    """The content key of ``activations/<key>/``: dataset, weights, extraction settings and code."""
+    settings = params.model_dump(mode="json", exclude=_NOT_IN_KEY)
+    return fingerprint("activations", dataset_fingerprint, model_fingerprint, settings, code_version(EXTRACTION_CODE))
+
+
+def plan_extraction_shards(n_samples: int, shard_size: int | None) -> list[tuple[int, int]]:
+    """Sample ranges ``[start, stop)`` on the extraction chunk grid, one per extraction task.
+
+    ``shard_size=None``: one shard for the whole dataset.
+    """
+    if n_samples < 1:
+        raise ValueError(f"the dataset has no samples (n_samples={n_samples}); check its split and limit")
+    return [(0, n_samples)] if shard_size is None else plan_shards(n_samples, shard_size)
+
+
+def shard_complete(out_dir: str | Path, layers: list[str], n_samples: int, shard: tuple[int, int]) -> bool:
+    """Whether every chunk of ``shard`` is on disk for every layer."""
+    return not pending_chunks(out_dir, layers, n_samples, shard)
+
+
+def layer_width(layer_dir: str | Path) -> int:
+    """Number of neurons (columns besides ``sample_id``) of an extracted layer."""
+    parts = sorted(Path(layer_dir).glob("part-*.parquet"))
+    if not parts:
+        raise FileNotFoundError(f"no activation parts in {layer_dir}: extract the activations first")
+    return len(pq.read_schema(parts[0]).names) - 1
+
+
+def _model_label(model: ModelSpec) -> str:
+    return model.name or model.source
+
+
+def _extract_run_name() -> str:
+    parameters = task_run.parameters
+    start, stop = parameters["shard"]
+    return f"extract {_model_label(parameters['model'])} samples {start}-{stop}"
+
+
+@task(
+    name="resolve layers",
+    task_run_name="resolve layers of {model.source}",
+    cache_policy=ContentKey(modules=MODEL_CODE),
+    result_serializer="json",
+)
+def resolve_layers_task(model: ModelSpec, patterns: list[str]) -> list[str]:
+    """Layer names matching ``patterns`` (exact names or globs; ``logits`` is the output), in order.
+
+    Depends on the architecture only, so the key is the spec and the patterns, not the weights.
+    """
+    return resolve_layers(load_model(model).module, patterns)
+
+
+@task(
+    name="extract activations",
+    task_run_name=_extract_run_name,
+    tags=["gpu"],
+    cache_policy=ContentKey(modules=EXTRACTION_CODE),
+    result_serializer="json",
+    retries=1,
+    retry_delay_seconds=5,
+)
+def extract_shard_task(
+    model: ModelSpec,
+    model_fingerprint: str,
+    dataset_dir: str,
+    layers: list[str],
+    out_dir: str,
+    params: ExtractionParams,
+    shard: tuple[int, int],
+) -> dict[str, str]:
+    """Extract samples ``shard = (start, stop)`` of every layer; returns layer -> ``<out_dir>/<layer>``.
+
+    ``model_fingerprint`` (the digest of the weights) keys the cache, so a retrained model with
+    the same checkpoint path is extracted again. A retry resumes from the last complete chunk.
+    """
+    written = extract_activations(model, Path(dataset_dir), layers, Path(out_dir), params, shard=tuple(shard))
+    return {layer: str(path) for layer, path in written.items()}

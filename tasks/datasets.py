@@ -1,0 +1,41 @@
+"""Ingest: a dataset spec in, the prepared dataset folder (samples, concepts, labels as Parquet) out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import task
+
+from invert_pipeline.datasets import prepare_dataset
+from invert_pipeline.specs import DatasetSpec
+from tasks.caching import ContentKey
+
+DATASET_CODE = ("invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy")
+
+
+def dataset_dir(workspace: str, dataset_fingerprint: str) -> Path:
+    """Where :func:`invert_pipeline.datasets.prepare_dataset` puts the dataset with this fingerprint."""
+    return Path(workspace) / "datasets" / dataset_fingerprint
+
+
+@task(
+    name="prepare dataset",
+    task_run_name="prepare {spec.path} [{spec.split}]",
+    cache_policy=ContentKey(modules=DATASET_CODE),
+    result_serializer="json",
+    retries=1,
+    retry_delay_seconds=5,
+)
+def prepare_dataset_task(spec: DatasetSpec, dataset_fingerprint: str, workspace: str) -> str:
+    """Prepare the dataset in ``workspace``; returns ``datasets/<dataset_fingerprint>`` as an absolute path.
+
+    ``dataset_fingerprint`` (from :func:`invert_pipeline.datasets.dataset_fingerprint`) changes when
+    the data or the concept spec changes, and keys the cache.
+    """
+    return str(prepare_dataset(spec, Path(workspace)))
+
+
+def read_dataset_info(dataset_dir: str | Path) -> dict:
+    """The ``dataset.json`` of a prepared dataset (fingerprint, spec, n_samples, n_concepts, ...)."""
+    return json.loads((Path(dataset_dir) / "dataset.json").read_text())

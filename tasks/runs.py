@@ -1,0 +1,64 @@
+"""A run's own files: ``runs/<run_id>/neuron_influence.parquet`` and the manifest ``run.json``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import task
+
+from invert_pipeline.layers import linear_influence
+from invert_pipeline.specs import ModelSpec
+from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet, fingerprint
+from tasks.activations import MODEL_CODE
+from tasks.caching import ContentKey
+
+MANIFEST_CODE = ("tasks.runs",)
+
+
+def run_id_for(model_label: str, *content_keys: object) -> str:
+    """A readable run id that is a content key: ``<model label>-<12 hex digits>``.
+
+    The same dataset, weights, layers, parameters and code give the same id, so running again
+    with nothing changed replaces nothing; a retrained model gets a new run.
+    """
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model_label).strip("-").lower() or "model"
+    return f"{slug[:40]}-{fingerprint('run', *content_keys)[:12]}"
+
+
+def run_dir(workspace: str | Path, run_id: str) -> Path:
+    """``<workspace>/runs/<run_id>``."""
+    return Path(workspace) / "runs" / run_id
+
+
+def utc_now() -> str:
+    """The current time, ISO-8601 in UTC."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@task(
+    name="neuron influence",
+    task_run_name="influence of {layers} on the output",
+    cache_policy=ContentKey(modules=MODEL_CODE),
+    result_serializer="json",
+)
+def influence_task(model: ModelSpec, model_fingerprint: str, layers: list[str], out_path: str) -> str:
+    """Write the weights of the linear layers that read ``layers`` (see ``linear_influence``) to ``out_path``."""
+    return str(atomic_write_parquet(linear_influence(model, layers), out_path))
+
+
+@task(
+    name="write run manifest",
+    task_run_name="manifest {manifest[run_id]}",
+    cache_policy=ContentKey(modules=MANIFEST_CODE, ignore=("started_at",)),
+    result_serializer="json",
+)
+def write_manifest_task(workspace: str, manifest: dict, started_at: str) -> str:
+    """Write ``runs/<run_id>/run.json`` (docs/ARCHITECTURE.md) with status and times; returns its path.
+
+    ``manifest`` holds everything but ``started_at``, ``finished_at`` and ``status``. The times
+    describe the run that computed the results, so they stay out of the cache key.
+    """
+    document = {**manifest, "started_at": started_at, "finished_at": utc_now(), "status": "completed"}
+    return str(atomic_write_json(document, run_dir(workspace, manifest["run_id"]) / "run.json"))
