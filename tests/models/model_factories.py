@@ -66,3 +66,30 @@ def inverted_preprocess():
         return 1.0 - TF.to_tensor(image.convert("L").resize((12, 12)))
 
     return preprocess
+
+
+class TwoLayerHead(nn.Module):
+    """conv -> relu -> pool -> flatten -> fc1 (6 -> 5) -> relu -> dropout -> fc2 (5 -> 3)."""
+
+    input_size = (1, 12, 12)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, kernel_size=3)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc1 = nn.Linear(6, 5)
+        self.hidden = nn.ReLU()
+        self.dropout = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.pool(self.relu(self.conv(x))), 1)
+        return self.fc2(self.dropout(self.hidden(self.fc1(x))))
+
+
+def two_layer_head() -> TwoLayerHead:
+    """TwoLayerHead with weights seeded 0."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return TwoLayerHead()
