@@ -66,12 +66,15 @@ def _temporary_path(path: Path) -> Path:
     return Path(name)
 
 
-def atomic_write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` as Parquet, visible only once complete (write then rename)."""
+def atomic_write_parquet(table: pa.Table, path: str | os.PathLike, **write_options: object) -> Path:
+    """Write ``table`` to ``path`` as Parquet, visible only once complete (write then rename).
+
+    ``write_options`` go to :func:`pyarrow.parquet.write_table` (``compression``, ``row_group_size``...).
+    """
     path = Path(path)
     temporary = _temporary_path(path)
     try:
-        pq.write_table(table, temporary)
+        pq.write_table(table, temporary, **write_options)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
