@@ -1,0 +1,181 @@
+"""Tests of the beam search (invert_core.explain): spec semantics, brute force, planted formulas."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from invert_core import And, Literal, Or, canonical, evaluate, explain, parse_formula, to_text
+from core.spec_reference import pairwise_auc, spec_beam_search
+
+
+def _rows(table, neuron=0):
+    frame = table.to_pandas()
+    return frame[frame.neuron == neuron].sort_values("rank")
+
+
+def test_hand_derived_beam_keeps_duplicates_in_reference_mode():
+    """On a problem worked out by hand, reference mode keeps `a & a`, exact mode moves on to `a & b`."""
+    activations = np.array([[6.0], [5.0], [4.0], [3.0], [2.0], [1.0]])
+    labels = np.array([[1, 1], [1, 0], [0, 1], [0, 0], [0, 0], [0, 0]], dtype=bool)
+    # AUC(a) = 1, AUC(b) = 7/8; step 2 ties a, a & a, a | a, a & b, a | b at AUC 1 in that order.
+    options = dict(length=2, beam=2, min_fraction=0.0, max_fraction=1.0)
+    reference = _rows(explain(activations, labels, ["a", "b"], semantics="reference", **options))
+    assert reference.formula.tolist() == ["a", "a & a"]
+    assert reference.length.tolist() == [1, 2]
+    assert reference.auc.tolist() == [1.0, 1.0]
+    exact = _rows(explain(activations, labels, ["a", "b"], semantics="exact", **options))
+    assert exact.formula.tolist() == ["a", "a & b"]
+    assert exact.length.tolist() == [1, 2]
+
+
+def _random_problem(rng, n_samples=36, n_concepts=5, ties=True):
+    labels = rng.random((n_samples, n_concepts)) < rng.uniform(0.15, 0.6, size=n_concepts)
+    labels[:, 0] = labels[:, 1] & labels[:, 2]  # structure, so that formulas matter
+    activations = rng.normal(size=(n_samples, 3)) + 1.5 * labels[:, [0, 1, 3]]
+    if ties:
+        activations[:, 1] = np.round(activations[:, 1])  # heavy ties
+        activations[:, 2] = np.maximum(activations[:, 2], 0.5)  # ReLU-like floor
+    return activations, labels, [f"c{i}" for i in range(n_concepts)]
+
+
+@pytest.mark.parametrize("semantics", ["reference", "exact"])
+@pytest.mark.parametrize(
+    "length, beam, mode, limit_search, min_fraction, max_fraction",
+    [
+        (3, 4, "positive", None, 0.1, 0.5),
+        (3, 3, "negative", None, 0.05, 0.6),
+        (2, 5, "positive", 4, 0.0, 1.0),
+        (4, 2, "positive", None, 0.2, 0.8),
+        (3, 6, "negative", 3, 0.1, 0.9),
+    ],
+)
+def test_matches_literal_spec_implementation(rng, semantics, length, beam, mode, limit_search, min_fraction,
+                                             max_fraction):
+    """Every beam equals a literal, one-candidate-at-a-time implementation of the spec."""
+    for _ in range(4):
+        activations, labels, concepts = _random_problem(rng)
+        table = explain(activations, labels, concepts, length=length, beam=beam, min_fraction=min_fraction,
+                        max_fraction=max_fraction, mode=mode, limit_search=limit_search, semantics=semantics)
+        for neuron in range(activations.shape[1]):
+            expected = spec_beam_search(activations[:, neuron], labels, concepts, length=length, beam=beam,
+                                        min_fraction=min_fraction, max_fraction=max_fraction, mode=mode,
+                                        limit_search=limit_search, semantics=semantics)
+            got = _rows(table, neuron)
+            assert got.formula.tolist() == [to_text(formula) for formula, _, _, _ in expected]
+            assert got.length.tolist() == [size for _, size, _, _ in expected]
+            assert got.n_pos.tolist() == [n_pos for _, _, _, n_pos in expected]
+            np.testing.assert_allclose(got.auc, [float(auc) for _, _, auc, _ in expected], rtol=0, atol=1e-12)
+
+
+def test_exact_beams_hold_distinct_formulas(rng):
+    """In exact semantics no beam holds the same canonical formula twice."""
+    activations, labels, concepts = _random_problem(rng, n_samples=80)
+    frame = explain(activations, labels, concepts, length=3, beam=10, min_fraction=0.05).to_pandas()
+    for _, group in frame.groupby("neuron"):
+        canon = [canonical(parse_formula(text)) for text in group.formula]
+        assert len(set(canon)) == len(canon)
+        assert all(len(formula) == size for formula, size in zip(canon, group.length))
+
+
+def test_brute_force_length_two(rng):
+    """With a beam holding every atom, the best formula equals the best of all formulas up to length 2."""
+    activations, labels, concepts = _random_problem(rng, n_samples=40, n_concepts=4)
+    table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0)
+    atoms = [Literal(name) for name in concepts] + [Literal(name, True) for name in concepts]
+    formulas = atoms + [node((x, y)) for x, y in itertools.product(atoms, atoms) for node in (And, Or)]
+    for neuron in range(activations.shape[1]):
+        best = max(
+            pairwise_auc(truth, activations[:, neuron])
+            for truth in (evaluate(formula, labels, concepts) for formula in formulas)
+            if 0 < truth.sum() < len(truth)
+        )
+        assert _rows(table, neuron).auc.iloc[0] == pytest.approx(float(best), abs=1e-12)
+
+
+@pytest.mark.parametrize("planted", ["shoe", "shoe & ~stamp", "bag | stamp", "(shoe | bag) & ~stamp"])
+def test_planted_formula_recovered(rng, planted):
+    """A neuron equal to a formula plus noise is explained by that formula (exact semantics)."""
+    n_samples = 3000
+    names = ["shoe", "bag", "stamp", "shirt", "coat", "dress"]
+    labels = rng.random((n_samples, len(names))) < np.array([0.3, 0.25, 0.2, 0.3, 0.2, 0.3])
+    truth = evaluate(parse_formula(planted), labels, names)
+    activations = (truth + 0.3 * rng.normal(size=n_samples))[:, None]
+    best = _rows(explain(activations, labels, names, length=3, beam=10, max_fraction=0.6)).iloc[0]
+    assert canonical(parse_formula(best.formula)) == canonical(parse_formula(planted))
+
+
+def test_neuron_chunks_do_not_change_results(rng):
+    """A tiny memory budget (one neuron per chunk) gives the same table as one chunk."""
+    activations, labels, concepts = _random_problem(rng, n_samples=60)
+    whole = explain(activations, labels, concepts, min_fraction=0.05)
+    chunked = explain(activations, labels, concepts, min_fraction=0.05, memory_budget=1)
+    assert whole.equals(chunked)
+
+
+def test_support_bounds_are_respected(rng):
+    """Every returned formula is true on a fraction of samples within [min_fraction, max_fraction]."""
+    activations, labels, concepts = _random_problem(rng, n_samples=100)
+    frame = explain(activations, labels, concepts, min_fraction=0.1, max_fraction=0.3).to_pandas()
+    assert len(frame) > 0
+    assert frame.fraction.between(0.1, 0.3).all()
+
+
+def test_support_tolerance_counts():
+    """50 of 5,000 samples satisfies min_fraction 0.01 (bounds are inclusive, on counts)."""
+    labels = np.zeros((5000, 2), dtype=bool)
+    labels[:50, 0] = True
+    labels[:2600, 1] = True
+    activations = np.arange(5000, 0, -1, dtype=float)[:, None]
+    frame = explain(activations, labels, ["rare", "big"], length=1, beam=4, min_fraction=0.01).to_pandas()
+    assert "rare" in frame.formula.tolist()
+    assert "big" not in frame.formula.tolist()  # 52% > max_fraction 0.5
+
+
+def test_negative_mode_finds_what_silences(rng):
+    """Negative mode minimises the AUC: the concept where the neuron is low comes first."""
+    labels = rng.random((500, 3)) < 0.3
+    activations = (rng.normal(size=500) - 2.0 * labels[:, 1])[:, None]
+    frame = _rows(explain(activations, labels, ["a", "b", "c"], length=1, mode="negative"))
+    assert frame.formula.iloc[0] == "b"
+    assert frame.auc.iloc[0] < 0.2
+    assert frame.auc.is_monotonic_increasing
+
+
+def test_no_supported_formula_gives_no_rows():
+    """A neuron with no formula inside the support bounds has no rows, not an error."""
+    labels = np.zeros((100, 1), dtype=bool)
+    labels[:2, 0] = True
+    table = explain(np.arange(100.0)[:, None], labels, ["rare"], min_fraction=0.1)
+    assert table.num_rows == 0
+
+
+def test_degenerate_concepts_are_skipped_with_warning(rng):
+    """A concept positive on no sample or all samples is skipped with a warning."""
+    labels = rng.random((50, 3)) < 0.4
+    labels[:, 1] = False
+    labels[:, 2] = True
+    with pytest.warns(UserWarning, match="skipping 2 concept"):
+        frame = explain(rng.normal(size=(50, 1)), labels, ["a", "empty", "full"], length=1).to_pandas()
+    assert set(frame.formula) <= {"a", "~a"}
+
+
+def test_torch_and_sparse_inputs_agree(rng):
+    """numpy, torch and scipy.sparse inputs give the same table."""
+    import scipy.sparse
+
+    activations, labels, concepts = _random_problem(rng)
+    expected = explain(activations, labels, concepts)
+    assert explain(torch.from_numpy(activations), torch.from_numpy(labels), concepts).equals(expected)
+    assert explain(activations, scipy.sparse.csr_array(labels), concepts).equals(expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu(rng):
+    """device='cuda' gives the same formulas and AUCs as the CPU."""
+    activations, labels, concepts = _random_problem(rng, n_samples=400)
+    cpu = explain(activations, labels, concepts, device="cpu")
+    cuda = explain(activations, labels, concepts, device="cuda")
+    assert cuda.column("formula").to_pylist() == cpu.column("formula").to_pylist()
+    np.testing.assert_allclose(cuda.column("auc").to_numpy(), cpu.column("auc").to_numpy(), rtol=0, atol=1e-12)
