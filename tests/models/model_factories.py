@@ -69,7 +69,7 @@ def inverted_preprocess():
 
 
 class TwoLayerHead(nn.Module):
-    """conv -> relu -> pool -> flatten -> fc1 (6 -> 5) -> relu -> dropout -> fc2 (5 -> 3)."""
+    """conv -> relu -> pool -> flatten -> fc1 (6 -> 5) -> relu -> dropout -> fc2 (5 -> 3); ``spare`` is never called."""
 
     input_size = (1, 12, 12)
 
@@ -82,6 +82,7 @@ class TwoLayerHead(nn.Module):
         self.hidden = nn.ReLU()
         self.dropout = nn.Dropout(0.5)
         self.fc2 = nn.Linear(5, 3)
+        self.spare = nn.Linear(5, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.pool(self.relu(self.conv(x))), 1)
