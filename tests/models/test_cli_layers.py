@@ -1,0 +1,31 @@
+"""Tests of ``invert layers MODEL`` (invert_pipeline.cli.layers)."""
+
+from __future__ import annotations
+
+from invert_pipeline.cli import main
+
+
+def test_lists_layers_shapes_and_neurons(capsys):
+    """Every called layer is printed with its output shape and neuron count, logits last."""
+    assert main(["layers", "model_factories:tiny_cnn", "--input-size", "1", "16", "16"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tiny_cnn (version ") and lines[0].endswith("input 1x16x16")
+    assert lines[1].split() == ["layer", "output", "shape", "neurons"]
+    assert [line.split() for line in lines[2:]] == [
+        ["conv1", "4x14x14", "4"], ["relu1", "4x14x14", "4"], ["conv2", "6x12x12", "6"], ["relu2", "6x12x12", "6"],
+        ["pool", "6x1x1", "6"], ["flatten", "6", "6"], ["fc", "3", "3"], ["logits", "3", "3"],
+    ]
+
+
+def test_match_globs(capsys):
+    """--match keeps only the layers its names and globs resolve to."""
+    assert main(["layers", "model_factories:tiny_cnn", "--match", "conv*", "logits"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert names == ["conv1", "conv2", "logits"]
+
+
+def test_unknown_layer_is_one_line_error(capsys):
+    """An unknown --match name exits with status 2 and one line naming close matches."""
+    assert main(["layers", "model_factories:tiny_cnn", "--match", "conv3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown layer 'conv3'; close matches: conv2, conv1" in err
