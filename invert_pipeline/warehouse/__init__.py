@@ -1,0 +1,32 @@
+"""The DuckDB warehouse: runs loaded from their Parquet files, named SQL analyses, ad-hoc SQL.
+
+The Parquet files of a workspace stay the source of truth; the warehouse file
+(``<workspace>/warehouse.duckdb`` by default) is built from the run manifests and can always be
+rebuilt. The schema is ``sql/schema.sql``; the named queries are ``sql/queries/<name>.sql``.
+
+Writers hold the file for one load at a time (a second writer waits up to ``wait_s`` seconds);
+readers use read-only connections.
+"""
+
+from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, list_queries
+from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S
+from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
+from invert_pipeline.warehouse.loading import RebuildResult, load_run, rebuild
+from invert_pipeline.warehouse.querying import run_named_query, run_sql
+
+DEFAULT_DB_NAME = "warehouse.duckdb"
+
+__all__ = [
+    "DEFAULT_DB_NAME",
+    "DEFAULT_WAIT_S",
+    "NamedQuery",
+    "QueryParameter",
+    "RebuildResult",
+    "WarehouseBusyError",
+    "WarehouseError",
+    "list_queries",
+    "load_run",
+    "rebuild",
+    "run_named_query",
+    "run_sql",
+]

@@ -1,0 +1,142 @@
+"""Connections to the warehouse file: short writes, read-only reads, a bounded wait for the lock.
+
+DuckDB lets one process open a database file read-write, or several open it read-only, never
+both: an open read-write connection locks the file against every other process. So writers keep
+their connection for one load and close it, and every connection attempt that meets a lock is
+retried until ``wait_s`` seconds have passed, then fails naming the process that holds the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from invert_pipeline.warehouse.catalog import schema_digest, schema_sql
+from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
+
+DEFAULT_WAIT_S = 30.0
+_FIRST_RETRY_S = 0.05
+_LONGEST_RETRY_S = 1.0
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+
+
+def validate_wait(wait_s: float) -> float:
+    """``wait_s`` as a float, or an error naming it when it is negative or not a number."""
+    if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not wait_s >= 0:
+        raise WarehouseError(f"`wait_s` must be a number of seconds >= 0, got {wait_s!r}")
+    return float(wait_s)
+
+
+@contextmanager
+def write_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
+    duckdb.DuckDBPyConnection
+]:
+    """A read-write connection with the schema in place, closed on exit.
+
+    Creates the file (and its schema) when missing. Refuses a file created by another version of
+    ``sql/schema.sql``: ``invert warehouse rebuild`` recreates it from the Parquet files.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = _connect(path, read_only=False, wait_s=validate_wait(wait_s))
+    try:
+        ensure_schema(connection, path)
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def exclusive_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
+    duckdb.DuckDBPyConnection | None
+]:
+    """Hold the lock of an existing database file (``None`` when there is no file), whatever its schema.
+
+    While it is held no other process can open the file, so the file can be replaced safely.
+    """
+    path = Path(db_path)
+    if not path.exists():
+        yield None
+        return
+    connection = _connect(path, read_only=False, wait_s=validate_wait(wait_s))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def read_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
+    duckdb.DuckDBPyConnection
+]:
+    """A read-only connection, closed on exit; DuckDB refuses every write through it."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise WarehouseError(
+            f"no warehouse at {path}: load a run first (`invert run`, `invert warehouse load RUN_ID`) "
+            "or recreate it with `invert warehouse rebuild --workspace DIR`"
+        )
+    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Create the schema in an empty database, or check that an existing one has this schema."""
+    has_info = connection.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and table_name = 'warehouse_info'"
+    ).fetchall()[0][0]
+    digest = schema_digest()
+    if not has_info:
+        connection.execute("begin transaction")
+        connection.execute(schema_sql())
+        connection.execute("insert into warehouse_info values ('schema_digest', $digest)", {"digest": digest})
+        connection.execute("commit")
+        return
+    rows = connection.execute("select value from warehouse_info where key = 'schema_digest'").fetchall()
+    row = rows[0] if rows else None
+    if row is None or row[0] != digest:
+        raise WarehouseError(
+            f"the warehouse {path} was made with another version of sql/schema.sql "
+            f"(schema digest {row[0] if row else None!r}, this code has {digest!r}): "
+            "recreate it from the Parquet files with `invert warehouse rebuild`"
+        )
+
+
+def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    delay = _FIRST_RETRY_S
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            holder = _lock_holder(str(error))
+            if holder is None:
+                raise WarehouseError(f"cannot open the warehouse {path}: {error}") from error
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                purpose = "read" if read_only else "write"
+                raise WarehouseBusyError(
+                    f"the warehouse {path} is locked by another process ({holder}); gave up waiting "
+                    f"to {purpose} after {wait_s:g} s. Wait for that process to finish, or pass a "
+                    "longer wait (--wait SECONDS)"
+                ) from error
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _LONGEST_RETRY_S)
+
+
+def _lock_holder(message: str) -> str | None:
+    """The lock holder DuckDB names in a lock conflict message, else ``None`` (not a lock problem)."""
+    if "Could not set lock" not in message:
+        return None
+    match = _LOCK_HOLDER.search(message)
+    return match.group("holder") if match else "holder not named by DuckDB"

@@ -1,0 +1,161 @@
+"""Loading runs into the warehouse (one transaction per run) and rebuilding it from the workspace.
+
+Loading a run again replaces it: in one transaction the run's leaf rows (explanations, their
+concepts, atomic scores, influences) are deleted and inserted anew, while the rows other tables
+refer to (the dataset, its concepts, the run, its layers and neurons) are inserted or updated in
+place. A crash at any point leaves the previous state, since DuckDB commits all or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, exclusive_connection, write_connection
+from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
+from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables
+
+# Rows that other tables reference: inserted when new, otherwise updated in place (never deleted
+# during a load, which DuckDB would refuse once their referencing rows were deleted).
+_PARENT_KEYS = {
+    "runs": ("run_id",),
+    "layers": ("run_id", "layer"),
+    "neurons": ("run_id", "layer", "neuron"),
+}
+# Rows nothing references: replaced as a whole for the run.
+_LEAF_TABLES = ("explanations", "explanation_concepts", "atomic_scores", "neuron_influence")
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild loaded, and the runs it left out with the reason."""
+
+    loaded: tuple[str, ...]
+    skipped: dict[str, str]
+
+
+def load_run(
+    db_path: str | os.PathLike, workspace: str | os.PathLike, run_id: str, *, wait_s: float = DEFAULT_WAIT_S
+) -> None:
+    """Load (or replace) the run ``run_id`` of ``workspace`` into the warehouse at ``db_path``.
+
+    The run's files are read and checked first; then the warehouse is opened for writing (waiting
+    up to ``wait_s`` seconds for another writer), changed in one transaction, and closed.
+    """
+    tables = read_run_tables(read_manifest(workspace, run_id))
+    with write_connection(db_path, wait_s=wait_s) as connection:
+        replace_run(connection, tables)
+
+
+def rebuild(
+    db_path: str | os.PathLike, workspace: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
+) -> RebuildResult:
+    """Recreate the warehouse from every completed run manifest of ``workspace``.
+
+    The new warehouse is built in a temporary file beside ``db_path`` and renamed over it while
+    the old file's lock is held, so readers see either the old warehouse or the new one.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifests = [read_manifest(workspace, run_id) for run_id in find_run_ids(workspace)]
+    skipped = {m.run_id: f"status is {m.status!r}, not 'completed'" for m in manifests if m.status != "completed"}
+    completed = [manifest for manifest in manifests if manifest.status == "completed"]
+    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.rebuild-"))
+    try:
+        fresh = folder / path.name
+        with write_connection(fresh, wait_s=0) as connection:
+            for manifest in completed:
+                replace_run(connection, read_run_tables(manifest))
+        with exclusive_connection(path, wait_s=wait_s) as old:
+            if old is not None:
+                old.execute("checkpoint")  # nothing of the old file may stay in its write-ahead log
+            os.replace(fresh, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return RebuildResult(loaded=tuple(manifest.run_id for manifest in completed), skipped=skipped)
+
+
+def replace_run(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> None:
+    """Replace the run of ``tables`` in the warehouse of ``connection``, in one transaction."""
+    connection.execute("begin transaction")
+    try:
+        if not _dataset_present(connection, tables.dataset_fingerprint):
+            for name in ("datasets", "concepts", "concept_edges"):
+                _insert(connection, name, getattr(tables, name), tables.run_id)
+        _check_same_shape(connection, tables)
+        _upsert(connection, "runs", tables.runs, tables.run_id)
+        for name in _LEAF_TABLES:
+            connection.execute(f"delete from {name} where run_id = $run_id", {"run_id": tables.run_id})
+        _upsert(connection, "layers", tables.layers, tables.run_id)
+        _upsert(connection, "neurons", tables.neurons, tables.run_id)
+        for name in _LEAF_TABLES:
+            _insert(connection, name, getattr(tables, name), tables.run_id)
+        connection.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # the transaction may already be gone
+            connection.execute("rollback")
+        raise
+
+
+def _dataset_present(connection: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
+    """A dataset's rows are fixed by its fingerprint: once loaded, they stay as they are."""
+    return bool(
+        connection.execute(
+            "select count(*) from datasets where dataset_fingerprint = $fingerprint", {"fingerprint": fingerprint}
+        ).fetchall()[0][0]
+    )
+
+
+def _check_same_shape(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> None:
+    """A run already loaded keeps its dataset and its layers: those rows cannot be replaced in place."""
+    rows = connection.execute(
+        "select dataset_fingerprint from runs where run_id = $run_id", {"run_id": tables.run_id}
+    ).fetchall()
+    if not rows:
+        return
+    row = rows[0]
+    before = connection.execute(
+        "select layer, n_neurons from layers where run_id = $run_id order by layer", {"run_id": tables.run_id}
+    ).fetchall()
+    after = sorted(zip(tables.layers.column("layer").to_pylist(), tables.layers.column("n_neurons").to_pylist()))
+    if row[0] != tables.dataset_fingerprint or before != after:
+        raise WarehouseError(
+            f"run {tables.run_id} is in the warehouse with dataset {row[0]} and layers {before}, but its "
+            f"manifest now has dataset {tables.dataset_fingerprint} and layers {after}; the dataset and "
+            "layers of a loaded run cannot change in place. Recreate the warehouse from the Parquet files "
+            "with `invert warehouse rebuild`"
+        )
+
+
+def _insert(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str) -> None:
+    _write(connection, name, rows, run_id, f"insert into {name} by name select * from incoming")
+
+
+def _upsert(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str) -> None:
+    keys = _PARENT_KEYS[name]
+    columns = ", ".join(rows.column_names)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in rows.column_names if column not in keys)
+    action = f"do update set {updates}" if updates else "do nothing"
+    statement = (
+        f"insert into {name} ({columns}) select {columns} from incoming on conflict ({', '.join(keys)}) {action}"
+    )
+    _write(connection, name, rows, run_id, statement)
+
+
+def _write(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str, statement: str) -> None:
+    """Run ``statement`` with ``rows`` visible as the view ``incoming``."""
+    connection.register("incoming", rows)
+    try:
+        connection.execute(statement)
+    except duckdb.Error as error:
+        raise WarehouseError(f"loading run {run_id} into table {name}: {error}") from error
+    finally:
+        connection.unregister("incoming")

@@ -1,0 +1,352 @@
+"""A run's Parquet files read into Arrow tables shaped like the warehouse tables.
+
+Everything is read and checked here, before any write connection opens, so a load holds the
+warehouse lock only for the inserts, and bad input fails with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.warehouse.formulas import formula_json, formula_literals
+from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
+
+LOGITS_LAYER = "logits"
+TRUST_COLUMNS = (
+    "heldout_auc",
+    "heldout_p_value",
+    "heldout_q_value",
+    "empirical_p_value",
+    "average_precision",
+    "f1",
+    "iou",
+    "mean_difference",
+    "stability",
+)
+_EXPLANATION_COLUMNS = {
+    "neuron": pa.int32(),
+    "rank": pa.int32(),
+    "formula": pa.string(),
+    "length": pa.int32(),
+    "auc": pa.float64(),
+    "p_value": pa.float64(),
+    "log10_p": pa.float64(),
+    "q_value": pa.float64(),
+    "fraction": pa.float64(),
+    "n_pos": pa.int64(),
+    "mode": pa.string(),
+}
+_CONCEPT_COLUMNS = {
+    "concept_id": pa.int32(),
+    "name": pa.string(),
+    "kind": pa.string(),
+    "source_id": pa.string(),
+    "description": pa.string(),
+    "n_pos": pa.int64(),
+    "depth": pa.int32(),
+}
+_EDGE_COLUMNS = {"child": pa.int32(), "parent": pa.int32()}
+_ATOMIC_COLUMNS = {"neuron": pa.int32(), "concept": pa.string(), "auc": pa.float64()}
+_INFLUENCE_COLUMNS = {
+    "source_layer": pa.string(),
+    "source_neuron": pa.int32(),
+    "target_layer": pa.string(),
+    "target_neuron": pa.int32(),
+    "weight": pa.float64(),
+}
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The rows one run contributes to each warehouse table, as Arrow tables named like them."""
+
+    run_id: str
+    dataset_fingerprint: str
+    datasets: pa.Table
+    concepts: pa.Table
+    concept_edges: pa.Table
+    runs: pa.Table
+    layers: pa.Table
+    neurons: pa.Table
+    explanations: pa.Table
+    explanation_concepts: pa.Table
+    atomic_scores: pa.Table
+    neuron_influence: pa.Table
+
+
+def read_run_tables(manifest: RunManifest) -> RunTables:
+    """Read every file ``manifest`` points to and shape it for the warehouse."""
+    dataset_info = _read_dataset_json(manifest)
+    class_names = [str(name) for name in dataset_info.get("class_names") or []]
+    concepts = _read_parquet(manifest.dataset_dir / "concepts.parquet", _CONCEPT_COLUMNS)
+    edges = _read_parquet(manifest.dataset_dir / "concept_edges.parquet", _EDGE_COLUMNS)
+    _check_acyclic(edges, manifest.dataset_dir / "concept_edges.parquet")
+    concept_names = set(concepts.column("name").to_pylist())
+    fingerprint = manifest.dataset_fingerprint
+    influence = (
+        _read_parquet(manifest.neuron_influence, _INFLUENCE_COLUMNS)
+        if manifest.neuron_influence is not None
+        else pa.table({name: pa.array([], type) for name, type in _INFLUENCE_COLUMNS.items()})
+    )
+    layer_sizes = _layer_sizes(manifest, influence)
+    explanations = [_read_explanations(manifest, layer, layer_sizes) for layer in manifest.layers]
+    atomic = [_read_atomic(manifest, layer, layer_sizes, concept_names) for layer in manifest.layers]
+    explanation_table = pa.concat_tables(explanations)
+    for layer_column, neuron_column in (("source_layer", "source_neuron"), ("target_layer", "target_neuron")):
+        _check_neurons(influence, layer_column, neuron_column, layer_sizes, manifest.neuron_influence)
+    return RunTables(
+        run_id=manifest.run_id,
+        dataset_fingerprint=fingerprint,
+        datasets=pa.table(
+            {
+                "dataset_fingerprint": [fingerprint],
+                "dataset_name": [manifest.dataset_name],
+                "n_samples": pa.array([dataset_info.get("n_samples")], pa.int64()),
+                "n_concepts": pa.array([concepts.num_rows], pa.int32()),
+                "class_names": pa.array([class_names], pa.list_(pa.string())),
+                "spec": [json.dumps(dataset_info.get("spec"), sort_keys=True)],
+            }
+        ),
+        concepts=pa.table(
+            {
+                "dataset_fingerprint": pa.array([fingerprint] * concepts.num_rows, pa.string()),
+                "concept_id": concepts.column("concept_id"),
+                "concept": concepts.column("name"),
+                "kind": concepts.column("kind"),
+                "source_id": concepts.column("source_id"),
+                "description": concepts.column("description"),
+                "n_pos": concepts.column("n_pos"),
+                "depth": concepts.column("depth"),
+            }
+        ),
+        concept_edges=pa.table(
+            {
+                "dataset_fingerprint": pa.array([fingerprint] * edges.num_rows, pa.string()),
+                "child_id": edges.column("child"),
+                "parent_id": edges.column("parent"),
+            }
+        ),
+        runs=_run_row(manifest),
+        layers=pa.table(
+            {
+                "run_id": [manifest.run_id] * len(layer_sizes),
+                "layer": list(layer_sizes),
+                "layer_index": pa.array(range(len(layer_sizes)), pa.int32()),
+                "n_neurons": pa.array(list(layer_sizes.values()), pa.int32()),
+                "is_explained": [name in {layer.name for layer in manifest.layers} for name in layer_sizes],
+            }
+        ),
+        neurons=_neuron_rows(manifest.run_id, layer_sizes, class_names),
+        explanations=explanation_table,
+        explanation_concepts=_explanation_concepts(explanation_table, fingerprint, concept_names),
+        atomic_scores=pa.concat_tables(atomic),
+        neuron_influence=_with_run_id(manifest.run_id, influence),
+    )
+
+
+def _read_dataset_json(manifest: RunManifest) -> dict:
+    path = manifest.dataset_dir / "dataset.json"
+    if not path.is_file():
+        raise WarehouseError(f"run {manifest.run_id}: the dataset file {path} is missing")
+    info = json.loads(path.read_text())
+    if info.get("fingerprint") != manifest.dataset_fingerprint:
+        raise WarehouseError(
+            f"run {manifest.run_id}: {path} has fingerprint {info.get('fingerprint')!r} but the run "
+            f"manifest says {manifest.dataset_fingerprint!r}; the manifest points at the wrong dataset"
+        )
+    return info
+
+
+def _read_parquet(path: Path, columns: dict[str, pa.DataType], optional: tuple[str, ...] = ()) -> pa.Table:
+    """``columns`` of the Parquet file at ``path`` cast to their types; ``optional`` ones null-filled."""
+    if not path.is_file():
+        raise WarehouseError(f"the Parquet file {path} is missing")
+    table = pq.read_table(path)
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise WarehouseError(f"{path} lacks the column(s) {missing}; it has {table.column_names}")
+    arrays = {}
+    for name, kind in columns.items():
+        try:
+            arrays[name] = table.column(name).cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise WarehouseError(f"{path}: column {name!r} cannot be read as {kind}: {error}") from error
+    for name in optional:
+        column = table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
+        arrays[name] = column.cast(pa.float64())
+    return pa.table(arrays)
+
+
+def _layer_sizes(manifest: RunManifest, influence: pa.Table) -> dict[str, int]:
+    """Neurons per layer: the manifest's layers in order, then layers known only from influences."""
+    sizes = {layer.name: layer.n_neurons for layer in manifest.layers}
+    for layer_column, neuron_column in (("source_layer", "source_neuron"), ("target_layer", "target_neuron")):
+        for name in influence.column(layer_column).unique().to_pylist():
+            if name not in sizes:
+                chosen = pc.filter(influence.column(neuron_column), pc.equal(influence.column(layer_column), name))
+                sizes[name] = pc.max(chosen).as_py() + 1
+    return sizes
+
+
+def _check_neurons(table: pa.Table, layer_column: str, neuron_column: str, sizes: dict[str, int], path) -> None:
+    for name in table.column(layer_column).unique().to_pylist():
+        chosen = pc.filter(table.column(neuron_column), pc.equal(table.column(layer_column), name))
+        low, high = pc.min(chosen).as_py(), pc.max(chosen).as_py()
+        if low < 0 or high >= sizes[name]:
+            raise WarehouseError(
+                f"{path}: {neuron_column} of layer {name!r} runs from {low} to {high}, outside the "
+                f"layer's {sizes[name]} neurons (0..{sizes[name] - 1})"
+            )
+
+
+def _read_explanations(manifest: RunManifest, layer: LayerFiles, sizes: dict[str, int]) -> pa.Table:
+    table = _read_parquet(layer.explanations, {**_EXPLANATION_COLUMNS, "layer": pa.string()}, TRUST_COLUMNS)
+    layers_in_file = set(table.column("layer").to_pylist())
+    if layers_in_file - {layer.name}:
+        raise WarehouseError(
+            f"{layer.explanations} holds explanations of layer(s) {sorted(layers_in_file)} but the run "
+            f"manifest lists it for layer {layer.name!r}"
+        )
+    modes = set(table.column("mode").to_pylist()) - {"positive", "negative"}
+    if modes:
+        raise WarehouseError(f"{layer.explanations}: mode must be 'positive' or 'negative', got {sorted(modes)}")
+    _check_neurons(table, "layer", "neuron", sizes, layer.explanations)
+    formulas = table.column("formula").to_pylist()
+    try:
+        json_by_formula = {text: formula_json(text) for text in set(formulas)}
+    except ValueError as error:
+        raise WarehouseError(f"{layer.explanations}: {error}") from error
+    table = _with_run_id(manifest.run_id, table)
+    return table.append_column("formula_json", pa.array([json_by_formula[text] for text in formulas]))
+
+
+def _read_atomic(
+    manifest: RunManifest, layer: LayerFiles, sizes: dict[str, int], concept_names: set[str]
+) -> pa.Table:
+    table = _read_parquet(layer.atomic_scores, _ATOMIC_COLUMNS)
+    unknown = set(table.column("concept").unique().to_pylist()) - concept_names
+    if unknown:
+        raise WarehouseError(
+            f"{layer.atomic_scores} scores concept(s) {sorted(unknown)[:5]} that the run's dataset "
+            f"({manifest.dataset_dir}) does not have"
+        )
+    table = table.append_column("layer", pa.array([layer.name] * table.num_rows, pa.string()))
+    _check_neurons(table, "layer", "neuron", sizes, layer.atomic_scores)
+    table = table.append_column(
+        "dataset_fingerprint", pa.array([manifest.dataset_fingerprint] * table.num_rows, pa.string())
+    )
+    return _with_run_id(manifest.run_id, table)
+
+
+def _explanation_concepts(explanations: pa.Table, fingerprint: str, concept_names: set[str]) -> pa.Table:
+    """One row per distinct literal of each formula."""
+    rows: dict[str, list] = {name: [] for name in ("run_id", "layer", "neuron", "rank", "concept", "negated")}
+    literals_by_formula: dict[str, list[tuple[str, bool]]] = {}
+    columns = [explanations.column(name).to_pylist() for name in ("run_id", "layer", "neuron", "rank", "formula")]
+    for run_id, layer, neuron, rank, formula in zip(*columns):
+        if formula not in literals_by_formula:
+            literals_by_formula[formula] = formula_literals(formula)
+            unknown = [concept for concept, _ in literals_by_formula[formula] if concept not in concept_names]
+            if unknown:
+                raise WarehouseError(
+                    f"the formula {formula!r} (layer {layer!r}, neuron {neuron}) uses concept(s) {unknown} "
+                    "that the run's dataset does not have"
+                )
+        for concept, negated in literals_by_formula[formula]:
+            for name, value in zip(rows, (run_id, layer, neuron, rank, concept, negated)):
+                rows[name].append(value)
+    return pa.table(
+        {
+            "run_id": pa.array(rows["run_id"], pa.string()),
+            "layer": pa.array(rows["layer"], pa.string()),
+            "neuron": pa.array(rows["neuron"], pa.int32()),
+            "rank": pa.array(rows["rank"], pa.int32()),
+            "dataset_fingerprint": pa.array([fingerprint] * len(rows["run_id"]), pa.string()),
+            "concept": pa.array(rows["concept"], pa.string()),
+            "negated": pa.array(rows["negated"], pa.bool_()),
+        }
+    )
+
+
+def _neuron_rows(run_id: str, sizes: dict[str, int], class_names: list[str]) -> pa.Table:
+    layers, neurons, classes = [], [], []
+    for layer, size in sizes.items():
+        for neuron in range(size):
+            layers.append(layer)
+            neurons.append(neuron)
+            is_class = layer == LOGITS_LAYER and neuron < len(class_names)
+            classes.append(class_names[neuron] if is_class else None)
+    return pa.table(
+        {
+            "run_id": pa.array([run_id] * len(layers), pa.string()),
+            "layer": pa.array(layers, pa.string()),
+            "neuron": pa.array(neurons, pa.int32()),
+            "class_name": pa.array(classes, pa.string()),
+        }
+    )
+
+
+def _run_row(manifest: RunManifest) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": [manifest.run_id],
+            "started_at": pa.array([_timestamp(manifest, "started_at")], pa.timestamp("us", tz="UTC")),
+            "finished_at": pa.array([_timestamp(manifest, "finished_at")], pa.timestamp("us", tz="UTC")),
+            "status": [manifest.status],
+            "model_name": pa.array([manifest.model_name], pa.string()),
+            "model_version": pa.array([manifest.model_version], pa.string()),
+            "model_fingerprint": pa.array([manifest.model_fingerprint], pa.string()),
+            "dataset_name": pa.array([manifest.dataset_name], pa.string()),
+            "dataset_fingerprint": [manifest.dataset_fingerprint],
+            "parameters": [json.dumps(manifest.parameters, sort_keys=True)],
+            "code_version": pa.array([manifest.code_version], pa.string()),
+            "report_path": pa.array([manifest.report_path], pa.string()),
+        }
+    )
+
+
+def _timestamp(manifest: RunManifest, key: str) -> datetime | None:
+    text = getattr(manifest, key)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise WarehouseError(f"{manifest.path}: {key!r} must be an ISO-8601 time, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _with_run_id(run_id: str, table: pa.Table) -> pa.Table:
+    return table.add_column(0, "run_id", pa.array([run_id] * table.num_rows, pa.string()))
+
+
+def _check_acyclic(edges: pa.Table, path: Path) -> None:
+    """The closure view walks parent links until they end: a cycle would never end."""
+    parents: dict[int, list[int]] = {}
+    for child, parent in zip(edges.column("child").to_pylist(), edges.column("parent").to_pylist()):
+        parents.setdefault(child, []).append(parent)
+    state: dict[int, str] = {}
+    for start in parents:
+        if start in state:
+            continue
+        stack = [(start, iter(parents.get(start, ())))]
+        state[start] = "open"
+        while stack:
+            node, pending = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                state[node] = "done"
+                stack.pop()
+            elif state.get(step) == "open":
+                raise WarehouseError(f"{path}: the concept hierarchy has a cycle through concept id {step}")
+            elif step not in state:
+                state[step] = "open"
+                stack.append((step, iter(parents.get(step, ()))))

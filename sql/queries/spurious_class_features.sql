@@ -1,0 +1,104 @@
+-- Answers: which neurons strongly feed a class (among its top_k largest positive weights into
+--   the class's logit) while their significant best explanation has nothing to do with the
+--   class: no literal of the formula names the class, one of its ancestors or one of its
+--   descendants. A watermark neuron feeding the class "bag" is such a shortcut.
+-- Grain: one row per class and feeding neuron, strongest weight first within a class.
+-- Parameters:
+--   run (run): the run, by run id or model version (the latest run of that version).
+--   top_k (integer, default 5): how many of each class's strongest feeding neurons to examine.
+--   max_q_value (double, default 0.05): only significant explanations (effective q-value below
+--     this) are judged; a neuron without one says nothing about what the class relies on.
+--   class_name (class, default null): examine only this class; null examines every class.
+
+with run_info as (
+    select dataset_fingerprint
+    from runs
+    where run_id = $run
+),
+
+class_neurons as (
+    select layer, neuron, class_name
+    from neurons
+    where run_id = $run
+        and class_name is not null
+        and ($class_name is null or class_name = $class_name)
+),
+
+feeding as (
+    select
+        class_neurons.class_name,
+        influence.source_layer,
+        influence.source_neuron,
+        influence.weight,
+        row_number() over (
+            partition by class_neurons.class_name
+            order by influence.weight desc, influence.source_layer, influence.source_neuron
+        ) as weight_rank
+    from neuron_influence as influence
+    join class_neurons
+        on class_neurons.layer = influence.target_layer
+        and class_neurons.neuron = influence.target_neuron
+    where influence.run_id = $run and influence.weight > 0
+    qualify weight_rank <= $top_k
+),
+
+judged as (
+    select
+        feeding.*,
+        best.formula,
+        best.auc,
+        best.effective_q_value
+    from feeding
+    join best_explanations as best
+        on best.run_id = $run
+        and best.layer = feeding.source_layer
+        and best.neuron = feeding.source_neuron
+    where best.effective_q_value < $max_q_value
+),
+
+literals_vs_class as (
+    select
+        judged.class_name,
+        judged.source_layer,
+        judged.source_neuron,
+        literals.concept,
+        literals.negated,
+        lineage.relation is not null as is_related
+    from judged
+    join explanation_concepts as literals
+        on literals.run_id = $run
+        and literals.layer = judged.source_layer
+        and literals.neuron = judged.source_neuron
+        and literals.rank = 0
+    left join concept_lineage as lineage
+        on lineage.dataset_fingerprint = (select dataset_fingerprint from run_info)
+        and lineage.concept = judged.class_name
+        and lineage.related = literals.concept
+),
+
+unrelated as (
+    select
+        class_name,
+        source_layer,
+        source_neuron,
+        string_agg(
+            case when negated then '~' else '' end || concept, ', ' order by concept, negated
+        ) as unrelated_literals
+    from literals_vs_class
+    group by all
+    having not bool_or(is_related)
+)
+
+select
+    judged.class_name,
+    judged.source_layer,
+    judged.source_neuron,
+    judged.weight,
+    judged.weight_rank,
+    judged.formula,
+    judged.auc,
+    judged.effective_q_value,
+    unrelated.unrelated_literals
+from judged
+join unrelated using (class_name, source_layer, source_neuron)
+order by judged.class_name, judged.weight_rank

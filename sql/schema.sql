@@ -1,0 +1,215 @@
+-- The invert-pipeline warehouse: runs of INVERT, their concepts, explanations and influences.
+--
+-- The Parquet files of a workspace are the source of truth; this DuckDB file is built from the
+-- run manifests (runs/<run_id>/run.json) by invert_pipeline.warehouse and can always be rebuilt.
+--
+-- Keys: a run is identified by run_id; concepts by (dataset_fingerprint, concept_id) and, equally,
+-- by (dataset_fingerprint, concept) (names are unique within a dataset).
+--
+-- Foreign keys point only at rows that a reload of a run keeps (datasets, concepts, runs, layers,
+-- neurons): DuckDB refuses to delete a referenced row in the same transaction that deleted its
+-- referencing rows, so a reload updates those parents in place and replaces only the leaf tables
+-- (explanations, explanation_concepts, atomic_scores, neuron_influence).
+
+create table warehouse_info (
+    key varchar primary key,
+    value varchar not null
+);
+
+create table datasets (
+    dataset_fingerprint varchar primary key,
+    dataset_name varchar,
+    n_samples bigint not null,
+    n_concepts integer not null,
+    class_names varchar[] not null,
+    spec json
+);
+
+create table concepts (
+    dataset_fingerprint varchar not null references datasets (dataset_fingerprint),
+    concept_id integer not null,          -- column of the label matrix, 0..C-1
+    concept varchar not null,             -- the concept's name, as formulas spell it
+    kind varchar not null check (kind in ('class', 'ancestor', 'attribute', 'annotation')),
+    source_id varchar,                    -- WordNet id, column name or annotation file
+    description varchar,
+    n_pos bigint,                         -- samples where the concept is true
+    depth integer,                        -- 0 for roots of the hierarchy; null outside it
+    primary key (dataset_fingerprint, concept_id),
+    unique (dataset_fingerprint, concept)
+);
+
+create table concept_edges (
+    dataset_fingerprint varchar not null,
+    child_id integer not null,
+    parent_id integer not null,
+    primary key (dataset_fingerprint, child_id, parent_id),
+    foreign key (dataset_fingerprint, child_id) references concepts (dataset_fingerprint, concept_id),
+    foreign key (dataset_fingerprint, parent_id) references concepts (dataset_fingerprint, concept_id)
+);
+
+create table runs (
+    run_id varchar primary key,
+    started_at timestamptz,
+    finished_at timestamptz,
+    status varchar not null,
+    model_name varchar,
+    model_version varchar,
+    model_fingerprint varchar,
+    dataset_name varchar,
+    dataset_fingerprint varchar not null references datasets (dataset_fingerprint),
+    parameters json,
+    code_version varchar,
+    report_path varchar                   -- relative to the workspace
+);
+
+create table layers (
+    run_id varchar not null references runs (run_id),
+    layer varchar not null,
+    layer_index integer not null,         -- order in the run manifest (input side first)
+    n_neurons integer not null,
+    is_explained boolean not null,        -- false for a layer known only as an influence target
+    primary key (run_id, layer)
+);
+
+create table neurons (
+    run_id varchar not null,
+    layer varchar not null,
+    neuron integer not null,
+    class_name varchar,                   -- for the logits layer: the class this output scores
+    primary key (run_id, layer, neuron),
+    foreign key (run_id, layer) references layers (run_id, layer)
+);
+
+create table explanations (
+    run_id varchar not null,
+    layer varchar not null,
+    neuron integer not null,
+    rank integer not null,                -- 0 = the neuron's best formula
+    formula varchar not null,             -- e.g. sneaker | (bag & ~watermark)
+    formula_json json not null,           -- invert_core.parse_formula(formula).to_json()
+    length integer not null,              -- number of literals
+    auc double not null,
+    p_value double,
+    log10_p double,
+    q_value double,
+    fraction double,                      -- share of samples where the formula is true
+    n_pos bigint,
+    mode varchar not null check (mode in ('positive', 'negative')),
+    heldout_auc double,
+    heldout_p_value double,
+    heldout_q_value double,
+    empirical_p_value double,
+    average_precision double,
+    f1 double,
+    iou double,
+    mean_difference double,               -- in units of the neuron's standard deviation
+    stability double,                     -- share of bootstrap resamples giving the same formula
+    primary key (run_id, layer, neuron, rank),
+    foreign key (run_id, layer, neuron) references neurons (run_id, layer, neuron)
+);
+
+-- One row per distinct literal of a formula, derived at load from explanations.formula.
+create table explanation_concepts (
+    run_id varchar not null,
+    layer varchar not null,
+    neuron integer not null,
+    rank integer not null,
+    dataset_fingerprint varchar not null,
+    concept varchar not null,
+    negated boolean not null,
+    primary key (run_id, layer, neuron, rank, concept, negated),
+    foreign key (run_id, layer, neuron) references neurons (run_id, layer, neuron),
+    foreign key (dataset_fingerprint, concept) references concepts (dataset_fingerprint, concept)
+);
+
+-- Every neuron x every concept: the AUC of the single concept.
+create table atomic_scores (
+    run_id varchar not null,
+    layer varchar not null,
+    neuron integer not null,
+    dataset_fingerprint varchar not null,
+    concept varchar not null,
+    auc double not null,
+    primary key (run_id, layer, neuron, concept),
+    foreign key (run_id, layer, neuron) references neurons (run_id, layer, neuron),
+    foreign key (dataset_fingerprint, concept) references concepts (dataset_fingerprint, concept)
+);
+
+-- Weights of the nn.Linear layers whose input is an explained layer's output.
+create table neuron_influence (
+    run_id varchar not null,
+    source_layer varchar not null,
+    source_neuron integer not null,
+    target_layer varchar not null,        -- 'logits' when the linear layer gives the model output
+    target_neuron integer not null,
+    weight double not null,
+    primary key (run_id, source_layer, source_neuron, target_layer, target_neuron),
+    foreign key (run_id, source_layer, source_neuron) references neurons (run_id, layer, neuron),
+    foreign key (run_id, target_layer, target_neuron) references neurons (run_id, layer, neuron)
+);
+
+-- The explanation of each neuron (rank 0), with the q-value to trust: the held-out one when the
+-- run computed it (issue 7), else the in-sample one.
+create view best_explanations as
+select
+    explanations.*,
+    coalesce(explanations.heldout_q_value, explanations.q_value) as effective_q_value
+from explanations
+where explanations.rank = 0;
+
+-- Every concept with each of its ancestors (and itself at distance 0): one row per
+-- (dataset, concept, ancestor), distance = fewest parent steps between them.
+create view concept_closure as
+with recursive walk (dataset_fingerprint, concept_id, ancestor_id, distance) as (
+    select dataset_fingerprint, concept_id, concept_id, 0
+    from concepts
+    union
+    select walk.dataset_fingerprint, walk.concept_id, edges.parent_id, walk.distance + 1
+    from walk
+    join concept_edges as edges
+        on edges.dataset_fingerprint = walk.dataset_fingerprint
+        and edges.child_id = walk.ancestor_id
+),
+
+shortest as (
+    select dataset_fingerprint, concept_id, ancestor_id, min(distance) as distance
+    from walk
+    group by all
+)
+
+select
+    shortest.dataset_fingerprint,
+    shortest.concept_id,
+    concept.concept,
+    concept.depth,
+    shortest.ancestor_id,
+    ancestor.concept as ancestor,
+    ancestor.depth as ancestor_depth,
+    shortest.distance
+from shortest
+join concepts as concept
+    on concept.dataset_fingerprint = shortest.dataset_fingerprint
+    and concept.concept_id = shortest.concept_id
+join concepts as ancestor
+    on ancestor.dataset_fingerprint = shortest.dataset_fingerprint
+    and ancestor.concept_id = shortest.ancestor_id;
+
+-- Pairs of concepts on one line of descent (either is an ancestor of the other, or they are the
+-- same concept): the "own hierarchy" of a class. relation says what `related` is to `concept`.
+create view concept_lineage as
+select
+    dataset_fingerprint,
+    concept,
+    ancestor as related,
+    case when distance = 0 then 'same' else 'ancestor' end as relation,
+    distance
+from concept_closure
+union all
+select
+    dataset_fingerprint,
+    ancestor as concept,
+    concept as related,
+    'descendant' as relation,
+    distance
+from concept_closure
+where distance > 0;
