@@ -37,7 +37,7 @@ from invert_pipeline.workspace import DEFAULT_WORKSPACE
 from tasks.activations import layer_width
 from tasks.caching import code_version, in_workspace
 from tasks.datasets import read_dataset_info
-from tasks.monitoring import publish_summary, summarise
+from tasks.monitoring import publish_summary, spurious_candidates, summarise
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
 
 PIPELINE_CODE = ("invert_core", "invert_pipeline", "tasks", "flows")
@@ -142,7 +142,7 @@ def explain_model(
         model_label=model_label,
         dataset_label=_dataset_label(dataset),
         layer_summary=summarise({layer: searched["layers"][layer]["explanations"] for layer in names}),
-        spurious=None,
+        spurious=spurious_candidates(warehouse, run_id),
         report=report,
         manifest=manifest_path,
     )

@@ -16,6 +16,8 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.artifacts import update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 
+from invert_pipeline.warehouse import run_named_query
+
 SIGNIFICANCE_LEVEL = 0.05
 TABLE_ROWS = 20
 _TABLE_COLUMNS = ("neuron", "formula", "auc", "log10_p", "q_value", "fraction")
@@ -68,13 +70,18 @@ def summarise(layer_files: Mapping[str, str | Path]) -> list[dict]:
     return summary
 
 
+def spurious_candidates(db_path: str | Path, run_id: str, limit: int = 10) -> list[dict]:
+    """The run's strongest spurious findings: the warehouse query ``spurious_class_features``, first rows."""
+    return run_named_query(db_path, "spurious_class_features", {"run": run_id}).slice(0, limit).to_pylist()
+
+
 def publish_summary(
     *,
     run_id: str,
     model_label: str,
     dataset_label: str,
     layer_summary: list[dict],
-    spurious: list[dict] | None,
+    spurious: list[dict],
     report: str | None,
     manifest: str,
 ) -> str:
@@ -90,9 +97,7 @@ def publish_summary(
         f"| **all** | {sum(r['explained'] for r in layer_summary)} | {sum(r['significant'] for r in layer_summary)} |",
         "",
     ]
-    if spurious is None:
-        lines.append("Spurious candidates: not computed (no warehouse query available).")
-    elif not spurious:
+    if not spurious:
         lines.append("Spurious candidates: none found.")
     else:
         lines += ["## Spurious candidates", "", "| " + " | ".join(spurious[0]) + " |"]

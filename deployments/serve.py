@@ -1,0 +1,18 @@
+"""Serve explain_model without a work pool: a cron schedule and a ``model.retrained`` trigger.
+
+    python deployments/serve.py --model invert_pipeline.demo.model:fashion_cnn --weights CKPT \
+        --layers conv1 conv2 conv3 fc logits [--cron "0 3 * * *"] [--workspace DIR]
+
+Same as ``invert serve`` (same options): registers ``explain-model-scheduled`` and
+``explain-model-on-retrain`` (see :func:`flows.serving.build_deployments`) with the Prefect server
+at ``PREFECT_API_URL`` and runs their flow runs in subprocesses until interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invert_pipeline.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))

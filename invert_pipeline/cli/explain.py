@@ -1,0 +1,167 @@
+"""``invert explain``: run the pipeline on any dataset, model and layers.
+
+The dataset, model, search and extraction options map one to one onto the fields of the specs in
+:mod:`invert_pipeline.specs`; options left out keep the spec's default. ``invert serve`` reuses them
+as the parameters of its deployments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from invert_pipeline.runners import RUNNER_NAMES
+from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
+from invert_pipeline.workspace import DEFAULT_WORKSPACE
+
+# (flag, spec field, argparse options) per spec; flags left out keep the spec's default.
+DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--dataset", "path", {"help": "hub name, Parquet file/folder, image folder or save_to_disk folder "
+                                   "(default: the embedded Fashion-MNIST test split)"}),
+    ("--dataset-config", "name", {"help": "dataset configuration name on the hub"}),
+    ("--split", "split", {"help": "split to use (default: test)"}),
+    ("--limit", "limit", {"type": int, "help": "keep at most this many samples (seeded subsample)"}),
+    ("--dataset-seed", "seed", {"type": int, "help": "seed of the subsample"}),
+    ("--image-column", "image_column", {"help": "image column (default: found from the features)"}),
+    ("--label-column", "label_column", {"help": "class label column (default: found from the features)"}),
+    ("--hierarchy", "hierarchy", {"help": "'wordnet' or a CSV/JSON parent map (child -> parent)"}),
+    ("--attribute-column", "attribute_columns", {"action": "append", "help": "boolean or list-of-names column "
+                                                                          "used as concepts (repeatable)"}),
+    ("--annotations", "annotations", {"action": "append", "help": "Parquet/CSV of sample_id, concept (repeatable)"}),
+    ("--min-positives", "min_positives", {"type": int, "help": "drop concepts with fewer positives"}),
+)
+MODEL_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--model", "source", {"help": "torchvision architecture, import path 'pkg.module:factory' or TorchScript file"}),
+    ("--weights", "weights", {"help": "checkpoint (state dict) or torchvision weights enum name"}),
+    ("--model-name", "name", {"help": "name recorded in the warehouse"}),
+    ("--model-version", "version", {"help": "version recorded in the warehouse"}),
+    ("--preprocess", "preprocess", {"help": "import path of a preprocessing factory"}),
+    ("--input-size", "input_size", {"type": int, "nargs": 3, "metavar": ("C", "H", "W"), "help": "size of one input"}),
+)
+SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--length", "length", {"type": int, "help": "maximum literals per formula (default 3)"}),
+    ("--beam", "beam", {"type": int, "help": "beam size (default 10)"}),
+    ("--min-fraction", "min_fraction", {"type": float, "help": "smallest fraction of samples a formula covers"}),
+    ("--max-fraction", "max_fraction", {"type": float, "help": "largest fraction of samples a formula covers"}),
+    ("--mode", "mode", {"choices": ("positive", "negative"), "help": "maximise or minimise the AUC"}),
+    ("--limit-search", "limit_search", {"type": int, "help": "atoms combined with the beam at each step"}),
+    ("--semantics", "semantics", {"choices": ("exact", "reference"), "help": "search semantics"}),
+    ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
+    ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
+    ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
+)
+EXTRACTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--reduce", "reduce", {"choices": ("mean", "max"), "help": "reduction of conv maps over H, W"}),
+    ("--tokens", "tokens", {"choices": ("cls", "mean"), "help": "reduction of token outputs"}),
+    ("--batch-size", "batch_size", {"type": int, "help": "images per forward pass (default 256)"}),
+    ("--device", "device", {"help": "extraction device: auto, cpu, cuda, mps (default auto)"}),
+    ("--autocast", "autocast", {"choices": ("bf16", "fp16"), "help": "autocast on GPU"}),
+    ("--num-workers", "num_workers", {"type": int, "help": "DataLoader workers"}),
+    ("--shard-size", "shard_size", {"type": int, "help": "samples per extraction task (default: one task)"}),
+)
+_GROUPS = (
+    ("dataset", DatasetSpec, DATASET_OPTIONS),
+    ("model", ModelSpec, MODEL_OPTIONS),
+    ("search", SearchParams, SEARCH_OPTIONS),
+    ("extraction", ExtractionParams, EXTRACTION_OPTIONS),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain the neurons of any model's layers on any dataset",
+        description="Run the whole pipeline (dataset -> activations -> INVERT search -> warehouse -> report) "
+        "as the Prefect flow explain_model. Unchanged inputs are cache hits.",
+    )
+    add_pipeline_arguments(parser, model_required=True)
+    parser.set_defaults(handler=run_explain)
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, *, model_required: bool) -> None:
+    """The spec options, ``--layers``, ``--workspace``, ``--runner`` and ``--dask-address``."""
+    for title, _, options in _GROUPS:
+        group = parser.add_argument_group(title)
+        for flag, field, kwargs in options:
+            required = model_required and flag == "--model"
+            if "choices" not in kwargs:
+                kwargs = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **kwargs}
+            group.add_argument(flag, dest=f"{title}__{field}", default=None, required=required, **kwargs)
+    parser.add_argument("--layers", nargs="+", required=model_required, metavar="LAYER",
+                        help="layer names or globs ('features.*'); 'logits' is the model output")
+    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    parser.add_argument("--runner", choices=RUNNER_NAMES, default="local",
+                        help="'local': a thread per core; 'dask': a Dask cluster (default %(default)s)")
+    parser.add_argument("--dask-address", default=None, help="scheduler address of an existing Dask cluster")
+
+
+def flow_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``explain_model`` parameters the options describe, validated, as JSON values.
+
+    Raises
+    ------
+    ValueError
+        One line per invalid option, naming the option, what it received and why it is refused.
+    """
+    parameters: dict[str, Any] = {}
+    for title, spec_class, options in _GROUPS:
+        given = {field: getattr(args, f"{title}__{field}") for _, field, _ in options}
+        given = {field: value for field, value in given.items() if value is not None}
+        if title == "dataset" and not given:
+            continue  # explain_model's default dataset
+        parameters[title] = validated_spec(spec_class, given, options).model_dump(mode="json")
+    parameters.update(layers=list(args.layers), workspace=args.workspace, runner=args.runner,
+                      dask_address=args.dask_address)
+    if args.dask_address is not None and args.runner != "dask":
+        raise ValueError(f"--dask-address {args.dask_address!r} needs --runner dask")
+    return parameters
+
+
+def quiet_tracebacks() -> None:
+    """Show flow and task errors in the terminal as one line: tracebacks still reach the Prefect API."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    parameters = flow_parameters(args)
+    from flows.explain import explain_model
+
+    if not args.debug:
+        quiet_tracebacks()
+    result = explain_model(**parameters)
+    print(f"run {result['run_id']}")
+    for name in ("manifest", "warehouse", "report"):
+        print(f"  {name:<10} {result[name]}")
+    return 0
+
+
+def validated_spec(spec_class: type[BaseModel], given: dict[str, Any], options) -> BaseModel:
+    """``spec_class(**given)``, its validation errors as one line naming the command-line flags."""
+    flags = {field: flag for flag, field, _ in options}
+    try:
+        return spec_class(**given)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else ""
+            where = flags.get(field, spec_class.__name__)
+            received = f" (got {detail['input']!r})" if field in given else ""
+            problems.append(f"{where}: {detail['msg']}{received}")
+        raise ValueError("; ".join(problems)) from None
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats through ``inner`` without the exception's traceback (the record itself is left as is)."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return self.inner.format(record)

@@ -1,0 +1,69 @@
+"""Tests of tasks.caching: cache keys from content, results kept in the workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from prefect import task
+
+from invert_pipeline.specs import SearchParams
+from tasks.caching import RESULTS_FOLDER, ContentKey, code_version, in_workspace
+
+CONTEXT = SimpleNamespace(task=SimpleNamespace(name="search layer"))
+
+
+@task(cache_policy=ContentKey(modules=("invert_pipeline.workspace",)))
+def _echo(value: str) -> str:
+    return value
+
+
+def _key(policy: ContentKey, **inputs) -> str:
+    return policy.compute_key(CONTEXT, inputs, {})
+
+
+class TestContentKey:
+    def test_same_inputs_same_key(self):
+        """Equal specs (distinct objects) and paths give the same key."""
+        policy = ContentKey(modules=("invert_pipeline.workspace",))
+        first = _key(policy, params=SearchParams(beam=4), layer_dir=Path("/w/activations/k/conv1"))
+        second = _key(policy, params=SearchParams(beam=4), layer_dir="/w/activations/k/conv1")
+        assert first == second
+
+    def test_changed_parameter_changes_key(self):
+        """A search parameter that differs gives another key."""
+        policy = ContentKey(modules=("invert_pipeline.workspace",))
+        assert _key(policy, params=SearchParams(beam=4)) != _key(policy, params=SearchParams(beam=5))
+
+    def test_task_name_is_part_of_key(self):
+        """Two tasks with the same inputs do not share a cache entry."""
+        policy = ContentKey()
+        other = SimpleNamespace(task=SimpleNamespace(name="join neuron chunks"))
+        assert policy.compute_key(CONTEXT, {"a": 1}, {}) != policy.compute_key(other, {"a": 1}, {})
+
+    def test_ignored_inputs_left_out(self):
+        """An ignored input (a timestamp) does not change the key; the others still do."""
+        policy = ContentKey(ignore=("started_at",))
+        assert _key(policy, run="a", started_at="10:00") == _key(policy, run="a", started_at="11:00")
+        assert _key(policy, run="a", started_at="10:00") != _key(policy, run="b", started_at="10:00")
+
+    def test_code_version_is_part_of_key(self):
+        """The key depends on which modules' code the task runs."""
+        assert _key(ContentKey(modules=("tasks.caching",)), a=1) != _key(ContentKey(modules=("invert_pipeline.workspace",)), a=1)
+        assert code_version(["tasks.caching"]) != code_version(["invert_pipeline.workspace"])
+
+
+class TestInWorkspace:
+    def test_results_persisted_in_workspace(self, tmp_path):
+        """The task's results go to <workspace>/.prefect/results."""
+        configured = in_workspace(_echo, tmp_path)
+        assert configured.result_storage == tmp_path.resolve() / RESULTS_FOLDER
+        assert configured.refresh_cache is None
+
+    def test_missing_output_forces_recompute(self, tmp_path):
+        """A deleted output makes the task run again instead of returning a path to nothing."""
+        present = tmp_path / "present.parquet"
+        present.write_text("x")
+        assert in_workspace(_echo, tmp_path, outputs=[present]).refresh_cache is None
+        assert in_workspace(_echo, tmp_path, outputs=[present, tmp_path / "gone.parquet"]).refresh_cache is True
+        assert in_workspace(_echo, tmp_path, outputs_complete=False).refresh_cache is True

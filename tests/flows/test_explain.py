@@ -1,0 +1,148 @@
+"""Tests of flows.explain: the whole DAG on a tiny dataset and model, its caching and its artifacts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect import tags
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, TaskRunFilter, TaskRunFilterTags
+
+import flow_models
+from flows.explain import explain_model
+from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
+
+SEARCH = SearchParams(length=2, beam=3, top_k=3)
+# Task function names, as task keys start with them.
+DATASET_TASKS = ("prepare_dataset_task",)
+EXTRACTION_TASKS = ("resolve_layers_task", "extract_shard_task", "influence_task")
+SEARCH_TASKS = ("search_task", "merge_chunks_task")
+
+
+def run_tagged(**parameters) -> tuple[dict, dict[str, list[str]]]:
+    """Run explain_model under a fresh tag; returns its result and task function name -> state names."""
+    tag = f"test-{uuid.uuid4().hex[:8]}"
+    with tags(tag):
+        result = explain_model(**parameters)
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[tag])))
+    states: dict[str, list[str]] = {}
+    for task_run in task_runs:
+        if task_run.task_key.endswith("_task") or "_task-" in task_run.task_key:  # subflow stand-ins are not tasks
+            states.setdefault(task_run.task_key.rsplit("-", 1)[0], []).append(task_run.state.name)
+    return result, states
+
+
+@pytest.fixture(scope="module")
+def tiny_parameters(tiny_problem, tmp_path_factory) -> dict:
+    """explain_model parameters for the tiny problem (weights v1) in a workspace of this module."""
+    return {
+        "model": ModelSpec(source="flow_models:tiny_cnn", weights=str(tiny_problem.checkpoint_v1), name="tiny",
+                           version="v1"),
+        "layers": list(flow_models.LAYERS),
+        "dataset": DatasetSpec(path=str(tiny_problem.dataset_dir), split="test"),
+        "search": SEARCH,
+        "workspace": str(tmp_path_factory.mktemp("workspace")),
+    }
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness, tiny_parameters) -> tuple[dict, dict[str, list[str]]]:
+    """The first run of the tiny problem: everything computed."""
+    return run_tagged(**tiny_parameters)
+
+
+class TestExplainModel:
+    def test_first_run_computes_every_stage(self, first_run):
+        """The first run runs each task once, none from cache."""
+        _, states = first_run
+        assert set(states) == {*DATASET_TASKS, *EXTRACTION_TASKS, "search_task", "write_manifest_task",
+                               "load_warehouse_task", "write_report_task"}
+        assert len(states["search_task"]) == len(flow_models.LAYERS)
+        assert all(name == "Completed" for names in states.values() for name in names)
+
+    def test_manifest_follows_the_contract(self, first_run, tiny_parameters):
+        """run.json names the model, dataset, parameters and every layer's files, relative to the workspace."""
+        result, _ = first_run
+        workspace = Path(tiny_parameters["workspace"])
+        manifest = json.loads(Path(result["manifest"]).read_text())
+        assert manifest["run_id"] == result["run_id"]
+        assert manifest["status"] == "completed"
+        assert manifest["model"]["name"] == "tiny" and manifest["model"]["version"] == "v1"
+        assert manifest["parameters"]["search"]["beam"] == SEARCH.beam
+        assert [layer["name"] for layer in manifest["layers"]] == flow_models.LAYERS
+        assert [layer["n_neurons"] for layer in manifest["layers"]] == [4, 6, 3]
+        for layer in manifest["layers"]:
+            for key in ("activations", "explanations", "atomic_scores"):
+                assert (workspace / layer[key]).exists()
+        assert (workspace / manifest["neuron_influence"]).is_file()
+        assert (workspace / manifest["dataset"]["dir"] / "dataset.json").is_file()
+
+    def test_run_loaded_into_warehouse(self, first_run):
+        """The warehouse holds the run's explanations: every neuron of every layer at rank 0."""
+        result, _ = first_run
+        with duckdb.connect(result["warehouse"], read_only=True) as connection:
+            count = connection.execute(
+                "select count(*) from explanations where run_id = ? and rank = 0", [result["run_id"]]
+            ).fetchone()[0]
+        assert count == 4 + 6 + 3
+
+    def test_artifacts_published(self, first_run):
+        """The run shows a table per layer, a summary linking the report, and progress artifacts."""
+        result, _ = first_run
+        with get_client(sync_client=True) as client:
+            artifacts = client.read_artifacts()
+        keys = {artifact.key for artifact in artifacts if artifact.key}
+        assert {f"explanations-tiny-v1-{layer}" for layer in flow_models.LAYERS} <= keys
+        summary = next(a for a in artifacts if a.key == "summary-tiny-v1")
+        assert result["run_id"] in summary.data and result["report"] in summary.data
+        assert sum(artifact.type == "progress" for artifact in artifacts) >= 2
+
+    def test_second_identical_run_is_all_cache_hits(self, first_run, tiny_parameters):
+        """Running again with nothing changed returns the same run from cache, every task Cached."""
+        first, _ = first_run
+        manifest_before = Path(first["manifest"]).read_text()
+        result, states = run_tagged(**tiny_parameters)
+        assert result == first
+        assert states and all(name == "Cached" for names in states.values() for name in names), states
+        assert Path(result["manifest"]).read_text() == manifest_before
+
+    def test_new_weights_recompute_activations_and_search_only(self, first_run, tiny_parameters, tiny_problem):
+        """A retrained model recomputes extraction and search, not the dataset; it is a new run."""
+        first, _ = first_run
+        model = tiny_parameters["model"].model_copy(update={"weights": str(tiny_problem.checkpoint_v2), "version": "v2"})
+        result, states = run_tagged(**{**tiny_parameters, "model": model})
+        assert result["run_id"] != first["run_id"]
+        assert states["prepare_dataset_task"] == ["Cached"]
+        for name in ("extract_shard_task", "search_task", "influence_task"):
+            assert "Cached" not in states[name], name
+
+    def test_changed_search_parameter_recomputes_search_only(self, first_run, tiny_parameters):
+        """A different beam reruns the search (and what follows) but neither the dataset nor the extraction."""
+        result, states = run_tagged(**{**tiny_parameters, "search": SEARCH.model_copy(update={"beam": 2})})
+        assert result["run_id"] != first_run[0]["run_id"]
+        for name in (*DATASET_TASKS, "resolve_layers_task", "extract_shard_task", "influence_task"):
+            assert states[name] == ["Cached"] * len(states[name]), name
+        assert all(name == "Completed" for name in states["search_task"])
+
+    def test_neuron_chunks_give_the_whole_layer_result(self, first_run, tiny_parameters):
+        """Searching in chunks of 2 neurons joins into the same explanations as whole layers."""
+        first, _ = first_run
+        result, states = run_tagged(**{**tiny_parameters, "search": SEARCH.model_copy(update={"neuron_chunk": 2})})
+        assert result["run_id"] == first["run_id"]  # the chunking is not part of the result's identity
+        assert len(states["search_task"]) == 2 + 3 + 2
+        assert len(states["merge_chunks_task"]) == len(flow_models.LAYERS)
+
+    def test_deleted_output_is_recomputed(self, first_run, tiny_parameters):
+        """A deleted explanations file is written again rather than served from a cache pointing at nothing."""
+        first, _ = first_run
+        manifest = json.loads(Path(first["manifest"]).read_text())
+        explanations = Path(tiny_parameters["workspace"]) / manifest["layers"][0]["explanations"]
+        explanations.unlink()
+        _, states = run_tagged(**tiny_parameters)
+        assert explanations.is_file()
+        assert sorted(states["search_task"]) == ["Cached", "Cached", "Completed"]

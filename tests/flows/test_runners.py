@@ -1,0 +1,59 @@
+"""Tests of invert_pipeline.runners: choosing where the pipeline's parallel tasks run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_dask import DaskTaskRunner
+
+from invert_pipeline.runners import make_task_runner, shared_dask_cluster
+
+
+class TestMakeTaskRunner:
+    def test_local_uses_a_thread_per_core(self):
+        """The local runner is a thread pool as wide as the machine."""
+        runner = make_task_runner("local")
+        assert isinstance(runner, ThreadPoolTaskRunner)
+        assert runner._max_workers == os.cpu_count()
+
+    def test_dask_with_address_connects_to_it(self):
+        """With an address, the Dask runner connects to that scheduler instead of starting a cluster."""
+        runner = make_task_runner("dask", dask_address="tcp://127.0.0.1:8786")
+        assert isinstance(runner, DaskTaskRunner)
+        assert runner.address == "tcp://127.0.0.1:8786"
+
+    def test_dask_without_address_starts_a_local_cluster(self):
+        """Without an address, the Dask runner describes a local cluster of one worker per core."""
+        runner = make_task_runner("dask")
+        assert runner.address is None
+        assert runner.cluster_kwargs == {"n_workers": os.cpu_count(), "threads_per_worker": 1}
+
+    def test_unknown_runner_rejected(self):
+        """An unknown runner name is refused with the allowed names."""
+        with pytest.raises(ValueError, match=r"runner must be one of \('local', 'dask'\), got 'ray'"):
+            make_task_runner("ray")
+
+    def test_address_without_dask_rejected(self):
+        """A Dask address with the local runner is refused, saying which runner it needs."""
+        with pytest.raises(ValueError, match="only applies with runner='dask'"):
+            make_task_runner("local", dask_address="tcp://127.0.0.1:8786")
+
+
+class TestSharedDaskCluster:
+    def test_given_address_passed_through(self):
+        """An existing scheduler's address is used as is; no cluster is started."""
+        with shared_dask_cluster("dask", "tcp://10.0.0.1:8786") as address:
+            assert address == "tcp://10.0.0.1:8786"
+
+    def test_local_runner_needs_no_cluster(self):
+        """The local runner gets no Dask address."""
+        with shared_dask_cluster("local", None) as address:
+            assert address is None
+
+    def test_unknown_runner_rejected(self):
+        """An unknown runner name is refused before anything starts."""
+        with pytest.raises(ValueError, match="runner must be one of"):
+            with shared_dask_cluster("spark", None):
+                pass

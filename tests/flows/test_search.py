@@ -1,0 +1,152 @@
+"""Tests of invert_pipeline.search: one layer's search from Parquet files to Parquet files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from invert_pipeline.extraction import N_SAMPLES_KEY, part_name
+from invert_pipeline.search import explain_layer, merge_layer_chunks
+from invert_pipeline.specs import SearchParams
+
+CONCEPTS = ["cat", "dog", "bird"]
+N_SAMPLES = 90
+N_NEURONS = 5
+PARAMS = SearchParams(length=2, beam=4, top_k=3)
+
+
+def _write_dataset(folder: Path, sample_ids: np.ndarray, classes: np.ndarray) -> Path:
+    """A prepared-dataset folder (docs/ARCHITECTURE.md) whose concepts are the classes."""
+    folder.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"sample_id": sample_ids, "label": classes.astype(np.int64),
+                  "class_name": [CONCEPTS[c] for c in classes]}),
+        folder / "samples.parquet",
+    )
+    counts = np.bincount(classes, minlength=len(CONCEPTS))
+    pq.write_table(
+        pa.table({
+            "concept_id": pa.array(range(len(CONCEPTS)), pa.int32()), "name": CONCEPTS,
+            "kind": ["class"] * len(CONCEPTS), "source_id": CONCEPTS, "description": CONCEPTS,
+            "n_pos": counts.astype(np.int64), "depth": pa.array([None] * len(CONCEPTS), pa.int32()),
+        }),
+        folder / "concepts.parquet",
+    )
+    pq.write_table(pa.table({"child": pa.array([], pa.int32()), "parent": pa.array([], pa.int32())}),
+                   folder / "concept_edges.parquet")
+    pq.write_table(pa.table({"sample_id": sample_ids, "concept_id": classes.astype(np.int32)}),
+                   folder / "labels.parquet")
+    pq.write_table(pa.table({"sample_id": pa.array([], pa.int64()), "reason": pa.array([], pa.string())}),
+                   folder / "excluded.parquet")
+    (folder / "dataset.json").write_text(json.dumps({
+        "fingerprint": "test", "spec": {"path": "generated"}, "n_samples": len(sample_ids),
+        "n_concepts": len(CONCEPTS), "dropped_concepts": [], "class_names": CONCEPTS,
+    }))
+    return folder
+
+
+def _write_layer(folder: Path, sample_ids: np.ndarray, activations: np.ndarray) -> Path:
+    """One activation chunk covering every sample, as the extraction writes it."""
+    folder.mkdir(parents=True)
+    columns = {"sample_id": pa.array(sample_ids, pa.int64())}
+    columns.update({str(k): pa.array(activations[:, k], pa.float32()) for k in range(activations.shape[1])})
+    table = pa.table(columns).replace_schema_metadata({N_SAMPLES_KEY: str(len(sample_ids)).encode()})
+    pq.write_table(table, folder / part_name(0, len(sample_ids)))
+    return folder
+
+
+@pytest.fixture
+def layer_files(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, Path]:
+    """A dataset of 90 shuffled samples of 3 classes, and a layer whose neuron 2 fires on 'dog'."""
+    sample_ids = rng.permutation(N_SAMPLES).astype(np.int64) + 1000
+    classes = rng.permutation(np.arange(N_SAMPLES) % len(CONCEPTS))
+    activations = rng.normal(size=(N_SAMPLES, N_NEURONS)).astype(np.float32)
+    activations[:, 2] = (classes == 1) + 0.1 * rng.normal(size=N_SAMPLES)
+    dataset_dir = _write_dataset(tmp_path / "dataset", sample_ids, classes)
+    # The extraction writes samples in position order; shuffle them to check the alignment by sample id.
+    order = rng.permutation(N_SAMPLES)
+    layer_dir = _write_layer(tmp_path / "activations" / "conv1", sample_ids[order], activations[order])
+    return dataset_dir, layer_dir
+
+
+class TestExplainLayer:
+    def test_planted_neuron_explained_by_its_concept(self, layer_files, tmp_path):
+        """The neuron built to fire on 'dog' gets 'dog' as its best explanation, with layer and mode columns."""
+        dataset_dir, layer_dir = layer_files
+        out, atomic = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "e.parquet", tmp_path / "a.parquet")
+        rows = pq.read_table(out).to_pylist()
+        best = next(row for row in rows if row["neuron"] == 2 and row["rank"] == 0)
+        assert best["formula"] == "dog"
+        assert best["auc"] > 0.95
+        assert {row["layer"] for row in rows} == {"conv1"}
+        assert {row["mode"] for row in rows} == {"positive"}
+        assert max(row["rank"] for row in rows) < PARAMS.top_k
+
+    def test_atomic_scores_cover_every_neuron_and_concept(self, layer_files, tmp_path):
+        """The atomic file has one AUC per neuron x concept, high for the planted pair."""
+        dataset_dir, layer_dir = layer_files
+        _, atomic = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "e.parquet", tmp_path / "a.parquet")
+        table = pq.read_table(atomic)
+        assert table.num_rows == N_NEURONS * len(CONCEPTS)
+        assert table.schema.field("neuron").type == pa.int32()
+        auc = {(row["neuron"], row["concept"]): row["auc"] for row in table.to_pylist()}
+        assert auc[(2, "dog")] > 0.95
+        assert auc[(2, "cat")] < 0.5
+
+    def test_neuron_chunk_keeps_layer_neuron_ids(self, layer_files, tmp_path):
+        """A chunk's rows carry the layer's neuron indices, not positions within the chunk."""
+        dataset_dir, layer_dir = layer_files
+        out, atomic = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "e.parquet", tmp_path / "a.parquet",
+                                    neurons=slice(2, 4))
+        assert set(pq.read_table(out)["neuron"].to_pylist()) == {2, 3}
+        assert set(pq.read_table(atomic)["neuron"].to_pylist()) == {2, 3}
+
+    def test_chunks_joined_equal_whole_layer(self, layer_files, tmp_path):
+        """Searching in neuron chunks and joining gives the whole-layer table, q-values included."""
+        dataset_dir, layer_dir = layer_files
+        whole, whole_atomic = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "w.parquet",
+                                            tmp_path / "w.atomic.parquet")
+        chunks = [
+            explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / f"{a}.parquet", tmp_path / f"{a}.atomic.parquet",
+                          neurons=slice(a, b))
+            for a, b in [(0, 2), (2, 5)]
+        ]
+        joined, joined_atomic = merge_layer_chunks(chunks, tmp_path / "j.parquet", tmp_path / "j.atomic.parquet")
+        expected, got = pq.read_table(whole).to_pylist(), pq.read_table(joined).to_pylist()
+        assert [(r["neuron"], r["rank"], r["formula"]) for r in got] == [
+            (r["neuron"], r["rank"], r["formula"]) for r in expected
+        ]
+        assert [r["q_value"] for r in got] == pytest.approx([r["q_value"] for r in expected], rel=1e-12)
+        # The planted neuron's q-value is its p-value times the number of neurons tested (3 in its chunk, 5 in all).
+        in_chunk = next(r for r in pq.read_table(chunks[1][0]).to_pylist() if r["neuron"] == 2 and r["rank"] == 0)
+        in_layer = next(r for r in got if r["neuron"] == 2 and r["rank"] == 0)
+        assert in_layer["q_value"] == pytest.approx(in_chunk["q_value"] * 5 / 3, rel=1e-9)
+        assert pq.read_table(joined_atomic).num_rows == pq.read_table(whole_atomic).num_rows
+
+    def test_activations_of_other_samples_rejected(self, layer_files, tmp_path, rng):
+        """Activations whose sample ids differ from the dataset's give a message saying to extract again."""
+        dataset_dir, _ = layer_files
+        stale = _write_layer(tmp_path / "stale" / "conv1", np.arange(N_SAMPLES, dtype=np.int64),
+                             rng.normal(size=(N_SAMPLES, 2)).astype(np.float32))
+        with pytest.raises(ValueError, match="extract the activations again"):
+            explain_layer(dataset_dir, stale, PARAMS, tmp_path / "e.parquet", tmp_path / "a.parquet")
+        assert not (tmp_path / "e.parquet").exists()
+
+    def test_bad_neuron_slice_rejected(self, layer_files, tmp_path):
+        """A slice with a step or outside the layer is refused with the layer's neuron count."""
+        dataset_dir, layer_dir = layer_files
+        with pytest.raises(ValueError, match="5 neurons"):
+            explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "e.parquet", tmp_path / "a.parquet",
+                          neurons=slice(0, 4, 2))
+
+
+class TestMergeLayerChunks:
+    def test_no_chunks_rejected(self, tmp_path):
+        """Joining nothing is an error that says what to pass."""
+        with pytest.raises(ValueError, match="at least one chunk"):
+            merge_layer_chunks([], tmp_path / "e.parquet", tmp_path / "a.parquet")
