@@ -75,8 +75,12 @@ def group_samples(labels: scipy.sparse.csr_array, device: torch.device) -> Group
 
 
 def group_rank_sums(doubled_ranks: torch.Tensor, grouped: GroupedLabels) -> torch.Tensor:
-    """Doubled rank sums per group: shape (n_groups, n_neurons), float64, exact."""
+    """Doubled rank sums per group, exact.
+
+    doubled_ranks : Tensor of shape (n_neurons, n_samples), float64
+    Returns a Tensor of shape (n_groups, n_neurons), float64.
+    """
     sums = torch.zeros(
-        (grouped.n_groups, doubled_ranks.shape[1]), dtype=torch.float64, device=doubled_ranks.device
+        (doubled_ranks.shape[0], grouped.n_groups), dtype=torch.float64, device=doubled_ranks.device
     )
-    return sums.index_add_(0, grouped.sample_group, doubled_ranks)
+    return sums.index_add_(1, grouped.sample_group, doubled_ranks).T.contiguous()

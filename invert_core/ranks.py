@@ -15,7 +15,8 @@ import torch
 class Ranks(NamedTuple):
     """Doubled average ranks and the tie term of each neuron.
 
-    doubled : Tensor of shape (n_samples, n_neurons), float64
+    doubled : Tensor of shape (n_neurons, n_samples), float64 (neuron-major: sorting along the last,
+        contiguous axis is about twice as fast as along the first)
         ``2 * r`` where ``r`` is the average rank (1..N, ties share the mean of their ranks).
     tie_term : Tensor of shape (n_neurons,), float64
         ``sum_t (t**3 - t)`` over groups of tied values, as the Mann–Whitney variance needs it.
@@ -28,18 +29,19 @@ class Ranks(NamedTuple):
 def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
     """Rank every column of ``activations`` (shape (n_samples, n_neurons)); see :class:`Ranks`."""
     n_samples = activations.shape[0]
-    values, order = torch.sort(activations, dim=0, stable=True)
-    positions = torch.arange(n_samples, device=activations.device).unsqueeze(1).expand_as(values)
+    values, order = torch.sort(activations.T.contiguous(), dim=1, stable=True)
+    positions = torch.arange(n_samples, device=activations.device).expand_as(values)
     starts_group = torch.ones_like(values, dtype=torch.bool)
-    starts_group[1:] = values[1:] != values[:-1]
+    starts_group[:, 1:] = values[:, 1:] != values[:, :-1]
     ends_group = torch.ones_like(values, dtype=torch.bool)
-    ends_group[:-1] = starts_group[1:]
+    ends_group[:, :-1] = starts_group[:, 1:]
+    del values
     # First and last sorted position of the tie group each element belongs to.
-    first = torch.where(starts_group, positions, 0).cummax(dim=0).values
-    last = torch.where(ends_group, positions, n_samples - 1).flip(0).cummin(dim=0).values.flip(0)
+    first = torch.where(starts_group, positions, 0).cummax(dim=1).values
+    last = torch.where(ends_group, positions, n_samples - 1).flip(1).cummin(dim=1).values.flip(1)
     doubled_sorted = (first + last + 2).to(torch.float64)
-    doubled = torch.empty_like(doubled_sorted).scatter_(0, order, doubled_sorted)
+    doubled = torch.empty_like(doubled_sorted).scatter_(1, order, doubled_sorted)
     group_size = (last - first + 1).to(torch.float64)
     # A group of size t contributes t elements of (t**2 - 1): t**3 - t in all.
-    tie_term = (group_size * group_size - 1).sum(dim=0)
+    tie_term = (group_size * group_size - 1).sum(dim=1)
     return Ranks(doubled, tie_term)

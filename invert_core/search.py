@@ -169,9 +169,15 @@ def _initial_beams(by_auc, atom_valid, atom_count, atom_sum, atoms, grouped, n_c
 
 def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, n_concepts, n_samples,
             step, config) -> _Beams:
-    """One beam step: every beam entry combined with every expansion atom by AND, then OR."""
+    """One beam step: every beam entry combined with every expansion atom by AND, then OR.
+
+    Items of the step are the old beam slots s (item s) followed by the candidates: beam entry i,
+    atom a (of the 2C atoms) and operator o (0 = AND, 1 = OR) is item ``B + (i * 2C + a) * 2 + o``.
+    Their order in the spec's combined list (creation order) puts atoms in expansion order instead;
+    only the few items that can enter the new beam are ever put in that order.
+    """
     n_groups, n_neurons, width = beams.truth.shape
-    n_expansion = expansion.shape[1]
+    n_atoms = 2 * n_concepts
     weights = beams.truth.to(torch.float64) * beams.alive.unsqueeze(0)
     stacked = torch.cat(
         [
@@ -187,101 +193,143 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
     beam_sum = beams.doubled_sum.unsqueeze(2)
     and_count = torch.cat([and_count_pos, beam_count - and_count_pos], dim=2)  # (K, B, 2C)
     and_sum = torch.cat([and_sum_pos, beam_sum - and_sum_pos], dim=2)
-    or_count = beam_count + atom_count - and_count
-    or_sum = beam_sum + atom_sum.unsqueeze(1) - and_sum
+    count = torch.stack([and_count, beam_count + atom_count - and_count], dim=3).reshape(n_neurons, -1)
+    sums = torch.stack([and_sum, beam_sum + atom_sum.unsqueeze(1) - and_sum], dim=3).reshape(n_neurons, -1)
+    del and_count_pos, and_sum_pos, and_count, and_sum
 
-    index = expansion.unsqueeze(1).expand(n_neurons, width, n_expansion)
-    # Creation order: beam entry i, expansion atom j, AND then OR.
-    candidate_count = torch.stack([and_count.gather(2, index), or_count.gather(2, index)], dim=3)
-    candidate_sum = torch.stack([and_sum.gather(2, index), or_sum.gather(2, index)], dim=3)
-    candidate_valid = _supported(candidate_count, config) & beams.alive[:, :, None, None]
-
-    count = torch.cat([beams.n_pos, candidate_count.reshape(n_neurons, -1)], dim=1)
-    sums = torch.cat([beams.doubled_sum, candidate_sum.reshape(n_neurons, -1)], dim=1)
-    valid = torch.cat([beams.alive, candidate_valid.reshape(n_neurons, -1)], dim=1)
+    in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
+    in_expansion.scatter_(1, expansion, True)
+    valid = (
+        _supported(count, config).reshape(n_neurons, width, n_atoms, 2)
+        & beams.alive[:, :, None, None]
+        & in_expansion[:, None, :, None]
+    ).reshape(n_neurons, -1)
     worst = -torch.inf if config.mode == "positive" else torch.inf
-    auc = torch.where(valid, auc_from_sums(count, sums, n_samples), worst)
-    order = _sort_direction(auc, config.mode)
+    value = torch.where(valid, auc_from_sums(count, sums, n_samples), worst)
+    old_value = torch.where(beams.alive, auc_from_sums(beams.n_pos, beams.doubled_sum, n_samples), worst)
+    position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
+    position_in_expansion.scatter_(
+        1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
+    )
+    items = _Items(old_value, beams.alive, value, valid, position_in_expansion, config.mode)
 
-    per_entry = 2 * n_expansion
-
-    def describe(k: int, position: int) -> tuple[Formula, int]:
-        """The formula at a position of the combined list (old beam, then candidates) and its length."""
-        if position < width:
-            return beams.formulas[k][position], beams.lengths[k][position]
-        entry, rest = divmod(position - width, per_entry)
-        atom = atoms[expansion_list[k][rest // 2]]
+    def describe(k: int, item: int) -> tuple[Formula, int]:
+        """The formula of an item and its length."""
+        if item < width:
+            return beams.formulas[k][item], beams.lengths[k][item]
+        entry, rest = divmod(item - width, 2 * n_atoms)
         node_type = And if rest % 2 == 0 else Or
-        return node_type((beams.formulas[k][entry], atom)), step
+        return node_type((beams.formulas[k][entry], atoms[rest // 2])), step
 
-    expansion_list = expansion.cpu().tolist()
     if config.semantics == "reference":
-        selected = order[:, :width]
-        alive = valid.gather(1, selected)
-        selected_list, alive_list = selected.cpu().tolist(), alive.cpu().tolist()
-        formulas, lengths = [], []
-        for k in range(n_neurons):
-            described = [
-                describe(k, position) if is_alive else (None, 0)
-                for position, is_alive in zip(selected_list[k], alive_list[k])
-            ]
-            formulas.append([formula for formula, _ in described])
-            lengths.append([length for _, length in described])
+        ranked = items.ranked(limit=width)
+        selected = [row[:width] for row in ranked]
+        described = [[describe(k, item) for item in row] for k, row in enumerate(selected)]
     elif config.semantics == "exact":
-        selected, alive, formulas, lengths = _distinct_best(order, valid, describe, width)
+        selected, described = _distinct_best(items, describe, width)
     else:
         raise ValueError(f"unknown semantics {config.semantics!r}")
 
-    # Truth of the selected formulas: an old beam entry, or an entry combined with an atom.
-    from_candidate = selected >= width
-    candidate_position = (selected - width).clamp(min=0)
-    entry, rest = candidate_position // per_entry, candidate_position % per_entry
-    atom_index = expansion.gather(1, rest // 2)
-    entry = torch.where(from_candidate, entry, selected)
+    alive = torch.tensor([[slot < len(row) for slot in range(width)] for row in selected], device=count.device)
+    padded = torch.tensor([row + [0] * (width - len(row)) for row in selected], dtype=torch.int64,
+                          device=count.device)
+    formulas = [[formula for formula, _ in row] + [None] * (width - len(row)) for row in described]
+    lengths = [[size for _, size in row] + [0] * (width - len(row)) for row in described]
+
+    # Counts, sums and truth of the selected items: an old beam entry, or an entry combined with an atom.
+    from_candidate = padded >= width
+    candidate = (padded - width).clamp(min=0)
+    entry = torch.where(from_candidate, candidate // (2 * n_atoms), padded)
+    atom_index = (candidate // 2) % n_atoms
+    is_and = candidate % 2 == 0
+    n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
+    doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
     base = beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1))
     atom_truth = _atom_truth(grouped, atom_index, n_concepts)
-    combined = torch.where((rest % 2 == 0).unsqueeze(0), base & atom_truth, base | atom_truth)
+    combined = torch.where(is_and.unsqueeze(0), base & atom_truth, base | atom_truth)
     truth = torch.where(from_candidate.unsqueeze(0), combined, base)
-    return _Beams(truth, alive, count.gather(1, selected), sums.gather(1, selected), formulas, lengths)
+    return _Beams(truth, alive, n_pos, doubled_sum, formulas, lengths)
 
 
-def _valid_positions(order_row: torch.Tensor, valid_row: torch.Tensor, block: int):
-    """Positions of one neuron's sorted list while they are valid (invalid ones sort last)."""
-    for start in range(0, order_row.shape[0], block):
-        positions = order_row[start : start + block].tolist()
-        flags = valid_row[start : start + block].tolist()
-        for position, is_valid in zip(positions, flags):
-            if not is_valid:
-                return
-            yield position
+class _Items:
+    """The scored items of one beam step, and their order in the spec's stably sorted combined list.
 
-
-def _distinct_best(order, valid, describe, width):
-    """Walk each neuron's sorted list, keeping the first ``width`` distinct canonical formulas.
-
-    Returns the selected positions (K, width), whether each slot holds a formula (K, width), and
-    the formulas and their lengths per neuron and slot (None and 0 in empty slots).
+    old_value, old_valid : (K, B)    value, valid : (K, B * 2C * 2)    (invalid items hold the worst value)
+    position_in_expansion : (K, 2C), the index of each atom in the expansion list
     """
-    n_neurons = order.shape[0]
-    order_cpu = order.cpu()
-    valid_sorted = valid.gather(1, order).cpu()
-    selected = torch.zeros((n_neurons, width), dtype=torch.int64)
-    alive = torch.zeros((n_neurons, width), dtype=torch.bool)
-    formulas: list[list[Formula | None]] = []
-    lengths: list[list[int]] = []
-    for k in range(n_neurons):
-        seen: set[Formula] = set()
-        kept: list[Formula | None] = []
-        for position in _valid_positions(order_cpu[k], valid_sorted[k], block=4 * width):
-            formula = canonical(describe(k, position)[0])
-            if formula is None or formula in seen:
-                continue
-            seen.add(formula)
-            selected[k, len(kept)] = position
-            kept.append(formula)
-            if len(kept) == width:
-                break
-        alive[k, : len(kept)] = True
-        lengths.append([len(formula) for formula in kept] + [0] * (width - len(kept)))
-        formulas.append(kept + [None] * (width - len(kept)))
-    return selected.to(order.device), alive.to(order.device), formulas, lengths
+
+    def __init__(self, old_value, old_valid, value, valid, position_in_expansion, mode) -> None:
+        self.old_value, self.old_valid = old_value, old_valid
+        self.value, self.valid = value, valid
+        self.position_in_expansion = position_in_expansion
+        self.descending = mode == "positive"
+        self.width = old_value.shape[1]
+
+    def ranked(self, limit: int | None, rows: slice = slice(None)) -> list[list[int]]:
+        """Per neuron, valid items best first in the spec's stable order: all of them with ``limit=None``,
+        else at least the first ``limit`` (every item as good as the limit-th best is included)."""
+        old_value, old_valid = self.old_value[rows], self.old_valid[rows]
+        value, valid = self.value[rows], self.valid[rows]
+        if limit is not None:
+            best = torch.cat([torch.topk(value, min(limit, value.shape[1]), dim=1, largest=self.descending).values,
+                              old_value], dim=1)
+            threshold = torch.topk(best, min(limit, best.shape[1]), dim=1, largest=self.descending).values[:, -1:]
+            good_enough = (lambda v: v >= threshold) if self.descending else (lambda v: v <= threshold)
+            old_valid = old_valid & good_enough(old_value)
+            valid = valid & good_enough(value)
+        old_rows, old_items = old_valid.nonzero(as_tuple=True)
+        new_rows, new_items = valid.nonzero(as_tuple=True)
+        n_atoms = self.position_in_expansion.shape[1]
+        entry, rest = new_items // (2 * n_atoms), new_items % (2 * n_atoms)
+        expansion_position = self.position_in_expansion[rows][new_rows, rest // 2]
+        # Creation order is lexicographic in (entry, position in the expansion list, operator); 2C bounds
+        # the expansion length, so this index keeps that order.
+        creation = torch.cat([old_items, self.width + (entry * n_atoms + expansion_position) * 2 + rest % 2])
+        item_rows = torch.cat([old_rows, new_rows])
+        item_values = torch.cat([old_value[old_rows, old_items], value[new_rows, new_items]])
+        item_ids = torch.cat([old_items, self.width + new_items])
+        order = torch.sort(creation, stable=True).indices
+        order = order[torch.sort(item_values[order], descending=self.descending, stable=True).indices]
+        order = order[torch.sort(item_rows[order], stable=True).indices]
+        counts = torch.bincount(item_rows, minlength=old_value.shape[0]).cpu().tolist()
+        flat = item_ids[order].cpu().tolist()
+        result, start = [], 0
+        for count in counts:
+            result.append(flat[start : start + count])
+            start += count
+        return result
+
+    def n_valid(self, k: int) -> int:
+        return int(self.old_valid[k].sum()) + int(self.valid[k].sum())
+
+
+def _distinct_best(items: _Items, describe, width: int):
+    """Per neuron, the first ``width`` distinct canonical formulas in the ranked items.
+
+    Returns the selected items and their (formula, length) per neuron, best first.
+    """
+    pools = items.ranked(limit=4 * width)
+    selected, described = [], []
+    for k, pool in enumerate(pools):
+        kept_items, kept = _first_distinct(pool, k, describe, width)
+        if len(kept) < width and len(pool) < items.n_valid(k):  # many duplicates: rank everything
+            kept_items, kept = _first_distinct(items.ranked(None, slice(k, k + 1))[0], k, describe, width)
+        selected.append(kept_items)
+        described.append([(formula, len(formula)) for formula in kept])
+    return selected, described
+
+
+def _first_distinct(pool: list[int], k: int, describe, width: int) -> tuple[list[int], list[Formula]]:
+    seen: set[Formula] = set()
+    kept_items: list[int] = []
+    kept: list[Formula] = []
+    for item in pool:
+        formula = canonical(describe(k, item)[0])
+        if formula is None or formula in seen:
+            continue
+        seen.add(formula)
+        kept_items.append(item)
+        kept.append(formula)
+        if len(kept) == width:
+            break
+    return kept_items, kept

@@ -62,7 +62,7 @@ def test_doubled_ranks_and_tie_term():
 
     ranks = doubled_average_ranks(torch.from_numpy(values))
     # sorted: 1 -> rank 1, 2 -> rank 2, three 3s -> ranks 3, 4, 5, average 4
-    assert ranks.doubled[:, 0].tolist() == [8.0, 2.0, 8.0, 4.0, 8.0]
+    assert ranks.doubled[0].tolist() == [8.0, 2.0, 8.0, 4.0, 8.0]
     assert ranks.tie_term.tolist() == [3**3 - 3]
 
 
