@@ -1,0 +1,411 @@
+"""Hugging Face datasets in, prepared dataset folders (samples, concepts, labels as Parquet) out.
+
+A :class:`~invert_pipeline.specs.DatasetSpec` names the data: ``path`` is one of
+
+- a hub name (``"imagenet-1k"``), through ``datasets.load_dataset`` (offline: from the local cache);
+- a local Parquet file: it *is* the split named by ``split``;
+- a ``save_to_disk`` folder (``datasets.load_from_disk``): a saved ``DatasetDict`` is indexed by
+  ``split``, a saved ``Dataset`` is the split;
+- any other local folder (Parquet files, an image folder with class subfolders, ...), through
+  ``datasets.load_dataset(folder)``, which infers the builder and the splits from the file names.
+
+The image and label columns are found from the features (the one ``Image`` feature, the one
+``ClassLabel`` feature) unless ``image_column`` / ``label_column`` name them; a named image column
+of paths or bytes is cast to ``Image``, a named label column of strings or integers is encoded as a
+``ClassLabel`` (classes in sorted order).
+
+A sample's id is its row index in the source split (before any subsampling), so a sample keeps its
+id whatever ``limit`` is. With ``limit``, the kept ids are the first ``limit`` of a permutation
+seeded by ``seed``: a smaller limit keeps a subset of a larger one.
+
+The embedded default is Fashion-MNIST (``fashion_mnist_spec``), shipped as Parquet in
+``data/fashion_mnist/`` with a WordNet-derived parent map, and read like any local Parquet file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse
+from PIL import Image
+
+from invert_pipeline.concepts import ConceptSet, annotation_concepts, attribute_concepts, class_concepts, merge_concepts
+from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
+from invert_pipeline.specs import DatasetSpec
+from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet, file_digest, fingerprint
+
+logger = logging.getLogger(__name__)
+
+FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
+FORMAT_VERSION = 1  # of the prepared folder; part of the fingerprint, bump when the files change
+DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
+SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
+
+
+def fashion_mnist_spec(split: Literal["train", "test"] = "test", *, limit: int | None = None, seed: int = 0) -> DatasetSpec:
+    """The embedded Fashion-MNIST split (60,000 train or 10,000 test images, 28x28 grayscale).
+
+    Concepts: the 10 classes and their WordNet ancestors (``footwear``, ``garment``, ``clothing``...),
+    from the shipped parent map ``data/fashion_mnist/hierarchy.json``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Fashion-MNIST `split` must be 'train' or 'test'; got {split!r}")
+    return DatasetSpec(
+        path=str(FASHION_MNIST_DIR / f"{split}.parquet"),
+        split=split,
+        limit=limit,
+        seed=seed,
+        hierarchy=str(FASHION_MNIST_DIR / "hierarchy.json"),
+    )
+
+
+def source_kind(path: str) -> SourceKind:
+    """How ``DatasetSpec.path`` is loaded (see the module docstring)."""
+    local = Path(path).expanduser()
+    if local.is_file():
+        if local.suffix.lower() != ".parquet":
+            raise ValueError(
+                f"DatasetSpec.path {path!r} is a file but not Parquet (.parquet); pass a Parquet file, a folder "
+                "(Parquet files, an image folder, a save_to_disk folder) or a hub name"
+            )
+        return "parquet_file"
+    if local.is_dir():
+        saved = (local / "dataset_dict.json").is_file() or (
+            (local / "state.json").is_file() and (local / "dataset_info.json").is_file()
+        )
+        return "saved" if saved else "folder"
+    if path.startswith((".", "/", "~")) or local.suffix.lower() == ".parquet":
+        raise FileNotFoundError(f"DatasetSpec.path {path!r} does not exist")
+    return "hub"
+
+
+def _resolved(spec: DatasetSpec) -> DatasetSpec:
+    """``spec`` with local paths made absolute, so that the spec means the same from any folder."""
+    def absolute(value: str) -> str:
+        return str(Path(value).expanduser().resolve())
+
+    for role, path in [("hierarchy", spec.hierarchy), *(("annotations", path) for path in spec.annotations)]:
+        if path is not None and path != "wordnet" and not Path(path).expanduser().is_file():
+            raise FileNotFoundError(f"DatasetSpec.{role} file {path!r} does not exist")
+    update: dict[str, object] = {"annotations": tuple(absolute(path) for path in spec.annotations)}
+    if source_kind(spec.path) != "hub":
+        update["path"] = absolute(spec.path)
+    if spec.hierarchy is not None and spec.hierarchy != "wordnet":
+        update["hierarchy"] = absolute(spec.hierarchy)
+    return spec.model_copy(update=update)
+
+
+def _offline() -> bool:
+    return datasets.config.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _load_hub_or_folder(spec: DatasetSpec) -> datasets.Dataset:
+    try:
+        return datasets.load_dataset(spec.path, spec.name, split=spec.split)
+    except ValueError as error:
+        if "Unknown split" not in str(error):
+            raise
+        raise ValueError(
+            f"split {spec.split!r} does not exist in dataset {spec.path!r} ({error}); set DatasetSpec.split to one of those"
+        ) from error
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
+        if _offline():
+            raise ConnectionError(
+                f"dataset {spec.path!r} is not in the local cache and the hub is offline (HF_DATASETS_OFFLINE / "
+                "HF_HUB_OFFLINE); pass a local path (a Parquet file or folder, an image folder, a save_to_disk "
+                "folder) or download it once online"
+            ) from error
+        raise ConnectionError(f"dataset {spec.path!r} could not be loaded from the hub: {error}") from error
+
+
+def _load_saved(spec: DatasetSpec) -> datasets.Dataset:
+    saved = datasets.load_from_disk(spec.path)
+    if isinstance(saved, datasets.Dataset):
+        return saved
+    if spec.split not in saved:
+        raise ValueError(
+            f"split {spec.split!r} does not exist in the saved dataset {spec.path!r}; available splits: "
+            f"{sorted(saved)}; set DatasetSpec.split to one of them"
+        )
+    return saved[spec.split]
+
+
+def _load_raw(spec: DatasetSpec) -> datasets.Dataset:
+    kind = source_kind(spec.path)
+    if kind == "parquet_file":
+        return datasets.load_dataset("parquet", data_files={spec.split: spec.path}, split=spec.split)
+    elif kind == "saved":
+        return _load_saved(spec)
+    elif kind in ("hub", "folder"):
+        return _load_hub_or_folder(spec)
+    else:
+        raise AssertionError(f"unhandled source kind {kind!r}")
+
+
+def _column(split: datasets.Dataset, requested: str | None, feature_type: type, role: str) -> str | None:
+    """The column playing ``role``: ``requested`` if given (checked), else the single column of ``feature_type``."""
+    if requested is not None:
+        if requested not in split.column_names:
+            raise ValueError(
+                f"{role}_column {requested!r} is not a column of the dataset; available columns: {split.column_names}"
+            )
+        return requested
+    found = [name for name, feature in split.features.items() if isinstance(feature, feature_type)]
+    if len(found) > 1:
+        raise ValueError(f"the dataset has several {feature_type.__name__} columns {found}; choose one with {role}_column")
+    return found[0] if found else None
+
+
+def split_columns(split: datasets.Dataset, spec: DatasetSpec) -> tuple[str, str | None]:
+    """The image column and the label column (``None`` when the dataset has no class labels)."""
+    image_column = _column(split, spec.image_column, datasets.Image, "image")
+    if image_column is None:
+        raise ValueError(
+            f"the dataset has no Image feature column; available columns: {split.column_names}; name the column "
+            "that holds the images with image_column"
+        )
+    return image_column, _column(split, spec.label_column, datasets.ClassLabel, "label")
+
+
+def load_split(spec: DatasetSpec) -> datasets.Dataset:
+    """The whole source split of ``spec`` (row ``i`` is sample id ``i``; ``limit`` is not applied here).
+
+    The image column is an ``Image`` feature and the label column (if any) a ``ClassLabel``.
+
+    Raises
+    ------
+    ConnectionError
+        For a hub dataset that is not in the local cache while the hub is offline.
+    FileNotFoundError
+        For a local path that does not exist.
+    ValueError
+        For a split that does not exist, or a missing image, label or attribute column.
+    """
+    split = _load_raw(spec)
+    missing = [column for column in spec.attribute_columns if column not in split.column_names]
+    if missing:
+        raise ValueError(
+            f"attribute_columns {missing} are not columns of the dataset; available columns: {split.column_names}"
+        )
+    image_column, label_column = split_columns(split, spec)
+    if not isinstance(split.features[image_column], datasets.Image):
+        split = split.cast_column(image_column, datasets.Image())
+    if label_column is not None and not isinstance(split.features[label_column], datasets.ClassLabel):
+        split = split.class_encode_column(label_column)
+    return split
+
+
+def select_sample_ids(n_rows: int, limit: int | None, seed: int) -> np.ndarray:
+    """Sorted int64 sample ids: all ``n_rows`` rows, or ``limit`` of them chosen with ``seed``.
+
+    The chosen ids are the first ``limit`` of one seeded permutation of all rows, so that the
+    samples of a smaller limit are among those of a larger one.
+    """
+    if limit is None or limit >= n_rows:
+        return np.arange(n_rows, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).permutation(n_rows)[:limit]).astype(np.int64)
+
+
+def find_undecodable(split: datasets.Dataset, image_column: str, sample_ids: np.ndarray, batch_size: int = 1000) -> dict[int, str]:
+    """``{sample id: reason}`` for the images among ``sample_ids`` that Pillow cannot decode."""
+    raw = split.select_columns([image_column]).cast_column(image_column, datasets.Image(decode=False))
+    failures: dict[int, str] = {}
+    for start in range(0, len(sample_ids), batch_size):
+        batch = sample_ids[start:start + batch_size]
+        for sample_id, value in zip(batch.tolist(), raw[batch.tolist()][image_column]):
+            reason = _decode_failure(value)
+            if reason is not None:
+                failures[sample_id] = reason
+    return failures
+
+
+def _decode_failure(value: dict | None) -> str | None:
+    """Why an undecoded ``Image`` value cannot be decoded, or ``None`` when it can."""
+    if value is None or (value.get("bytes") is None and value.get("path") is None):
+        return "no image (null value)"
+    try:
+        with Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]) as image:
+            image.load()
+    except Exception as error:  # noqa: BLE001 - any decoder failure excludes the sample, with its reason
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _source_digest(spec: DatasetSpec) -> object:
+    """Content digests of local data files; the loaded split's fingerprint for hub datasets."""
+    kind = source_kind(spec.path)
+    if kind == "hub":
+        return _load_raw(spec)._fingerprint
+    path = Path(spec.path)
+    if kind == "parquet_file":
+        return file_digest(path)
+    files = sorted(
+        file for file in path.rglob("*")
+        if file.is_file() and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+    return [(str(file.relative_to(path)), file_digest(file)) for file in files]
+
+
+def dataset_fingerprint(spec: DatasetSpec) -> str:
+    """A digest of the data and the concept spec: changes when either changes, and only then.
+
+    Local data enter by the content of their files; hub datasets by the fingerprint of their cached
+    split. The spec enters as JSON (local paths made absolute), with the content of the hierarchy and
+    annotation files.
+    """
+    spec = _resolved(spec)
+    hierarchy = spec.hierarchy
+    hierarchy_digest = None if hierarchy is None else file_digest(IMAGENET_HIERARCHY if hierarchy == "wordnet" else hierarchy)
+    return fingerprint(
+        FORMAT_VERSION,
+        spec.model_dump(mode="json"),
+        _source_digest(spec),
+        hierarchy_digest,
+        [file_digest(path) for path in spec.annotations],
+    )
+
+
+def _is_complete(folder: Path, dataset_fp: str) -> bool:
+    info = folder / "dataset.json"
+    if not info.is_file() or not all((folder / name).is_file() for name in DATASET_FILES):
+        return False
+    return json.loads(info.read_text()).get("fingerprint") == dataset_fp
+
+
+def build_concepts(spec: DatasetSpec, split: datasets.Dataset, label_column: str | None, sample_ids: np.ndarray) -> ConceptSet:
+    """Merge every concept source of ``spec`` for the kept ``sample_ids`` (see :mod:`invert_pipeline.concepts`)."""
+    groups = []
+    edges: list[tuple[str, str]] = []
+    if label_column is not None:
+        class_index = np.asarray(split.select_columns([label_column]).with_format("numpy")[sample_ids][label_column], np.int64)
+        hierarchy = None if spec.hierarchy is None else load_hierarchy(spec.hierarchy)
+        classes, edges = class_concepts(class_index, split.features[label_column].names, hierarchy, spec.hierarchy)
+        groups.append((f"the classes of {label_column!r} and their hierarchy", classes))
+    elif spec.hierarchy is not None:
+        raise ValueError(f"hierarchy {spec.hierarchy!r} needs class labels, but the dataset has no label column")
+    if spec.attribute_columns:
+        table = split.select_columns(list(spec.attribute_columns)).with_format("arrow")[sample_ids]
+        for concept in attribute_concepts(table):
+            groups.append((f"attribute column {concept.source_id!r}", [concept]))
+    for path in spec.annotations:
+        groups.append((f"annotation file {path!r}", annotation_concepts(path, sample_ids, len(split))))
+    return merge_concepts(groups, edges, spec.min_positives)
+
+
+def _samples_table(split: datasets.Dataset, label_column: str | None, sample_ids: np.ndarray) -> pa.Table:
+    if label_column is None:
+        labels = pa.nulls(len(sample_ids), pa.int64())
+        names = pa.nulls(len(sample_ids), pa.string())
+    else:
+        index = np.asarray(split.select_columns([label_column]).with_format("numpy")[sample_ids][label_column], np.int64)
+        class_names = np.asarray(split.features[label_column].names + [None], dtype=object)
+        labels = pa.array(index, pa.int64(), mask=index < 0)
+        names = pa.array(class_names[np.where(index < 0, -1, index)], pa.string())
+    return pa.table({"sample_id": pa.array(sample_ids, pa.int64()), "label": labels, "class_name": names})
+
+
+def prepare_dataset(spec: DatasetSpec, workspace: str | Path) -> Path:
+    """Write ``<workspace>/datasets/<fingerprint>/`` (see docs/ARCHITECTURE.md) and return it.
+
+    The folder is built under a temporary name and renamed into place once complete, so it is
+    either absent or whole. A complete folder with the same fingerprint is returned as it is.
+    Undecodable images are logged, written to ``excluded.parquet`` with their reason, and left out
+    of the samples and labels.
+    """
+    spec = _resolved(spec)
+    dataset_fp = dataset_fingerprint(spec)
+    folder = Path(workspace) / "datasets" / dataset_fp
+    if _is_complete(folder, dataset_fp):
+        return folder
+    split = load_split(spec)
+    image_column, label_column = split_columns(split, spec)
+    selected = select_sample_ids(len(split), spec.limit, spec.seed)
+    excluded = find_undecodable(split, image_column, selected)
+    if excluded:
+        logger.warning(
+            "dataset %s [%s]: %d images cannot be decoded and are excluded (sample ids %s%s); see excluded.parquet",
+            spec.path, spec.split, len(excluded), sorted(excluded)[:10], " ..." if len(excluded) > 10 else "",
+        )
+    sample_ids = selected[~np.isin(selected, list(excluded))]
+    concepts = build_concepts(spec, split, label_column, sample_ids)
+    info = {
+        "fingerprint": dataset_fp,
+        "spec": spec.model_dump(mode="json"),
+        "n_samples": int(len(sample_ids)),
+        "n_concepts": len(concepts.concepts),
+        "dropped_concepts": concepts.dropped,
+        "class_names": split.features[label_column].names if label_column else [],
+        "image_column": image_column,
+        "label_column": label_column,
+        "n_source_rows": len(split),
+        "n_excluded": len(excluded),
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{dataset_fp}.", suffix=".tmp"))
+    try:
+        atomic_write_parquet(_samples_table(split, label_column, sample_ids), building / "samples.parquet")
+        atomic_write_parquet(concepts.concepts_table(), building / "concepts.parquet")
+        atomic_write_parquet(concepts.edges_table(), building / "concept_edges.parquet")
+        atomic_write_parquet(concepts.labels_table(sample_ids), building / "labels.parquet")
+        atomic_write_parquet(
+            pa.table({
+                "sample_id": pa.array(sorted(excluded), pa.int64()),
+                "reason": pa.array([excluded[i] for i in sorted(excluded)], pa.string()),
+            }),
+            building / "excluded.parquet",
+        )
+        atomic_write_json(info, building / "dataset.json")
+        if folder.exists() and not _is_complete(folder, dataset_fp):
+            shutil.rmtree(folder)  # an incomplete leftover from another tool; ours are never visible half-done
+        try:
+            os.rename(building, folder)
+        except OSError:
+            if not _is_complete(folder, dataset_fp):  # else another process finished the same folder first
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
+def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_array, list[str]]:
+    """The label matrix of a prepared dataset.
+
+    Returns
+    -------
+    sample_ids : [N] int64, in the order of ``samples.parquet`` (ascending).
+    labels : [N, C] bool ``scipy.sparse.csr_array``; column ``c`` is concept id ``c``.
+    concept_names : the C concept names, by concept id.
+    """
+    dataset_dir = Path(dataset_dir)
+    if not (dataset_dir / "dataset.json").is_file():
+        raise FileNotFoundError(f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first")
+    sample_ids = pq.read_table(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
+    concepts = pq.read_table(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
+    labels = pq.read_table(dataset_dir / "labels.parquet")
+    rows = np.searchsorted(sample_ids, labels.column("sample_id").to_numpy())
+    columns = labels.column("concept_id").to_numpy().astype(np.int64)
+    matrix = scipy.sparse.csr_array(
+        (np.ones(len(rows), dtype=bool), (rows, columns)), shape=(len(sample_ids), concepts.num_rows)
+    )
+    return sample_ids, matrix, concepts.column("name").to_pylist()
+
+
+def open_split(dataset_dir: str | Path) -> tuple[datasets.Dataset, str]:
+    """The source split of a prepared dataset, where row ``i`` is sample id ``i``, and its image column."""
+    dataset_dir = Path(dataset_dir)
+    info_path = dataset_dir / "dataset.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first")
+    info = json.loads(info_path.read_text())
+    return load_split(DatasetSpec.model_validate(info["spec"])), info["image_column"]
