@@ -78,7 +78,7 @@ def list_queries() -> list[NamedQuery]:
     folder = SQL_DIR / "queries"
     if not folder.is_dir():
         raise WarehouseError(f"the named queries folder {folder} is missing: reinstall invert-pipeline")
-    return [_parse_query_file(path) for path in sorted(folder.glob("*.sql"))]
+    return [read_query(path) for path in sorted(folder.glob("*.sql"))]
 
 
 def get_query(name: str) -> NamedQuery:
@@ -97,7 +97,8 @@ def _read(path: Path) -> str:
     return path.read_text()
 
 
-def _parse_query_file(path: Path) -> NamedQuery:
+def read_query(path: Path) -> NamedQuery:
+    """The named query in the file at ``path``: its header parsed, its SQL text kept."""
     text = path.read_text()
     header: list[str] = []
     for line in text.splitlines():

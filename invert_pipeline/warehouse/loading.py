@@ -24,11 +24,13 @@ from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
 from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables
 
 # Rows that other tables reference: inserted when new, otherwise updated in place (never deleted
-# during a load, which DuckDB would refuse once their referencing rows were deleted).
+# during a load, which DuckDB would refuse once their referencing rows were deleted). Per table:
+# the primary key, then the other columns an update must not touch: DuckDB updates a key or
+# foreign-key column by deleting and reinserting the row, which the same rule refuses.
 _PARENT_KEYS = {
-    "runs": ("run_id",),
-    "layers": ("run_id", "layer"),
-    "neurons": ("run_id", "layer", "neuron"),
+    "runs": (("run_id",), ("dataset_fingerprint",)),
+    "layers": (("run_id", "layer"), ()),
+    "neurons": (("run_id", "layer", "neuron"), ()),
 }
 # Rows nothing references: replaced as a whole for the run.
 _LEAF_TABLES = ("explanations", "explanation_concepts", "atomic_scores", "neuron_influence")
@@ -140,9 +142,10 @@ def _insert(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, ru
 
 
 def _upsert(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str) -> None:
-    keys = _PARENT_KEYS[name]
+    keys, fixed = _PARENT_KEYS[name]
     columns = ", ".join(rows.column_names)
-    updates = ", ".join(f"{column} = excluded.{column}" for column in rows.column_names if column not in keys)
+    changing = [column for column in rows.column_names if column not in keys + fixed]
+    updates = ", ".join(f"{column} = excluded.{column}" for column in changing)
     action = f"do update set {updates}" if updates else "do nothing"
     statement = (
         f"insert into {name} ({columns}) select {columns} from incoming on conflict ({', '.join(keys)}) {action}"
@@ -155,7 +158,6 @@ def _write(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run
     connection.register("incoming", rows)
     try:
         connection.execute(statement)
-    except duckdb.Error as error:
+    except duckdb.Error as error:  # the transaction is aborted: the caller rolls back and closes
         raise WarehouseError(f"loading run {run_id} into table {name}: {error}") from error
-    finally:
-        connection.unregister("incoming")
+    connection.unregister("incoming")

@@ -269,13 +269,28 @@ def write_run(workspace: TinyWorkspace, run_id: str) -> None:
     )
 
 
-@pytest.fixture
-def tiny(tmp_path: Path) -> TinyWorkspace:
-    """The tiny workspace with both runs written (nothing loaded yet)."""
-    workspace = TinyWorkspace(root=tmp_path / "workspace", db_path=tmp_path / "workspace" / "warehouse.duckdb")
+def _write_workspace(folder: Path) -> TinyWorkspace:
+    workspace = TinyWorkspace(root=folder / "workspace", db_path=folder / "workspace" / "warehouse.duckdb")
     write_dataset(workspace.root)
     for run_id in EXPLANATIONS:
         write_run(workspace, run_id)
+    return workspace
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> TinyWorkspace:
+    """The tiny workspace with both runs written (nothing loaded yet)."""
+    return _write_workspace(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_warehouse(tmp_path_factory: pytest.TempPathFactory) -> TinyWorkspace:
+    """The tiny workspace with both runs loaded, shared by tests that only read it."""
+    from invert_pipeline.warehouse import load_run
+
+    workspace = _write_workspace(tmp_path_factory.mktemp("shared"))
+    for run_id in EXPLANATIONS:
+        load_run(workspace.db_path, workspace.root, run_id)
     return workspace
 
 
