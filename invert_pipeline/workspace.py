@@ -93,6 +93,18 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     return path
 
 
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to ``path``, visible only once complete (write then rename)."""
+    path = Path(path)
+    temporary = _temporary_path(path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
 def atomic_write_json(value: object, path: str | os.PathLike) -> Path:
     """Write ``value`` as indented JSON, visible only once complete."""
     return atomic_write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", path)
