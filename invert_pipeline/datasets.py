@@ -40,10 +40,21 @@ import pyarrow.parquet as pq
 import scipy.sparse
 from PIL import Image
 
-from invert_pipeline.concepts import ConceptSet, annotation_concepts, attribute_concepts, class_concepts, merge_concepts
+from invert_pipeline.concepts import (
+    ConceptSet,
+    annotation_concepts,
+    attribute_concepts,
+    class_concepts,
+    merge_concepts,
+)
 from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
 from invert_pipeline.specs import DatasetSpec
-from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet, file_digest, fingerprint
+from invert_pipeline.workspace import (
+    atomic_write_json,
+    atomic_write_parquet,
+    file_digest,
+    fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -342,7 +353,7 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path) -> Path:
     info = {
         "fingerprint": dataset_fp,
         "spec": spec.model_dump(mode="json"),
-        "n_samples": int(len(sample_ids)),
+        "n_samples": len(sample_ids),
         "n_concepts": len(concepts.concepts),
         "dropped_concepts": concepts.dropped,
         "class_names": split.features[label_column].names if label_column else [],

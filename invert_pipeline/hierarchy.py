@@ -133,7 +133,9 @@ def _read_csv_edges(path: Path) -> list[tuple[str, str | None]]:
 
 def _json_parent_lists(value: object, path: Path) -> list[tuple[str, str | None]]:
     if not isinstance(value, dict):
-        raise ValueError(f"parent map {str(path)!r} must be a JSON object of child -> parent; got {type(value).__name__}")
+        raise ValueError(  # noqa: TRY004 - a malformed file, like every other parent-map error
+            f"parent map {str(path)!r} must be a JSON object of child -> parent; got {type(value).__name__}"
+        )
     edges: list[tuple[str, str | None]] = []
     for child, parent in value.items():
         if parent is None or isinstance(parent, str):

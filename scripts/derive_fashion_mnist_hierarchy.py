@@ -24,7 +24,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from derive_imagenet_hierarchy import REPOSITORY, Synset, closure, read_sense_numbers, read_synsets, unique_names
+from derive_imagenet_hierarchy import (
+    REPOSITORY,
+    Synset,
+    closure,
+    read_sense_numbers,
+    read_synsets,
+    unique_names,
+)
 
 from invert_pipeline.workspace import atomic_write_json
 

@@ -13,7 +13,7 @@ DATA_TESTS_DIR = Path(__file__).parent
 if str(DATA_TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(DATA_TESTS_DIR))
 
-import data_samples  # noqa: E402
+import data_samples
 
 SCRIPTS = DATA_TESTS_DIR.parents[1] / "scripts"
 

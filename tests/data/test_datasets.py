@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+import data_samples  # tests/data is on sys.path, see conftest.py
 import datasets
 import numpy as np
 import pyarrow as pa
@@ -23,8 +24,6 @@ from invert_pipeline.datasets import (
     select_sample_ids,
 )
 from invert_pipeline.specs import DatasetSpec
-
-import data_samples  # tests/data is on sys.path, see conftest.py
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -130,7 +129,7 @@ class TestFashionMnist:
     def test_prepared_with_wordnet_hierarchy(self, tmp_path: Path) -> None:
         """The embedded default gets its classes and WordNet ancestors such as footwear and garment."""
         folder = prepare_dataset(fashion_mnist_spec(limit=2000), tmp_path / "ws")
-        sample_ids, labels, names = read_labels(folder)
+        _, labels, names = read_labels(folder)
         samples = read(folder, "samples.parquet").column("class_name").to_numpy(zero_copy_only=False)
         column = {name: labels[:, index].toarray().ravel() for index, name in enumerate(names)}
         assert np.array_equal(column["footwear"], np.isin(samples, ["Sandal", "Sneaker", "Ankle boot"]))

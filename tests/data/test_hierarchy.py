@@ -8,7 +8,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from invert_pipeline.hierarchy import IMAGENET_HIERARCHY, load_hierarchy, read_parent_map, wordnet_hierarchy
+from invert_pipeline.hierarchy import (
+    IMAGENET_HIERARCHY,
+    load_hierarchy,
+    read_parent_map,
+    wordnet_hierarchy,
+)
 
 # Hand-derived from WordNet 3.0 (hypernym chains of tench.n.01, tabby.n.02 and sandal.n.01).
 TENCH_ANCESTORS = [
