@@ -8,7 +8,14 @@ Prefect, no file formats: numpy, scipy and torch in, a pyarrow table out.
 >>> table.to_pandas().query("rank == 0")                    # doctest: +SKIP
 """
 
-from invert_core.explain import DEFAULT_MIN_FRACTION, EXPLANATION_SCHEMA, atomic_auc, explain
+from invert_core.explain import (
+    DEFAULT_MIN_FRACTION,
+    DEFAULT_MIN_GAIN,
+    DEFAULT_TOP_QUANTILE,
+    EXPLANATION_SCHEMA,
+    atomic_auc,
+    explain,
+)
 from invert_core.formula import (
     And,
     Formula,
@@ -21,10 +28,14 @@ from invert_core.formula import (
     to_json,
     to_text,
 )
+from invert_core.holdout import split_samples
+from invert_core.metrics import formula_metrics
 from invert_core.significance import benjamini_hochberg, mann_whitney_p
 
 __all__ = [
     "DEFAULT_MIN_FRACTION",
+    "DEFAULT_MIN_GAIN",
+    "DEFAULT_TOP_QUANTILE",
     "EXPLANATION_SCHEMA",
     "And",
     "Formula",
@@ -35,9 +46,11 @@ __all__ = [
     "canonical",
     "evaluate",
     "explain",
+    "formula_metrics",
     "from_json",
     "mann_whitney_p",
     "parse_formula",
+    "split_samples",
     "to_json",
     "to_text",
 ]

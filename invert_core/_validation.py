@@ -166,3 +166,39 @@ def drop_degenerate_concepts(
         keep = np.flatnonzero(~degenerate)
         return labels[:, keep], [concepts[i] for i in keep]
     return labels, concepts
+
+
+def validate_trust_options(
+    *, semantics, min_gain, holdout, permutations, permutation_neurons, bootstrap, top_quantile
+) -> float:
+    """Check the options of the trust statistics; returns the effective ``min_gain``."""
+    from invert_core.explain import DEFAULT_MIN_GAIN
+
+    if min_gain is None:
+        min_gain = DEFAULT_MIN_GAIN if semantics == "exact" else 0.0
+    if not isinstance(min_gain, (int, float, np.floating)) or math.isnan(min_gain) or not 0 <= min_gain < 1:
+        raise ValueError(f"`min_gain` must be a number in [0, 1), got {min_gain!r}")
+    if semantics == "reference" and min_gain != 0:
+        raise ValueError(
+            f"`min_gain` must be 0 with semantics='reference' (the authors' search has no complexity control), "
+            f"got {min_gain}; use semantics='exact' for min_gain > 0"
+        )
+    if not isinstance(holdout, (int, float, np.floating)) or math.isnan(holdout) or not 0 <= holdout < 1:
+        raise ValueError(f"`holdout` must be a fraction in [0, 1), got {holdout!r}")
+    for name, value, smallest in (("permutations", permutations, 0), ("permutation_neurons", permutation_neurons, 1),
+                                  ("bootstrap", bootstrap, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+            raise ValueError(f"`{name}` must be an integer >= {smallest}, got {value!r}")
+    if not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:
+        raise ValueError(f"`top_quantile` must be a fraction in (0, 1], got {top_quantile!r}")
+    return float(min_gain)
+
+
+def validate_strata(strata, n_samples: int) -> np.ndarray | None:
+    """None, or a 1-D array of one class per sample."""
+    if strata is None:
+        return None
+    array = strata.cpu().numpy() if isinstance(strata, torch.Tensor) else np.asarray(strata)
+    if array.shape != (n_samples,):
+        raise ValueError(f"`strata` must have shape (n_samples,) = ({n_samples},), got {array.shape}")
+    return array

@@ -15,31 +15,41 @@ from invert_core._validation import (
     validate_device,
     validate_labels,
     validate_search_options,
+    validate_strata,
+    validate_trust_options,
 )
 from invert_core.auroc import auc_from_sums, doubled_u
-from invert_core.formula import to_text
+from invert_core.formula import canonical, evaluate, parse_formula, to_text
+from invert_core.holdout import split_samples
 from invert_core.labels import GroupedLabels, group_rank_sums, group_samples
+from invert_core.metrics import FormulaMetrics, formula_metrics
 from invert_core.ranks import doubled_average_ranks
 from invert_core.search import BeamEntry, SearchConfig, beam_search
 from invert_core.significance import benjamini_hochberg, mann_whitney_p
 
 DEFAULT_MIN_FRACTION = 0.005
+DEFAULT_MIN_GAIN = 0.005
+DEFAULT_TOP_QUANTILE = 0.005
 DEFAULT_MEMORY_BUDGET = 1 << 30
 
-EXPLANATION_SCHEMA = pa.schema(
-    [
-        ("neuron", pa.int64()),
-        ("rank", pa.int32()),
-        ("formula", pa.string()),
-        ("length", pa.int32()),
-        ("auc", pa.float64()),
-        ("p_value", pa.float64()),
-        ("log10_p", pa.float64()),
-        ("q_value", pa.float64()),
-        ("fraction", pa.float64()),
-        ("n_pos", pa.int64()),
-    ]
-)
+_BASE_FIELDS = [
+    pa.field("neuron", pa.int64()),
+    pa.field("rank", pa.int32()),
+    pa.field("formula", pa.string()),
+    pa.field("length", pa.int32()),
+    pa.field("auc", pa.float64()),
+    pa.field("p_value", pa.float64()),
+    pa.field("log10_p", pa.float64()),
+    pa.field("q_value", pa.float64()),
+    pa.field("fraction", pa.float64()),
+    pa.field("n_pos", pa.int64()),
+]
+_METRIC_FIELDS = [pa.field(name, pa.float64()) for name in FormulaMetrics._fields]
+_TRUST_FIELDS = [
+    pa.field(name, pa.float64())
+    for name in ("heldout_auc", "heldout_p_value", "heldout_q_value", "empirical_p_value", "stability")
+]
+EXPLANATION_SCHEMA = pa.schema(_BASE_FIELDS + _METRIC_FIELDS + _TRUST_FIELDS)
 
 
 def explain(
@@ -55,11 +65,20 @@ def explain(
     limit_search: int | None = None,
     semantics: str = "exact",
     device: str | torch.device = "cpu",
+    min_gain: float | None = None,
+    holdout: float = 0.0,
+    seed: int = 0,
+    strata=None,
+    permutations: int = 0,
+    permutation_neurons: int = 32,
+    bootstrap: int = 0,
+    top_quantile: float = DEFAULT_TOP_QUANTILE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> pa.Table:
     """Label every neuron with the formula over concepts that best separates its high and low activations.
 
-    The INVERT beam search (Bykov et al., NeurIPS 2023), scored by exact AUROC, for all neurons at once.
+    The INVERT beam search (Bykov et al., NeurIPS 2023), scored by exact AUROC, for all neurons at once,
+    with the statistics needed to trust the result.
 
     Parameters
     ----------
@@ -88,9 +107,35 @@ def explain(
         each step; all 2 * n_concepts by default.
     semantics : {"exact", "reference"}, default "exact"
         "reference" reproduces the authors' beam step for step (duplicates kept, length = the step at
-        which a formula entered); "exact" compares formulas in canonical form so each beam holds
-        distinct formulas, and length counts literals.
+        which a formula entered, ``min_gain`` 0); "exact" compares formulas in canonical form so each
+        beam holds distinct formulas, and length counts literals.
     device : {"cpu", "cuda"} or torch.device, default "cpu"
+    min_gain : float, optional
+        Complexity control: formulas are ranked by AUC less ``min_gain`` per literal beyond the first
+        (towards 0.5 in negative mode), so a longer formula displaces a shorter one only if it raises
+        the AUC by at least ``min_gain`` per added literal. Default 0.005 for "exact" (chosen with
+        ``benchmarks/bench_recovery.py``: it stops noise from adding literals to planted formulas while
+        keeping recovery of length-3 formulas; see the README), and 0 for "reference", which allows
+        nothing else.
+    holdout : float in [0, 1), default 0
+        Fraction of samples held out of the search; with ``holdout > 0`` the output adds
+        ``heldout_auc``, ``heldout_p_value`` and ``heldout_q_value`` computed on them, which are free
+        of the optimism of a search over thousands of formulas.
+    seed : int, default 0
+        Seeds the held-out split, the permutations and the bootstrap.
+    strata : array-like of shape (n_samples,), optional
+        A class per sample: the held-out fraction is taken within each class.
+    permutations : int, default 0
+        With ``permutations > 0``, the search is rerun that many times on permuted activations of
+        ``permutation_neurons`` sampled neurons; the best AUCs found form the null distribution of the
+        best AUC, and ``empirical_p_value`` is the fraction of it at least as extreme as each row's AUC
+        ((1 + count) / (1 + size)).
+    permutation_neurons : int, default 32
+    bootstrap : int, default 0
+        With ``bootstrap > 0``, the search is rerun on that many bootstrap resamples; ``stability`` is
+        the fraction of them whose best formula (canonical form) is the row's formula.
+    top_quantile : float in (0, 1], default 0.005
+        The fraction of highest activations that ``f1`` and ``iou`` compare against (Network Dissection).
     memory_budget : int, default 1 GiB
         Bytes of working memory; neurons are processed in chunks that fit.
 
@@ -102,7 +147,10 @@ def explain(
         (text form), ``length``, ``auc``, ``p_value`` (two-sided Mann–Whitney U, asymptotic, as
         ``scipy.stats.mannwhitneyu``), ``log10_p`` (finite where ``p_value`` underflows), ``q_value``
         (Benjamini–Hochberg over the neurons of this call, within each rank), ``fraction`` and ``n_pos``
-        (samples where the formula is true).
+        (samples where the formula is true), all on the search samples; ``average_precision``, ``f1``,
+        ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples; and
+        ``heldout_auc``, ``heldout_p_value``, ``heldout_q_value``, ``empirical_p_value``, ``stability``,
+        null unless ``holdout``, ``permutations`` or ``bootstrap`` ask for them.
     """
     validate_search_options(
         length=length,
@@ -113,15 +161,28 @@ def explain(
         limit_search=limit_search,
         semantics=semantics,
     )
+    min_gain = validate_trust_options(
+        semantics=semantics, min_gain=min_gain, holdout=holdout, permutations=permutations,
+        permutation_neurons=permutation_neurons, bootstrap=bootstrap, top_quantile=top_quantile,
+    )
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise ValueError(f"`memory_budget` must be a positive number of bytes, got {memory_budget!r}")
     torch_device = validate_device(device)
     values = validate_activations(activations)
     label_matrix = validate_labels(labels, values.shape[0])
     names = validate_concepts(concepts, label_matrix.shape[1])
+    strata = validate_strata(strata, values.shape[0])
     label_matrix, names = drop_degenerate_concepts(label_matrix, names)
+    if not names:
+        return EXPLANATION_SCHEMA.empty_table()
 
-    n_samples, n_neurons = values.shape
+    held_out = None
+    if holdout > 0:
+        search_part, held_out = split_samples(values.shape[0], holdout, seed, strata)
+        values_search, labels_search = values[search_part], label_matrix[search_part]
+    else:
+        values_search, labels_search = values, label_matrix
+    n_samples = values_search.shape[0]
     config = SearchConfig(
         length=int(length),
         beam=int(beam),
@@ -130,22 +191,140 @@ def explain(
         mode=mode,
         limit_search=None if limit_search is None else int(limit_search),
         semantics=semantics,
+        min_gain=float(min_gain),
     )
-    if not names:
-        return EXPLANATION_SCHEMA.empty_table()
-    grouped = group_samples(label_matrix, torch_device)
-    rows: list[tuple[int, int, BeamEntry, float]] = []
-    chunk = _neurons_per_chunk(n_samples, grouped.n_groups, len(names), config, memory_budget)
-    for start in range(0, n_neurons, chunk):
-        block = values[:, start : start + chunk].to(torch_device)
-        ranks = doubled_average_ranks(block)
-        sums = group_rank_sums(ranks.doubled, grouped)
-        tie_terms = ranks.tie_term.cpu().tolist()
-        del block, ranks  # free the N-long arrays before the search
-        beams = beam_search(sums, grouped, names, n_samples, config)
-        for offset, entries in enumerate(beams):
-            rows.extend((start + offset, rank, entry, tie_terms[offset]) for rank, entry in enumerate(entries))
-    return _table(rows, n_samples)
+    search = _Search(labels_search, names, config, torch_device, memory_budget)
+    rows = search.run(values_search)
+    table = _table(rows, n_samples)
+    if table.num_rows == 0:
+        return table
+    rng = np.random.default_rng(seed)
+    formulas = table.column("formula").to_pylist()
+    neurons = table.column("neuron").to_numpy()
+    table = _with_metrics(table, values_search.numpy(), labels_search, names, formulas, neurons, top_quantile)
+    empty = pa.nulls(table.num_rows, pa.float64())
+    heldout_auc = heldout_p = heldout_q = empirical_p = stability = empty
+    if held_out is not None:
+        heldout_auc, heldout_p, heldout_q = _heldout_figures(
+            values[held_out], label_matrix[held_out], names, formulas, neurons, table.column("rank").to_numpy(),
+            torch_device,
+        )
+    if permutations:
+        empirical_p = _empirical_p(search, values_search, table.column("auc").to_numpy(), mode, permutations,
+                                   permutation_neurons, rng)
+    if bootstrap:
+        stability = _stability(values_search, labels_search, names, config, torch_device, memory_budget,
+                               formulas, neurons, bootstrap, rng)
+    for field, column in zip(_TRUST_FIELDS, (heldout_auc, heldout_p, heldout_q, empirical_p, stability)):
+        table = table.append_column(field, [column])
+    return table
+
+
+class _Search:
+    """The search over fixed labels, run for any activations of the same samples, chunk by chunk."""
+
+    def __init__(self, labels, names, config, device, memory_budget) -> None:
+        self.names, self.config, self.device = names, config, device
+        self.grouped = group_samples(labels, device)
+        self.n_samples = labels.shape[0]
+        self.chunk = _neurons_per_chunk(self.n_samples, self.grouped.n_groups, len(names), config, memory_budget)
+
+    def run(self, values: torch.Tensor) -> list[tuple[int, int, BeamEntry, float]]:
+        """(neuron, rank, entry, tie term) rows for the columns of ``values`` (n_samples, n_neurons)."""
+        rows = []
+        for start in range(0, values.shape[1], self.chunk):
+            block = values[:, start : start + self.chunk].to(self.device)
+            ranks = doubled_average_ranks(block)
+            sums = group_rank_sums(ranks.doubled, self.grouped)
+            tie_terms = ranks.tie_term.cpu().tolist()
+            del block, ranks  # free the N-long arrays before the search
+            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config)
+            for offset, entries in enumerate(beams):
+                rows.extend((start + offset, rank, entry, tie_terms[offset]) for rank, entry in enumerate(entries))
+        return rows
+
+
+def _truths(formulas: list[str], labels, names: list[str]) -> dict[str, np.ndarray]:
+    """Truth on every sample of each distinct formula text."""
+    dense = labels.toarray()
+    return {text: evaluate(parse_formula(text), dense, names) for text in dict.fromkeys(formulas)}
+
+
+def _with_metrics(table, values, labels, names, formulas, neurons, top_quantile) -> pa.Table:
+    truths = _truths(formulas, labels, names)
+    columns = {name: np.empty(len(formulas)) for name in FormulaMetrics._fields}
+    for neuron in np.unique(neurons):
+        rows = np.flatnonzero(neurons == neuron)
+        metrics = formula_metrics(values[:, neuron], np.stack([truths[formulas[i]] for i in rows]), top_quantile)
+        for name, column in zip(FormulaMetrics._fields, metrics):
+            columns[name][rows] = column
+    for field in _METRIC_FIELDS:
+        table = table.append_column(field, [pa.array(columns[field.name], from_pandas=True)])
+    return table
+
+
+def _heldout_figures(values, labels, names, formulas, neurons, ranks, device):
+    """AUC, p-value and BH q-value (over neurons, within each rank) of each row on held-out samples."""
+    n_samples = values.shape[0]
+    truths = _truths(formulas, labels, names)
+    auc = np.full(len(formulas), np.nan)
+    p_value = np.full(len(formulas), np.nan)
+    for neuron in np.unique(neurons):
+        rows = np.flatnonzero(neurons == neuron)
+        ranked = doubled_average_ranks(values[:, [int(neuron)]].to(device))
+        doubled = ranked.doubled[0].cpu().numpy()
+        truth = np.stack([truths[formulas[i]] for i in rows])
+        n_pos = truth.sum(axis=1).astype(np.float64)
+        doubled_sum = truth.astype(np.float64) @ doubled
+        defined = (n_pos > 0) & (n_pos < n_samples)
+        u2 = doubled_sum - n_pos * (n_pos + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc[rows] = np.where(defined, u2 / (2 * n_pos * (n_samples - n_pos)), np.nan)
+            p, _ = mann_whitney_p(n_pos, u2, n_samples, float(ranked.tie_term[0]))
+        p_value[rows] = np.where(defined, p, np.nan)
+    q_value = _q_values_by_rank(p_value, ranks)
+    return (pa.array(auc, from_pandas=True), pa.array(p_value, from_pandas=True),
+            pa.array(q_value, from_pandas=True))
+
+
+def _q_values_by_rank(p_value: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """BH q-values over the rows of each rank; NaN p-values stay NaN and do not count."""
+    q_value = np.full_like(p_value, np.nan)
+    for rank in np.unique(ranks):
+        rows = np.flatnonzero((ranks == rank) & ~np.isnan(p_value))
+        q_value[rows] = benjamini_hochberg(p_value[rows])
+    return q_value
+
+
+def _empirical_p(search, values, auc, mode, permutations, permutation_neurons, rng) -> pa.Array:
+    """Empirical p-values of each row's AUC under the null distribution of the best AUC."""
+    n_samples, n_neurons = values.shape
+    sampled = rng.choice(n_neurons, size=min(n_neurons, permutation_neurons), replace=False)
+    permuted = torch.cat([values[rng.permutation(n_samples)][:, sampled] for _ in range(permutations)], dim=1)
+    best = {}
+    for neuron, rank, entry, _ in search.run(permuted):
+        if rank == 0:
+            best[neuron] = float(auc_from_sums(torch.tensor(float(entry.n_pos)),
+                                               torch.tensor(entry.doubled_rank_sum), n_samples))
+    null = np.sort(np.fromiter(best.values(), dtype=np.float64))
+    if mode == "positive":
+        as_extreme = len(null) - np.searchsorted(null, auc, side="left")
+    else:
+        as_extreme = np.searchsorted(null, auc, side="right")
+    return pa.array((1 + as_extreme) / (1 + len(null)))
+
+
+def _stability(values, labels, names, config, device, memory_budget, formulas, neurons, bootstrap, rng):
+    """Fraction of bootstrap resamples whose best formula is each row's formula (canonical forms)."""
+    n_samples = values.shape[0]
+    hits = np.zeros(len(formulas))
+    canonical_rows = [canonical(parse_formula(text)) for text in formulas]
+    for _ in range(bootstrap):
+        resample = rng.integers(0, n_samples, size=n_samples)
+        search = _Search(labels[resample], names, config, device, memory_budget)
+        best = {neuron: canonical(entry.formula) for neuron, rank, entry, _ in search.run(values[resample]) if rank == 0}
+        hits += [best.get(int(neuron)) == formula for neuron, formula in zip(neurons, canonical_rows)]
+    return pa.array(hits / bootstrap)
 
 
 def atomic_auc(activations, labels, *, device: str | torch.device = "cpu") -> np.ndarray:
@@ -196,10 +375,7 @@ def _table(rows: list[tuple[int, int, BeamEntry, float]], n_samples: int) -> pa.
     u2 = doubled_u(torch.from_numpy(n_pos), torch.from_numpy(doubled_sum)).numpy()
     auc = auc_from_sums(torch.from_numpy(n_pos), torch.from_numpy(doubled_sum), n_samples).numpy()
     p_value, log10_p = mann_whitney_p(n_pos, u2, n_samples, tie_term)
-    q_value = np.empty_like(p_value)
-    for r in np.unique(rank):
-        at_rank = rank == r
-        q_value[at_rank] = benjamini_hochberg(p_value[at_rank])
+    q_value = _q_values_by_rank(p_value, rank)
     return pa.table(
         {
             "neuron": np.array([neuron for neuron, _, _, _ in rows], dtype=np.int64),
@@ -213,5 +389,5 @@ def _table(rows: list[tuple[int, int, BeamEntry, float]], n_samples: int) -> pa.
             "fraction": n_pos / n_samples,
             "n_pos": n_pos.astype(np.int64),
         },
-        schema=EXPLANATION_SCHEMA,
+        schema=pa.schema(_BASE_FIELDS),
     )

@@ -37,6 +37,7 @@ class SearchConfig:
     mode: Mode
     limit_search: int | None
     semantics: Semantics
+    min_gain: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,16 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
         & in_expansion[:, None, :, None]
     ).reshape(n_neurons, -1)
     worst = -torch.inf if config.mode == "positive" else torch.inf
-    value = torch.where(valid, auc_from_sums(count, sums, n_samples), worst)
-    old_value = torch.where(beams.alive, auc_from_sums(beams.n_pos, beams.doubled_sum, n_samples), worst)
+    # Scores: AUC less min_gain per literal beyond the first (towards 0.5 in negative mode), so that a
+    # longer formula displaces a shorter one only if it gains at least min_gain per added literal. A
+    # candidate counts one literal more than its beam entry.
+    penalty = config.min_gain if config.mode == "positive" else -config.min_gain
+    old_penalty = penalty * (torch.tensor(beams.lengths, dtype=torch.float64, device=count.device) - 1)
+    candidate_penalty = (old_penalty + penalty)[:, :, None, None].expand(n_neurons, width, n_atoms, 2)
+    value = torch.where(valid, auc_from_sums(count, sums, n_samples) - candidate_penalty.reshape(n_neurons, -1), worst)
+    old_value = torch.where(
+        beams.alive, auc_from_sums(beams.n_pos, beams.doubled_sum, n_samples) - old_penalty, worst
+    )
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()

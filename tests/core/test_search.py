@@ -25,7 +25,7 @@ def test_hand_derived_beam_keeps_duplicates_in_reference_mode():
     assert reference.formula.tolist() == ["a", "a & a"]
     assert reference.length.tolist() == [1, 2]
     assert reference.auc.tolist() == [1.0, 1.0]
-    exact = _rows(explain(activations, labels, ["a", "b"], semantics="exact", **options))
+    exact = _rows(explain(activations, labels, ["a", "b"], semantics="exact", min_gain=0, **options))
     assert exact.formula.tolist() == ["a", "a & b"]
     assert exact.length.tolist() == [1, 2]
 
@@ -57,7 +57,8 @@ def test_matches_literal_spec_implementation(rng, semantics, length, beam, mode,
     for _ in range(4):
         activations, labels, concepts = _random_problem(rng)
         table = explain(activations, labels, concepts, length=length, beam=beam, min_fraction=min_fraction,
-                        max_fraction=max_fraction, mode=mode, limit_search=limit_search, semantics=semantics)
+                        max_fraction=max_fraction, mode=mode, limit_search=limit_search, semantics=semantics,
+                        min_gain=0.0)
         for neuron in range(activations.shape[1]):
             expected = spec_beam_search(activations[:, neuron], labels, concepts, length=length, beam=beam,
                                         min_fraction=min_fraction, max_fraction=max_fraction, mode=mode,
@@ -82,7 +83,7 @@ def test_exact_beams_hold_distinct_formulas(rng):
 def test_brute_force_length_two(rng):
     """With a beam holding every atom, the best formula equals the best of all formulas up to length 2."""
     activations, labels, concepts = _random_problem(rng, n_samples=40, n_concepts=4)
-    table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0)
+    table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0, min_gain=0)
     atoms = [Literal(name) for name in concepts] + [Literal(name, True) for name in concepts]
     formulas = atoms + [node((x, y)) for x, y in itertools.product(atoms, atoms) for node in (And, Or)]
     for neuron in range(activations.shape[1]):

@@ -1,0 +1,135 @@
+"""Tests of the trust options of explain(): held-out figures, permutations, min_gain, bootstrap."""
+
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+from sklearn.metrics import roc_auc_score
+
+from invert_core import evaluate, explain, parse_formula, split_samples
+
+
+def _concepts(rng, n_samples, n_concepts=12):
+    labels = rng.random((n_samples, n_concepts)) < rng.uniform(0.1, 0.4, size=n_concepts)
+    return labels, [f"c{i}" for i in range(n_concepts)]
+
+
+def test_split_is_seeded_stratified_and_complete(rng):
+    """The split is reproducible, covers every sample once and holds out the fraction within each class."""
+    strata = np.repeat([0, 1, 2], [100, 50, 10])
+    search, held = split_samples(160, 0.2, seed=3, strata=strata)
+    again = split_samples(160, 0.2, seed=3, strata=strata)
+    np.testing.assert_array_equal(held, again[1])
+    assert sorted(np.concatenate([search, held]).tolist()) == list(range(160))
+    assert [int((strata[held] == c).sum()) for c in range(3)] == [20, 10, 2]
+
+
+def test_split_too_small_is_an_error():
+    """A split leaving fewer than two samples on a side says so."""
+    with pytest.raises(ValueError, match="both parts need at least 2 samples"):
+        split_samples(4, 0.1, seed=0)
+
+
+def test_heldout_figures_equal_sklearn_and_scipy_on_the_heldout_part(rng):
+    """heldout_auc and heldout_p_value are computed on exactly the held-out samples."""
+    labels, names = _concepts(rng, 600)
+    activations = rng.normal(size=(600, 3)) + labels[:, [0, 1, 2]]
+    frame = explain(activations, labels, names, length=2, beam=3, holdout=0.25, seed=5).to_pandas()
+    _, held = split_samples(600, 0.25, seed=5)
+    for row in frame.itertuples():
+        truth = evaluate(parse_formula(row.formula), labels[held], names)
+        x = activations[held, row.neuron]
+        assert row.heldout_auc == pytest.approx(roc_auc_score(truth, x), abs=1e-12)
+        assert row.heldout_p_value == pytest.approx(
+            mannwhitneyu(x[truth], x[~truth], method="asymptotic").pvalue, rel=1e-9
+        )
+    assert frame.heldout_q_value.notna().all()
+
+
+def test_noise_neurons_are_not_significant_after_correction(rng):
+    """Pure-noise neurons: the search's own q-values call them significant, held-out q-values do not."""
+    labels, names = _concepts(rng, 1500)
+    noise = rng.normal(size=(1500, 120))
+    best = explain(noise, labels, names, length=3, beam=5, holdout=0.3).to_pandas().query("rank == 0")
+    heldout_rate = (best.heldout_q_value < 0.05).mean()
+    assert heldout_rate <= 0.05
+    assert (best.q_value < 0.05).mean() > heldout_rate  # the optimism held-out figures remove
+
+
+def test_planted_neurons_are_significant_held_out(rng):
+    """Neurons with a planted formula stay significant on held-out samples."""
+    labels, names = _concepts(rng, 1500)
+    truth = labels[:, 0] & ~labels[:, 1]
+    activations = truth[:, None] + 0.5 * rng.normal(size=(1500, 10))
+    best = explain(activations, labels, names, length=3, beam=5, holdout=0.3).to_pandas().query("rank == 0")
+    assert (best.heldout_q_value < 0.05).all()
+
+
+def test_empirical_p_values(rng):
+    """Noise neurons get roughly uniform empirical p-values; a planted neuron gets the smallest possible."""
+    labels, names = _concepts(rng, 800)
+    activations = rng.normal(size=(800, 40))
+    activations[:, 0] += 2 * labels[:, 3]
+    frame = explain(activations, labels, names, length=2, beam=3, permutations=4, permutation_neurons=20,
+                    seed=1).to_pandas().query("rank == 0")
+    null_size = 4 * 20
+    assert frame.empirical_p_value.iloc[0] == pytest.approx(1 / (1 + null_size))
+    noise_p = frame.empirical_p_value.iloc[1:]
+    assert (noise_p < 0.05).mean() <= 0.15
+    assert noise_p.median() > 0.2
+
+
+def test_min_gain_stops_spurious_extra_literals(rng):
+    """A single planted concept: without min_gain noise adds literals, with enough min_gain it does not."""
+    labels, names = _concepts(rng, 2000, n_concepts=20)
+    activations = labels[:, [0]] + 0.5 * rng.normal(size=(2000, 30))
+    best = {
+        min_gain: explain(activations, labels, names, length=3, beam=5, min_gain=min_gain).to_pandas().query("rank == 0")
+        for min_gain in (0.0, 0.005, 0.05)
+    }
+    assert (best[0.0].length > 1).mean() > 0.5
+    assert (best[0.005].length > 1).mean() < (best[0.0].length > 1).mean()
+    assert (best[0.05].formula == "c0").all()
+
+
+def test_min_gain_with_reference_semantics_is_refused():
+    """Reference semantics has no complexity control: a non-zero min_gain is an error."""
+    with pytest.raises(ValueError, match="`min_gain` must be 0 with semantics='reference'"):
+        explain(np.arange(10.0)[:, None], np.arange(10)[:, None] < 5, ["a"], semantics="reference", min_gain=0.01)
+
+
+def test_bootstrap_stability(rng):
+    """A strongly planted formula recurs in every bootstrap resample; noise neurons rarely keep theirs."""
+    labels, names = _concepts(rng, 600)
+    activations = rng.normal(size=(600, 6))
+    activations[:, 0] += 3 * labels[:, 2]
+    frame = explain(activations, labels, names, length=2, beam=3, bootstrap=5, seed=2).to_pandas()
+    best = frame.query("rank == 0")
+    assert best.stability.iloc[0] == 1.0
+    assert best.stability.iloc[1:].mean() < 0.8
+
+
+def test_trust_columns_are_null_unless_asked(rng):
+    """Without the options, the held-out, permutation and stability columns are null; metrics are present."""
+    labels, names = _concepts(rng, 200)
+    frame = explain(rng.normal(size=(200, 2)), labels, names, length=1, beam=2).to_pandas()
+    for column in ("heldout_auc", "heldout_p_value", "heldout_q_value", "empirical_p_value", "stability"):
+        assert frame[column].isna().all()
+    for column in ("average_precision", "f1", "iou", "mean_difference"):
+        assert frame[column].notna().all()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"holdout": 1.0}, r"`holdout` must be a fraction in \[0, 1\)"),
+        ({"permutations": -1}, "`permutations` must be an integer >= 0"),
+        ({"bootstrap": 1.5}, "`bootstrap` must be an integer >= 0"),
+        ({"min_gain": -0.1}, r"`min_gain` must be a number in \[0, 1\)"),
+        ({"top_quantile": 0}, r"`top_quantile` must be a fraction in \(0, 1\]"),
+        ({"strata": np.zeros(3)}, r"`strata` must have shape \(n_samples,\)"),
+    ],
+)
+def test_invalid_trust_options(overrides, message):
+    """Each bad trust option raises with a message naming it."""
+    with pytest.raises(ValueError, match=message):
+        explain(np.arange(20.0)[:, None], np.arange(20)[:, None] < 8, ["a"], **overrides)
