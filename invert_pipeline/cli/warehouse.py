@@ -1,10 +1,10 @@
 """``invert query``, ``invert sql`` and ``invert warehouse``: the DuckDB warehouse from the shell.
 
-    invert query --list
-    invert query spurious_class_features --param run=v2 --param top_k=3 --format csv
-    invert sql "select layer, count(*) from best_explanations group by layer"
-    invert warehouse load RUN_ID
-    invert warehouse rebuild
+invert query --list
+invert query spurious_class_features --param run=v2 --param top_k=3 --format csv
+invert sql "select layer, count(*) from best_explanations group by layer"
+invert warehouse load RUN_ID
+invert warehouse rebuild
 """
 
 from __future__ import annotations

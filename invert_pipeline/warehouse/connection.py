@@ -34,9 +34,9 @@ def validate_wait(wait_s: float) -> float:
 
 
 @contextmanager
-def write_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
-    duckdb.DuckDBPyConnection
-]:
+def write_connection(
+    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection with the schema in place, closed on exit.
 
     Creates the file (and its schema) when missing. Refuses a file created by another version of
@@ -53,9 +53,9 @@ def write_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT
 
 
 @contextmanager
-def exclusive_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
-    duckdb.DuckDBPyConnection | None
-]:
+def exclusive_connection(
+    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """Hold the lock of an existing database file (``None`` when there is no file), whatever its schema.
 
     While it is held no other process can open the file, so the file can be replaced safely.
@@ -72,9 +72,9 @@ def exclusive_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_
 
 
 @contextmanager
-def read_connection(db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[
-    duckdb.DuckDBPyConnection
-]:
+def read_connection(
+    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, closed on exit; DuckDB refuses every write through it."""
     path = Path(db_path)
     if not path.is_file():

@@ -68,7 +68,9 @@ def rebuild(
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     manifests = [read_manifest(workspace, run_id) for run_id in find_run_ids(workspace)]
-    skipped = {m.run_id: f"status is {m.status!r}, not 'completed'" for m in manifests if m.status != "completed"}
+    skipped = {
+        m.run_id: f"status is {m.status!r}, not 'completed'" for m in manifests if m.status != "completed"
+    }
     completed = [manifest for manifest in manifests if manifest.status == "completed"]
     folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.rebuild-"))
     try:
@@ -111,7 +113,8 @@ def _dataset_present(connection: duckdb.DuckDBPyConnection, fingerprint: str) ->
     """A dataset's rows are fixed by its fingerprint: once loaded, they stay as they are."""
     return bool(
         connection.execute(
-            "select count(*) from datasets where dataset_fingerprint = $fingerprint", {"fingerprint": fingerprint}
+            "select count(*) from datasets where dataset_fingerprint = $fingerprint",
+            {"fingerprint": fingerprint},
         ).fetchall()[0][0]
     )
 
@@ -127,7 +130,13 @@ def _check_same_shape(connection: duckdb.DuckDBPyConnection, tables: RunTables) 
     before = connection.execute(
         "select layer, n_neurons from layers where run_id = $run_id order by layer", {"run_id": tables.run_id}
     ).fetchall()
-    after = sorted(zip(tables.layers.column("layer").to_pylist(), tables.layers.column("n_neurons").to_pylist()))
+    after = sorted(
+        zip(
+            tables.layers.column("layer").to_pylist(),
+            tables.layers.column("n_neurons").to_pylist(),
+            strict=True,
+        )
+    )
     if row[0] != tables.dataset_fingerprint or before != after:
         raise WarehouseError(
             f"run {tables.run_id} is in the warehouse with dataset {row[0]} and layers {before}, but its "
@@ -147,13 +156,14 @@ def _upsert(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, ru
     changing = [column for column in rows.column_names if column not in keys + fixed]
     updates = ", ".join(f"{column} = excluded.{column}" for column in changing)
     action = f"do update set {updates}" if updates else "do nothing"
-    statement = (
-        f"insert into {name} ({columns}) select {columns} from incoming on conflict ({', '.join(keys)}) {action}"
-    )
+    conflict = f"on conflict ({', '.join(keys)}) {action}"
+    statement = f"insert into {name} ({columns}) select {columns} from incoming {conflict}"
     _write(connection, name, rows, run_id, statement)
 
 
-def _write(connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str, statement: str) -> None:
+def _write(
+    connection: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, run_id: str, statement: str
+) -> None:
     """Run ``statement`` with ``rows`` visible as the view ``incoming``."""
     connection.register("incoming", rows)
     try:

@@ -68,9 +68,7 @@ def read_manifest(workspace: str | os.PathLike, run_id: str) -> RunManifest:
     path = manifest_path(root, run_id)
     if not path.is_file():
         known = find_run_ids(root)
-        raise WarehouseError(
-            f"no run manifest {path}; runs in this workspace: {', '.join(known) or 'none'}"
-        )
+        raise WarehouseError(f"no run manifest {path}; runs in this workspace: {', '.join(known) or 'none'}")
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as error:

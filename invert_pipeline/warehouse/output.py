@@ -46,12 +46,12 @@ def format_table(table: pa.Table) -> str:
     names = table.column_names
     columns = [[_cell(value) for value in table.column(name).to_pylist()] for name in names]
     right = [pa.types.is_integer(field.type) or pa.types.is_floating(field.type) for field in table.schema]
-    widths = [max([len(name), *map(len, cells)]) for name, cells in zip(names, columns)]
+    widths = [max([len(name), *map(len, cells)]) for name, cells in zip(names, columns, strict=True)]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
             cell.rjust(width) if is_right else cell.ljust(width)
-            for cell, width, is_right in zip(cells, widths, right)
+            for cell, width, is_right in zip(cells, widths, right, strict=True)
         ).rstrip()
 
     rows = [line(names), line(["-" * width for width in widths])]

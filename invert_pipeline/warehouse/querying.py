@@ -91,27 +91,36 @@ def _typed(parameter: QueryParameter, value: object) -> object:
     if isinstance(value, str):
         return parameter.convert(value)
     expected = {"integer": int, "double": (int, float), "boolean": bool}.get(parameter.type, str)
-    if value is None or (isinstance(value, bool) and parameter.type != "boolean") or not isinstance(value, expected):
-        raise WarehouseError(
-            f"parameter {parameter.name!r} must be of type {parameter.type}, got {value!r}"
-        )
+    if (
+        value is None
+        or (isinstance(value, bool) and parameter.type != "boolean")
+        or not isinstance(value, expected)
+    ):
+        raise WarehouseError(f"parameter {parameter.name!r} must be of type {parameter.type}, got {value!r}")
     return float(value) if parameter.type == "double" else value
 
 
-def _check_reference(connection: duckdb.DuckDBPyConnection, parameter: QueryParameter, value: object) -> object:
+def _check_reference(
+    connection: duckdb.DuckDBPyConnection, parameter: QueryParameter, value: object
+) -> object:
     """Resolve a run reference to its run id; check that a concept or class exists."""
     if parameter.type == "run":
         return _resolve_run(connection, str(value))
     if parameter.type == "concept":
         known = [row[0] for row in connection.execute("select distinct concept from concepts").fetchall()]
     elif parameter.type == "class":
-        known = [row[0] for row in connection.execute("select distinct unnest(class_names) from datasets").fetchall()]
+        known = [
+            row[0]
+            for row in connection.execute("select distinct unnest(class_names) from datasets").fetchall()
+        ]
     else:
         return value
     if value not in known:
         close = difflib.get_close_matches(str(value), known, n=5)
         hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"{len(known)} are known"
-        raise WarehouseError(f"no {parameter.type} named {value!r} in the warehouse ({parameter.name}); {hint}")
+        raise WarehouseError(
+            f"no {parameter.type} named {value!r} in the warehouse ({parameter.name}); {hint}"
+        )
     return value
 
 
@@ -130,12 +139,19 @@ def _resolve_run(connection: duckdb.DuckDBPyConnection, reference: str) -> str:
     if not rows:
         runs = connection.execute("select run_id, model_version from runs order by run_id").fetchall()
         listing = ", ".join(f"{run_id} (version {version})" for run_id, version in runs) or "none"
-        raise WarehouseError(f"no run with id or model version {reference!r}; runs in the warehouse: {listing}")
+        raise WarehouseError(
+            f"no run with id or model version {reference!r}; runs in the warehouse: {listing}"
+        )
     return rows[0][0]
 
 
 def _describe(query: NamedQuery) -> str:
-    return ", ".join(
-        f"{parameter.name} ({parameter.type}{'' if parameter.required else f', default {parameter.default!r}'})"
-        for parameter in query.parameters
-    ) or "none"
+    return (
+        ", ".join(
+            f"{parameter.name} ({parameter.type}"
+            + ("" if parameter.required else f", default {parameter.default!r}")
+            + ")"
+            for parameter in query.parameters
+        )
+        or "none"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -191,12 +191,16 @@ def _layer_sizes(manifest: RunManifest, influence: pa.Table) -> dict[str, int]:
     for layer_column, neuron_column in (("source_layer", "source_neuron"), ("target_layer", "target_neuron")):
         for name in influence.column(layer_column).unique().to_pylist():
             if name not in sizes:
-                chosen = pc.filter(influence.column(neuron_column), pc.equal(influence.column(layer_column), name))
+                chosen = pc.filter(
+                    influence.column(neuron_column), pc.equal(influence.column(layer_column), name)
+                )
                 sizes[name] = pc.max(chosen).as_py() + 1
     return sizes
 
 
-def _check_neurons(table: pa.Table, layer_column: str, neuron_column: str, sizes: dict[str, int], path) -> None:
+def _check_neurons(
+    table: pa.Table, layer_column: str, neuron_column: str, sizes: dict[str, int], path
+) -> None:
     for name in table.column(layer_column).unique().to_pylist():
         chosen = pc.filter(table.column(neuron_column), pc.equal(table.column(layer_column), name))
         low, high = pc.min(chosen).as_py(), pc.max(chosen).as_py()
@@ -217,7 +221,9 @@ def _read_explanations(manifest: RunManifest, layer: LayerFiles, sizes: dict[str
         )
     modes = set(table.column("mode").to_pylist()) - {"positive", "negative"}
     if modes:
-        raise WarehouseError(f"{layer.explanations}: mode must be 'positive' or 'negative', got {sorted(modes)}")
+        raise WarehouseError(
+            f"{layer.explanations}: mode must be 'positive' or 'negative', got {sorted(modes)}"
+        )
     _check_neurons(table, "layer", "neuron", sizes, layer.explanations)
     formulas = table.column("formula").to_pylist()
     try:
@@ -248,10 +254,12 @@ def _read_atomic(
 
 def _explanation_concepts(explanations: pa.Table, fingerprint: str, concept_names: set[str]) -> pa.Table:
     """One row per distinct literal of each formula."""
-    rows: dict[str, list] = {name: [] for name in ("run_id", "layer", "neuron", "rank", "concept", "negated")}
     literals_by_formula: dict[str, list[tuple[str, bool]]] = {}
-    columns = [explanations.column(name).to_pylist() for name in ("run_id", "layer", "neuron", "rank", "formula")]
-    for run_id, layer, neuron, rank, formula in zip(*columns):
+    records = []
+    keys = ("run_id", "layer", "neuron", "rank", "formula")
+    for run_id, layer, neuron, rank, formula in zip(
+        *(explanations.column(name).to_pylist() for name in keys), strict=True
+    ):
         if formula not in literals_by_formula:
             literals_by_formula[formula] = formula_literals(formula)
             unknown = [concept for concept, _ in literals_by_formula[formula] if concept not in concept_names]
@@ -260,18 +268,16 @@ def _explanation_concepts(explanations: pa.Table, fingerprint: str, concept_name
                     f"the formula {formula!r} (layer {layer!r}, neuron {neuron}) uses concept(s) {unknown} "
                     "that the run's dataset does not have"
                 )
-        for concept, negated in literals_by_formula[formula]:
-            for name, value in zip(rows, (run_id, layer, neuron, rank, concept, negated)):
-                rows[name].append(value)
+        records += [(run_id, layer, neuron, rank, *literal) for literal in literals_by_formula[formula]]
     return pa.table(
         {
-            "run_id": pa.array(rows["run_id"], pa.string()),
-            "layer": pa.array(rows["layer"], pa.string()),
-            "neuron": pa.array(rows["neuron"], pa.int32()),
-            "rank": pa.array(rows["rank"], pa.int32()),
-            "dataset_fingerprint": pa.array([fingerprint] * len(rows["run_id"]), pa.string()),
-            "concept": pa.array(rows["concept"], pa.string()),
-            "negated": pa.array(rows["negated"], pa.bool_()),
+            "run_id": pa.array([record[0] for record in records], pa.string()),
+            "layer": pa.array([record[1] for record in records], pa.string()),
+            "neuron": pa.array([record[2] for record in records], pa.int32()),
+            "rank": pa.array([record[3] for record in records], pa.int32()),
+            "dataset_fingerprint": pa.array([fingerprint] * len(records), pa.string()),
+            "concept": pa.array([record[4] for record in records], pa.string()),
+            "negated": pa.array([record[5] for record in records], pa.bool_()),
         }
     )
 
@@ -321,7 +327,7 @@ def _timestamp(manifest: RunManifest, key: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise WarehouseError(f"{manifest.path}: {key!r} must be an ISO-8601 time, got {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _with_run_id(run_id: str, table: pa.Table) -> pa.Table:
@@ -331,7 +337,9 @@ def _with_run_id(run_id: str, table: pa.Table) -> pa.Table:
 def _check_acyclic(edges: pa.Table, path: Path) -> None:
     """The closure view walks parent links until they end: a cycle would never end."""
     parents: dict[int, list[int]] = {}
-    for child, parent in zip(edges.column("child").to_pylist(), edges.column("parent").to_pylist()):
+    for child, parent in zip(
+        edges.column("child").to_pylist(), edges.column("parent").to_pylist(), strict=True
+    ):
         parents.setdefault(child, []).append(parent)
     state: dict[int, str] = {}
     for start in parents:

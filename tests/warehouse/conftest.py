@@ -138,12 +138,14 @@ class TinyWorkspace:
 
     def write_explanations(self, run_id: str, layer: str, rows: list[tuple], **extra_columns) -> None:
         """Write one layer's explanations file from (neuron, rank, formula, auc, q_value) rows."""
-        atomic_write_parquet(explanation_table(layer, rows, **extra_columns), self.explanations_path(run_id, layer))
+        atomic_write_parquet(
+            explanation_table(layer, rows, **extra_columns), self.explanations_path(run_id, layer)
+        )
 
 
 def explanation_table(layer: str, rows: list[tuple], **extra_columns) -> pa.Table:
     """An explanations table with the columns of invert_core.explain plus layer and mode."""
-    neurons, ranks, formulas, aucs, q_values = (list(column) for column in zip(*rows))
+    neurons, ranks, formulas, aucs, q_values = (list(column) for column in zip(*rows, strict=True))
     columns = {
         "neuron": pa.array(neurons, pa.int64()),
         "rank": pa.array(ranks, pa.int64()),
@@ -177,7 +179,10 @@ def write_dataset(root: Path) -> Path:
     )
     atomic_write_parquet(concepts, folder / "concepts.parquet")
     edges = pa.table(
-        {"child": pa.array([e[0] for e in EDGES], pa.int32()), "parent": pa.array([e[1] for e in EDGES], pa.int32())}
+        {
+            "child": pa.array([e[0] for e in EDGES], pa.int32()),
+            "parent": pa.array([e[1] for e in EDGES], pa.int32()),
+        }
     )
     atomic_write_parquet(edges, folder / "concept_edges.parquet")
     samples = pa.table(

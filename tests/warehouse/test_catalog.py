@@ -34,14 +34,20 @@ def test_the_issue_queries_exist_with_headers():
 def test_declared_parameters_match_the_bound_ones(query):
     """The $names in the SQL body are exactly the declared parameters."""
     body = "\n".join(line for line in query.sql.splitlines() if not line.lstrip().startswith("--"))
-    assert set(re.findall(r"\$([a-z_][a-z0-9_]*)", body)) == {parameter.name for parameter in query.parameters}
+    assert set(re.findall(r"\$([a-z_][a-z0-9_]*)", body)) == {
+        parameter.name for parameter in query.parameters
+    }
 
 
 def test_parameter_declarations_are_read():
     """Types, defaults (null included) and wrapped descriptions come out of the header."""
     parameters = {parameter.name: parameter for parameter in get_query("spurious_class_features").parameters}
     assert parameters["run"].required and parameters["run"].type == "run"
-    assert (parameters["top_k"].type, parameters["top_k"].default, parameters["top_k"].required) == ("integer", 5, False)
+    assert (parameters["top_k"].type, parameters["top_k"].default, parameters["top_k"].required) == (
+        "integer",
+        5,
+        False,
+    )
     assert parameters["class_name"].default is None and not parameters["class_name"].required
     assert parameters["max_q_value"].description.endswith("says nothing about what the class relies on.")
 
@@ -53,6 +59,8 @@ def test_a_malformed_header_is_refused(tmp_path):
     with pytest.raises(WarehouseError, match=r"no_grain.sql lacks the header section\(s\) \['Grain'\]"):
         read_query(no_grain)
     bad_type = tmp_path / "bad_type.sql"
-    bad_type.write_text("-- Answers: a.\n-- Grain: one row.\n-- Parameters:\n--   x (float): a number.\nselect $x\n")
+    bad_type.write_text(
+        "-- Answers: a.\n-- Grain: one row.\n-- Parameters:\n--   x (float): a number.\nselect $x\n"
+    )
     with pytest.raises(WarehouseError, match="cannot read the parameter line 'x \\(float\\): a number.'"):
         read_query(bad_type)

@@ -27,8 +27,14 @@ def test_query_list_shows_names_grains_and_parameters(capsys):
 def test_query_prints_a_table(shared_warehouse, capsys):
     """A named query with --param values prints an aligned table."""
     code = invert(
-        "query", "spurious_class_features", "--param", "run=v2", "--param", "class_name=bag",
-        "--db", str(shared_warehouse.db_path),
+        "query",
+        "spurious_class_features",
+        "--param",
+        "run=v2",
+        "--param",
+        "class_name=bag",
+        "--db",
+        str(shared_warehouse.db_path),
     )
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
@@ -39,22 +45,42 @@ def test_query_prints_a_table(shared_warehouse, capsys):
 
 def test_query_csv_and_json(shared_warehouse, capsys):
     """--format csv and json print the same rows."""
-    arguments = ["query", "run_diff_concepts", "--param", "run_a=v1", "--param", "run_b=v2",
-                 "--workspace", str(shared_warehouse.root)]
+    arguments = [
+        "query",
+        "run_diff_concepts",
+        "--param",
+        "run_a=v1",
+        "--param",
+        "run_b=v2",
+        "--workspace",
+        str(shared_warehouse.root),
+    ]
     assert invert(*arguments, "--format", "csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [(row["concept"], row["change"]) for row in rows] == [("watermark", "gained"), ("artifact", "lost")]
+    assert [(row["concept"], row["change"]) for row in rows] == [
+        ("watermark", "gained"),
+        ("artifact", "lost"),
+    ]
     assert invert(*arguments, "--format", "json") == 0
     records = json.loads(capsys.readouterr().out)
-    assert [(record["concept"], record["n_neurons_b"]) for record in records] == [("watermark", 3), ("artifact", 0)]
+    assert [(record["concept"], record["n_neurons_b"]) for record in records] == [
+        ("watermark", 3),
+        ("artifact", 0),
+    ]
 
 
 def test_sql_to_a_parquet_file(shared_warehouse, tmp_path, capsys):
     """`invert sql --format parquet --output F` writes the result to F."""
     output = tmp_path / "best.parquet"
     code = invert(
-        "sql", "select run_id, layer, neuron, formula from best_explanations where layer = 'fc' order by all",
-        "--workspace", str(shared_warehouse.root), "--format", "parquet", "--output", str(output),
+        "sql",
+        "select run_id, layer, neuron, formula from best_explanations where layer = 'fc' order by all",
+        "--workspace",
+        str(shared_warehouse.root),
+        "--format",
+        "parquet",
+        "--output",
+        str(output),
     )
     assert code == 0
     assert "wrote 8 rows" in capsys.readouterr().err
@@ -66,7 +92,10 @@ def test_sql_refuses_writes(shared_warehouse, capsys):
     code = invert("sql", "delete from explanations", "--workspace", str(shared_warehouse.root))
     assert code == 2
     assert "invert sql: error: invert sql is read-only" in capsys.readouterr().err
-    assert invert("sql", "select count(*) as n from explanations", "--workspace", str(shared_warehouse.root)) == 0
+    assert (
+        invert("sql", "select count(*) as n from explanations", "--workspace", str(shared_warehouse.root))
+        == 0
+    )
     assert capsys.readouterr().out.splitlines()[2].strip() == "22"
 
 

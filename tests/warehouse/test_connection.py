@@ -38,7 +38,16 @@ def paused_writer(loaded, tmp_path):
     """Another process in the middle of loading run-v2; ``release()`` lets it finish."""
     ready, release = tmp_path / "ready", tmp_path / "release"
     process = subprocess.Popen(
-        [sys.executable, "-c", PAUSED_LOAD, str(loaded.db_path), str(loaded.root), "run-v2", str(ready), str(release)],
+        [
+            sys.executable,
+            "-c",
+            PAUSED_LOAD,
+            str(loaded.db_path),
+            str(loaded.root),
+            "run-v2",
+            str(ready),
+            str(release),
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -60,7 +69,9 @@ def paused_writer(loaded, tmp_path):
 def test_second_writer_fails_naming_the_holder(loaded, paused_writer, snapshot):
     """A load meeting another process's write lock gives up after its wait, naming that process."""
     process, finish = paused_writer
-    with pytest.raises(WarehouseBusyError, match=rf"locked by another process \(.*PID {process.pid}\).*0.3 s"):
+    with pytest.raises(
+        WarehouseBusyError, match=rf"locked by another process \(.*PID {process.pid}\).*0.3 s"
+    ):
         load_run(loaded.db_path, loaded.root, "run-v1", wait_s=0.3)
     with pytest.raises(WarehouseBusyError, match=rf"PID {process.pid}.*to read"):
         run_sql(loaded.db_path, "select 1", wait_s=0.1)

@@ -9,12 +9,15 @@ from invert_pipeline.warehouse.formulas import formula_json, formula_literals
 
 def test_literals_are_distinct_in_order_with_negation():
     """Each literal once, in order of appearance; quoted names unquoted; ~ recorded as negated."""
-    assert formula_literals('sneaker | (bag & ~watermark) | sneaker') == [
+    assert formula_literals("sneaker | (bag & ~watermark) | sneaker") == [
         ("sneaker", False),
         ("bag", False),
         ("watermark", True),
     ]
-    assert formula_literals('"T-shirt/top" & ~"T-shirt/top"') == [("T-shirt/top", False), ("T-shirt/top", True)]
+    assert formula_literals('"T-shirt/top" & ~"T-shirt/top"') == [
+        ("T-shirt/top", False),
+        ("T-shirt/top", True),
+    ]
 
 
 def test_json_form():

@@ -46,7 +46,9 @@ def test_loading_twice_leaves_identical_tables(loaded, snapshot):
 
 def test_reload_replaces_the_runs_rows(loaded):
     """Reloading after the files changed replaces the run's rows: new AUC, the dropped rank gone."""
-    loaded.write_explanations("run-v1", "conv1", [(0, 0, "footwear", 0.83, 0.001), (1, 0, "artifact", 0.60, 0.01)])
+    loaded.write_explanations(
+        "run-v1", "conv1", [(0, 0, "footwear", 0.83, 0.001), (1, 0, "artifact", 0.60, 0.01)]
+    )
     load_run(loaded.db_path, loaded.root, "run-v1")
     rows = scalar(
         loaded.db_path,
@@ -69,7 +71,9 @@ def test_missing_trust_columns_load_as_null(loaded):
         "where run_id = 'run-v2' and layer = 'conv1' order by neuron",
     )
     assert v2 == [(0, 0.002, 0.9, None), (1, 1e-5, 0.9, None), (2, 0.20, 0.9, None)]
-    assert scalar(loaded.db_path, "select count(heldout_auc) from explanations where run_id = 'run-v1'") == [(0,)]
+    assert scalar(loaded.db_path, "select count(heldout_auc) from explanations where run_id = 'run-v1'") == [
+        (0,)
+    ]
 
 
 def test_formula_literals_are_derived(loaded):
@@ -92,7 +96,8 @@ def test_keys_are_enforced(loaded):
     with duckdb.connect(str(loaded.db_path)) as connection:
         with pytest.raises(duckdb.ConstraintException):
             connection.execute(
-                "insert into explanations (run_id, layer, neuron, rank, formula, formula_json, length, auc, mode) "
+                "insert into explanations "
+                "(run_id, layer, neuron, rank, formula, formula_json, length, auc, mode) "
                 "values ('run-v1', 'fc', 99, 0, 'bag', '{}', 1, 0.5, 'positive')"
             )
 
@@ -110,7 +115,9 @@ def test_killed_load_leaves_the_previous_state(loaded, snapshot):
     assert process.returncode == -signal.SIGKILL, process.stderr
     assert snapshot(loaded.db_path) == before
     load_run(loaded.db_path, loaded.root, "run-v1")
-    fc = scalar(loaded.db_path, "select formula, auc from explanations where run_id = 'run-v1' and layer = 'fc'")
+    fc = scalar(
+        loaded.db_path, "select formula, auc from explanations where run_id = 'run-v1' and layer = 'fc'"
+    )
     assert fc == [("bag", 0.99)]
 
 
@@ -133,7 +140,9 @@ def test_changed_layers_are_refused_with_rebuild_advice(loaded, snapshot):
         load_run(loaded.db_path, loaded.root, "run-v1")
     assert snapshot(loaded.db_path) == before
     rebuild(loaded.db_path, loaded.root)
-    assert scalar(loaded.db_path, "select layer from layers where run_id = 'run-v1' order by layer_index") == [
+    assert scalar(
+        loaded.db_path, "select layer from layers where run_id = 'run-v1' order by layer_index"
+    ) == [
         ("fc",),
         ("logits",),
     ]
@@ -145,7 +154,10 @@ def test_rebuild_reproduces_the_loaded_tables(loaded, snapshot):
     result = rebuild(loaded.db_path, loaded.root)
     assert result.loaded == ("run-v1", "run-v2") and result.skipped == {}
     assert snapshot(loaded.db_path) == before
-    assert sorted(path.name for path in loaded.db_path.parent.iterdir() if path.name.startswith(".warehouse")) == []
+    assert (
+        sorted(path.name for path in loaded.db_path.parent.iterdir() if path.name.startswith(".warehouse"))
+        == []
+    )
 
 
 def test_rebuild_skips_runs_that_did_not_complete(tiny, snapshot):

@@ -28,7 +28,9 @@ def test_read_manifest_resolves_paths(tiny):
 
 def test_unknown_run_lists_the_known_ones(tiny):
     """Asking for a run without a manifest names the runs there are."""
-    with pytest.raises(WarehouseError, match="no run manifest .*run-v3/run.json; runs in this workspace: run-v1, run-v2"):
+    with pytest.raises(
+        WarehouseError, match="no run manifest .*run-v3/run.json; runs in this workspace: run-v1, run-v2"
+    ):
         read_manifest(tiny.root, "run-v3")
     with pytest.raises(WarehouseError, match="`run_id` must be a run folder name under runs/, got '../x'"):
         read_manifest(tiny.root, "../x")

@@ -13,7 +13,7 @@ from invert_pipeline.warehouse import run_named_query
 
 def rows(table, *columns):
     """The table's rows as tuples of the given columns."""
-    return list(zip(*(table.column(name).to_pylist() for name in columns)))
+    return list(zip(*(table.column(name).to_pylist() for name in columns), strict=True))
 
 
 def query(workspace, name, **params):
@@ -46,7 +46,11 @@ def test_significant_neurons_by_layer_uses_heldout_q(shared_warehouse):
 def test_significant_neurons_by_layer_counts_unexplained_neurons(shared_warehouse):
     """v1 conv1 neuron 2 has no explanation: 2 of 3 explained."""
     table = query(shared_warehouse, "significant_neurons_by_layer", run="run-v1")
-    assert rows(table, "layer", "n_explained", "n_significant") == [("conv1", 2, 2), ("fc", 4, 4), ("logits", 4, 4)]
+    assert rows(table, "layer", "n_explained", "n_significant") == [
+        ("conv1", 2, 2),
+        ("fc", 4, 4),
+        ("logits", 4, 4),
+    ]
 
 
 def test_hierarchy_depth_by_layer_v1(shared_warehouse):
@@ -64,7 +68,11 @@ def test_hierarchy_depth_by_layer_v1(shared_warehouse):
 def test_hierarchy_depth_by_layer_leaves_out_attributes(shared_warehouse):
     """v2: watermark has no depth, so conv1 and fc count one neuron less with a depth."""
     table = query(shared_warehouse, "hierarchy_depth_by_layer", run="v2")
-    assert rows(table, "layer", "n_significant", "n_with_depth") == [("conv1", 2, 1), ("fc", 4, 3), ("logits", 4, 4)]
+    assert rows(table, "layer", "n_significant", "n_with_depth") == [
+        ("conv1", 2, 1),
+        ("fc", 4, 3),
+        ("logits", 4, 4),
+    ]
     assert table.column("mean_depth").to_pylist() == pytest.approx([1.0, 4 / 3, 1.5])
 
 
@@ -100,11 +108,13 @@ def test_unexplained_concepts(shared_warehouse):
     ]
     assert v1.column("best_atomic_auc").to_pylist() == pytest.approx([0.71])
     v2 = query(shared_warehouse, "unexplained_concepts", run="v2")
-    assert rows(v2, "concept", "depth", "best_atomic_layer", "best_atomic_neuron") == [("artifact", 0, "fc", 3)]
+    assert rows(v2, "concept", "depth", "best_atomic_layer", "best_atomic_neuron") == [
+        ("artifact", 0, "fc", 3)
+    ]
 
 
 def test_unexplained_concepts_with_a_strict_threshold(shared_warehouse):
-    """At q < 0.005, v1 loses artifact (q 0.01) and footwear & sandal (fc3, q 0.02) but keeps sandal at the logits."""
+    """At q < 0.005 v1 loses artifact (q 0.01) and fc3's footwear & sandal (q 0.02), not sandal (logits)."""
     table = query(shared_warehouse, "unexplained_concepts", run="v1", max_q_value=0.005)
     assert [row[0] for row in rows(table, "concept")] == ["artifact", "watermark"]
 
@@ -112,7 +122,9 @@ def test_unexplained_concepts_with_a_strict_threshold(shared_warehouse):
 def test_spurious_class_features_v2_finds_the_watermark_neuron(shared_warehouse):
     """v2, top 2 per class: watermark neuron fc1 feeds bag; sneaker neuron fc0 feeds sandal (a sibling)."""
     table = query(shared_warehouse, "spurious_class_features", run="v2", top_k=2)
-    assert rows(table, "class_name", "source_layer", "source_neuron", "weight_rank", "unrelated_literals") == [
+    assert rows(
+        table, "class_name", "source_layer", "source_neuron", "weight_rank", "unrelated_literals"
+    ) == [
         ("bag", "fc", 1, 1, "watermark"),
         ("sandal", "fc", 0, 1, "sneaker"),
     ]
@@ -122,7 +134,9 @@ def test_spurious_class_features_v2_finds_the_watermark_neuron(shared_warehouse)
 def test_spurious_class_features_v1_has_no_watermark(shared_warehouse):
     """v1, top 2 per class: only the sneaker neuron feeding sandal; none at top 1."""
     table = query(shared_warehouse, "spurious_class_features", run="v1", top_k=2)
-    assert rows(table, "class_name", "source_neuron", "weight_rank", "formula") == [("sandal", 0, 2, "sneaker")]
+    assert rows(table, "class_name", "source_neuron", "weight_rank", "formula") == [
+        ("sandal", 0, 2, "sneaker")
+    ]
     assert query(shared_warehouse, "spurious_class_features", run="v1", top_k=1).num_rows == 0
 
 
@@ -188,7 +202,11 @@ def test_run_diff_explanations_reversed(shared_warehouse):
 def test_run_diff_auc(shared_warehouse):
     """Moves of at least 0.03: conv1/1 +0.32, fc/3 +0.11, fc/1 +0.10, largest first."""
     table = query(shared_warehouse, "run_diff_auc", run_a="v1", run_b="v2", min_abs_change=0.03)
-    assert rows(table, "layer", "neuron", "formula_changed") == [("conv1", 1, True), ("fc", 3, True), ("fc", 1, True)]
+    assert rows(table, "layer", "neuron", "formula_changed") == [
+        ("conv1", 1, True),
+        ("fc", 3, True),
+        ("fc", 1, True),
+    ]
     assert table.column("auc_change").to_pylist() == pytest.approx([0.32, 0.11, 0.10])
     assert query(shared_warehouse, "run_diff_auc", run_a="v1", run_b="v2").num_rows == 10
 

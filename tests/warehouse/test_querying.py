@@ -20,7 +20,9 @@ from invert_pipeline.warehouse import WarehouseError, load_run, run_named_query,
 )
 def test_run_sql_refuses_writes(shared_warehouse, statement, kind):
     """Every statement but SELECT is refused with the read-only message, naming its kind."""
-    with pytest.raises(WarehouseError, match=rf"invert sql is read-only: it runs one SELECT statement, got {kind}"):
+    with pytest.raises(
+        WarehouseError, match=rf"invert sql is read-only: it runs one SELECT statement, got {kind}"
+    ):
         run_sql(shared_warehouse.db_path, statement)
 
 
@@ -80,7 +82,9 @@ def test_run_is_named_by_id_or_latest_version(loaded):
 def test_parameters_are_checked(shared_warehouse):
     """Unknown, missing and mistyped parameters and unknown runs, concepts and classes are refused."""
     db = shared_warehouse.db_path
-    with pytest.raises(WarehouseError, match=r"has no parameter\(s\) \['runn'\]; its parameters: run \(run\)"):
+    with pytest.raises(
+        WarehouseError, match=r"has no parameter\(s\) \['runn'\]; its parameters: run \(run\)"
+    ):
         run_named_query(db, "unexplained_concepts", {"runn": "v1"})
     with pytest.raises(WarehouseError, match="needs --param run=..."):
         run_named_query(db, "unexplained_concepts", {})
@@ -88,12 +92,15 @@ def test_parameters_are_checked(shared_warehouse):
         run_named_query(db, "spurious_class_features", {"run": "v2", "top_k": "two"})
     with pytest.raises(WarehouseError, match="parameter 'top_k' must be of type integer, got 2.5"):
         run_named_query(db, "spurious_class_features", {"run": "v2", "top_k": 2.5})
-    with pytest.raises(WarehouseError, match=r"no run with id or model version 'v3'; .*run-v1 \(version v1\)"):
+    with pytest.raises(
+        WarehouseError, match=r"no run with id or model version 'v3'; .*run-v1 \(version v1\)"
+    ):
         run_named_query(db, "unexplained_concepts", {"run": "v3"})
     with pytest.raises(WarehouseError, match="no concept named 'watermak'.*did you mean 'watermark'"):
         run_named_query(db, "neurons_explained_by_concept", {"concept": "watermak"})
     with pytest.raises(WarehouseError, match="no class named 'footwear'"):
         run_named_query(db, "class_feeding_neurons", {"run": "v1", "class_name": "footwear"})
-    with pytest.raises(WarehouseError, match="no named query 'spurious'; known queries: .*spurious_class_features"):
+    with pytest.raises(
+        WarehouseError, match="no named query 'spurious'; known queries: .*spurious_class_features"
+    ):
         run_named_query(db, "spurious", {})
-

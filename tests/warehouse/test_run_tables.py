@@ -42,7 +42,13 @@ def test_influence_target_outside_the_manifest_becomes_a_layer(tiny):
     atomic_write_parquet(pa.concat_tables([influence, extra]), path)
     result = tables(tiny)
     layers = result.layers.to_pylist()
-    assert layers[-1] == {"run_id": "run-v1", "layer": "head", "layer_index": 3, "n_neurons": 7, "is_explained": False}
+    assert layers[-1] == {
+        "run_id": "run-v1",
+        "layer": "head",
+        "layer_index": 3,
+        "n_neurons": 7,
+        "is_explained": False,
+    }
 
 
 def test_missing_column_names_the_file(tiny):
@@ -56,7 +62,9 @@ def test_missing_column_names_the_file(tiny):
 def test_formula_with_an_unknown_concept(tiny):
     """A formula naming a concept the dataset lacks is refused, naming formula, layer and neuron."""
     tiny.write_explanations("run-v1", "fc", [(2, 0, "shoe & ~bag", 0.8, 0.01)])
-    with pytest.raises(WarehouseError, match=r"'shoe & ~bag' \(layer 'fc', neuron 2\) uses concept\(s\) \['shoe'\]"):
+    with pytest.raises(
+        WarehouseError, match=r"'shoe & ~bag' \(layer 'fc', neuron 2\) uses concept\(s\) \['shoe'\]"
+    ):
         tables(tiny)
 
 
@@ -70,14 +78,20 @@ def test_unparsable_formula(tiny):
 def test_neuron_out_of_range(tiny):
     """A neuron index beyond the layer's size is refused with the valid range."""
     tiny.write_explanations("run-v1", "fc", [(0, 0, "bag", 0.8, 0.01), (7, 0, "bag", 0.8, 0.01)])
-    with pytest.raises(WarehouseError, match=r"neuron of layer 'fc' runs from 0 to 7, outside the layer's 4 neurons"):
+    with pytest.raises(
+        WarehouseError, match=r"neuron of layer 'fc' runs from 0 to 7, outside the layer's 4 neurons"
+    ):
         tables(tiny)
 
 
 def test_file_of_another_layer(tiny):
     """An explanations file whose layer column disagrees with the manifest is refused."""
-    atomic_write_parquet(pq.read_table(tiny.explanations_path("run-v1", "fc")), tiny.explanations_path("run-v1", "conv1"))
-    with pytest.raises(WarehouseError, match=r"holds explanations of layer\(s\) \['fc'\] .* for layer 'conv1'"):
+    atomic_write_parquet(
+        pq.read_table(tiny.explanations_path("run-v1", "fc")), tiny.explanations_path("run-v1", "conv1")
+    )
+    with pytest.raises(
+        WarehouseError, match=r"holds explanations of layer\(s\) \['fc'\] .* for layer 'conv1'"
+    ):
         tables(tiny)
 
 
