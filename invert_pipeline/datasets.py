@@ -59,6 +59,7 @@ from invert_pipeline.workspace import (
 logger = logging.getLogger(__name__)
 
 FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
+FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, also for probe sets of its classes
 FORMAT_VERSION = 1  # of the prepared folder; part of the fingerprint, bump when the files change
 DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
@@ -77,7 +78,7 @@ def fashion_mnist_spec(split: Literal["train", "test"] = "test", *, limit: int |
         split=split,
         limit=limit,
         seed=seed,
-        hierarchy=str(FASHION_MNIST_DIR / "hierarchy.json"),
+        hierarchy=str(FASHION_MNIST_HIERARCHY),
     )
 
 
