@@ -78,8 +78,12 @@ class SearchParams(BaseModel):
     limit_search: int | None = Field(default=None, ge=1)
     semantics: Literal["exact", "reference"] = "exact"
     device: str = "cpu"
-    holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    min_gain: float | None = Field(default=None, ge=0.0, lt=1.0, description="None: invert_core's default")
+    holdout: float = Field(default=0.2, ge=0.0, lt=1.0, description="fraction of samples held out of the search")
     seed: int = 0
+    permutations: int = Field(default=0, ge=0, description="permuted searches for empirical p-values")
+    permutation_neurons: int = Field(default=32, ge=1)
+    bootstrap: int = Field(default=0, ge=0, description="bootstrap resamples for stability")
     top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
     neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")
 
