@@ -12,14 +12,15 @@ a chunk counts as done when its file exists for every requested layer, so an int
 at the first chunk that is not. Each file's Parquet metadata records the total number of samples,
 which lets :func:`read_activations` name the ranges still missing.
 
-Memory is bounded by one chunk of neurons (``chunk_size x K`` floats per layer) and one batch of
-layer outputs, whatever the number of samples.
+Memory is bounded by two chunks of neurons (``chunk_size x K`` floats per layer: one being written,
+one being filled) and one batch of layer outputs, whatever the number of samples.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
+from invert_pipeline.datasets import open_split
 from invert_pipeline.layers import OUTPUT_LAYER, capture_outputs, output_tensor, resolve_layers, to_neurons
 from invert_pipeline.models import LoadedModel, Preprocess, load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
@@ -141,8 +143,6 @@ def extract_activations(
     -------
     ``{layer name: layer folder}`` for the resolved layers. Chunks already on disk are not redone.
     """
-    from invert_pipeline.datasets import open_split
-
     dataset_dir = Path(dataset_dir)
     samples_path = dataset_dir / "samples.parquet"
     if not samples_path.is_file():
@@ -156,17 +156,25 @@ def extract_activations(
     if not todo:
         return layer_dirs
     split, image_column = open_split(dataset_dir)
-    images = _ImageSamples(split.select_columns([image_column]), image_column, sample_ids, loaded.preprocess)
+    images = ImageSamples(split.select_columns([image_column]), image_column, sample_ids, loaded.preprocess)
     device = resolve_device(params.device)
     loader = torch.utils.data.DataLoader(
         images,
-        batch_sampler=_chunk_batches(todo, params.batch_size),
+        batch_sampler=_ChunkBatches(todo, params.batch_size),
         num_workers=params.num_workers,
         pin_memory=device.type == "cuda",
     )
-    with contextlib.closing(_neuron_batches(loaded, names, loader, device, params)) as neurons:
+    # Chunk k is written by a background thread while chunk k + 1 is computed (at most one write
+    # in flight, so at most two chunks in memory); Parquet encoding releases the GIL.
+    batches = _neuron_batches(loaded, names, loader, device, params)
+    with contextlib.closing(batches) as neurons, ThreadPoolExecutor(max_workers=1) as writer:
+        written: Future[None] | None = None
         for start, stop in todo:
-            _write_chunk(neurons, layer_dirs, sample_ids, start, stop)
+            chunk = _collect_chunk(neurons, start, stop)
+            if written is not None:
+                written.result()
+            written = writer.submit(_write_chunk, chunk, layer_dirs, sample_ids, start, stop)
+        written.result()
     return layer_dirs
 
 
@@ -207,6 +215,9 @@ def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_chunks(layer_dir: Path, chunks: list[tuple[int, int]], tables: list[pa.Table]) -> None:
+    for (start, stop), table in zip(chunks, tables, strict=True):
+        if N_SAMPLES_KEY not in (table.schema.metadata or {}):
+            raise ValueError(f"{part_name(start, stop)} in {str(layer_dir)!r} was not written by extract_activations")
     totals = {int(table.schema.metadata[N_SAMPLES_KEY]) for table in tables}
     columns = {tuple(table.column_names) for table in tables}
     if len(totals) != 1 or len(columns) != 1:
@@ -228,7 +239,7 @@ def _check_chunks(layer_dir: Path, chunks: list[tuple[int, int]], tables: list[p
         )
 
 
-class _ImageSamples(torch.utils.data.Dataset):
+class ImageSamples(torch.utils.data.Dataset):
     """Position -> (position, preprocessed image) over a Hugging Face split with row i = sample id i."""
 
     def __init__(self, split: object, image_column: str, sample_ids: np.ndarray, preprocess: Preprocess):
@@ -245,13 +256,23 @@ class _ImageSamples(torch.utils.data.Dataset):
         return position, self.preprocess(image)
 
 
-def _chunk_batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
-    """Batches of positions that never straddle a chunk, so a chunk's values do not depend on the split."""
-    return [
-        list(range(begin, min(begin + batch_size, stop)))
-        for start, stop in chunks
-        for begin in range(start, stop, batch_size)
-    ]
+class _ChunkBatches:
+    """Batches of positions that never straddle a chunk, so a chunk's values do not depend on the split.
+
+    Made lazily: memory does not grow with the number of samples.
+    """
+
+    def __init__(self, chunks: list[tuple[int, int]], batch_size: int):
+        self.chunks = chunks
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for start, stop in self.chunks:
+            for begin in range(start, stop, self.batch_size):
+                yield list(range(begin, min(begin + self.batch_size, stop)))
+
+    def __len__(self) -> int:
+        return sum(-(-(stop - start) // self.batch_size) for start, stop in self.chunks)
 
 
 def _neuron_batches(
@@ -285,34 +306,38 @@ def _neuron_batches(
             yield positions, dict(captured)
 
 
-def _write_chunk(
-    neurons: Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]],
-    layer_dirs: dict[str, Path],
-    sample_ids: np.ndarray,
-    start: int,
-    stop: int,
-) -> None:
-    """Consume the batches of chunk ``[start, stop)`` and write its file for each layer lacking it."""
-    per_layer: dict[str, list[torch.Tensor]] = {name: [] for name in layer_dirs}
+def _collect_chunk(
+    neurons: Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]], start: int, stop: int
+) -> dict[str, np.ndarray]:
+    """Consume the batches of chunk ``[start, stop)``: per layer, float32 ``[stop - start, K]`` on the CPU."""
+    per_layer: dict[str, list[torch.Tensor]] = {}
     filled = start
     while filled < stop:
         positions, batch = next(neurons)
         filled += len(positions)
         for name, values in batch.items():
-            per_layer[name].append(values)
-    name_ = part_name(start, stop)
+            per_layer.setdefault(name, []).append(values)
+    return {name: torch.cat(values).cpu().numpy() for name, values in per_layer.items()}
+
+
+def _write_chunk(
+    chunk: dict[str, np.ndarray], layer_dirs: dict[str, Path], sample_ids: np.ndarray, start: int, stop: int
+) -> None:
+    """Write chunk ``[start, stop)`` of each layer whose file is not there yet."""
+    file_name = part_name(start, stop)
     metadata = {N_SAMPLES_KEY: str(len(sample_ids)).encode()}
     ids = pa.array(sample_ids[start:stop], type=pa.int64())
     for name, layer_dir in layer_dirs.items():
-        path = layer_dir / name_
+        path = layer_dir / file_name
         if path.exists():
             continue
-        for stale in layer_dir.glob(f".{name_}.*.tmp"):  # left by a killed writer of this chunk
+        for stale in layer_dir.glob(f".{file_name}.*.tmp"):  # left by a killed writer of this chunk
             stale.unlink(missing_ok=True)
-        values = torch.cat(per_layer[name]).cpu().numpy()
+        values = chunk[name]
         columns = [ids, *(pa.array(values[:, k]) for k in range(values.shape[1]))]
-        names = ["sample_id", *(str(k) for k in range(values.shape[1]))]
-        atomic_write_parquet(pa.Table.from_arrays(columns, names=names).replace_schema_metadata(metadata), path)
+        column_names = ["sample_id", *(str(k) for k in range(values.shape[1]))]
+        table = pa.Table.from_arrays(columns, names=column_names).replace_schema_metadata(metadata)
+        atomic_write_parquet(table, path)
 
 
 def _autocast(device: torch.device, autocast: str | None) -> contextlib.AbstractContextManager[None]:

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
-import types
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -26,6 +26,7 @@ from invert_pipeline.extraction import (
     read_activations,
     resolve_device,
 )
+from invert_pipeline.datasets import open_split
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 
@@ -41,27 +42,15 @@ CHUNK = 8  # 37 samples: chunks [0, 8) ... [32, 37)
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A prepared dataset folder of 37 random 12x12 grayscale images (3 of 40 rows excluded)."""
-    return image_datasets.make_image_dataset_dir(tmp_path_factory.mktemp("dataset"))
-
-
-@pytest.fixture(autouse=True)
-def open_split(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serve the test folders through the stand-in ``invert_pipeline.datasets.open_split``."""
-    monkeypatch.setitem(
-        sys.modules, "invert_pipeline.datasets", types.SimpleNamespace(open_split=image_datasets.stand_in_open_split)
-    )
+    """A prepared dataset of 37 random 12x12 grayscale images (of 40 rows: a seeded 38, one undecodable)."""
+    return image_datasets.make_prepared_dataset(tmp_path_factory.mktemp("dataset"))
 
 
 @pytest.fixture(scope="module")
 def whole_run(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uninterrupted extraction of LAYERS, chunks of 8."""
     out_dir = tmp_path_factory.mktemp("whole")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(
-            sys.modules, "invert_pipeline.datasets", types.SimpleNamespace(open_split=image_datasets.stand_in_open_split)
-        )
-        extract_activations(TINY, dataset_dir, LAYERS, out_dir, PARAMS, chunk_size=CHUNK)
+    extract_activations(TINY, dataset_dir, LAYERS, out_dir, PARAMS, chunk_size=CHUNK)
     return out_dir
 
 
@@ -71,7 +60,7 @@ def _files(out_dir: Path) -> dict[str, bytes]:
 
 def _direct_forward(dataset_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sample ids (sorted) and raw outputs of conv2 and the model, from one plain forward pass."""
-    split, column = image_datasets.stand_in_open_split(dataset_dir)
+    split, column = open_split(dataset_dir)
     ids = np.sort(pq.read_table(dataset_dir / "samples.parquet").column("sample_id").to_numpy())
     loaded = load_model(TINY)
     batch = torch.stack([loaded.preprocess(split[int(i)][column]) for i in ids])
@@ -148,8 +137,6 @@ class TestChunks:
         out_dir = tmp_path / "killed"
         script = textwrap.dedent(
             f"""
-            import image_datasets
-            image_datasets.use_stand_in_open_split()
             from invert_pipeline.extraction import extract_activations
             from invert_pipeline.specs import ExtractionParams, ModelSpec
             extract_activations(ModelSpec(source={SLOW_TINY.source!r}), {str(dataset_dir)!r}, {LAYERS!r},
@@ -195,6 +182,12 @@ class TestReadActivations:
         shutil.copy(layer_dir / "part-000000000-000000008.parquet", layer_dir / "part-000000004-000000012.parquet")
         with pytest.raises(ValueError, match="chunks overlap"):
             read_activations(layer_dir)
+
+    def test_foreign_file(self, tmp_path):
+        """A chunk-named file without the extraction's metadata is refused."""
+        pq.write_table(pa.table({"sample_id": np.arange(4), "0": np.zeros(4, dtype=np.float32)}), tmp_path / "part-000000000-000000004.parquet")
+        with pytest.raises(ValueError, match="was not written by extract_activations"):
+            read_activations(tmp_path)
 
     def test_empty_folder(self, tmp_path):
         """A folder without chunks says to run the extraction."""
