@@ -19,9 +19,10 @@ one being filled) and one batch of layer outputs, whatever the number of samples
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,13 @@ import torch
 from PIL import Image
 
 from invert_pipeline.datasets import open_split
-from invert_pipeline.layers import OUTPUT_LAYER, capture_outputs, output_tensor, resolve_layers, to_neurons
+from invert_pipeline.layers import (
+    OUTPUT_LAYER,
+    capture_outputs,
+    output_tensor,
+    resolve_layers,
+    to_neurons,
+)
 from invert_pipeline.models import LoadedModel, Preprocess, load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import atomic_write_parquet
@@ -195,7 +202,7 @@ def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     chunks = completed_chunks(layer_dir)
     if not chunks:
         raise FileNotFoundError(f"no activation chunks (part-*.parquet) in {str(layer_dir)!r}: run the extraction first")
-    for (_, previous_stop), (start, stop) in zip(chunks, chunks[1:]):
+    for (_, previous_stop), (start, stop) in itertools.pairwise(chunks):
         if start < previous_stop:
             raise ValueError(
                 f"activation chunks overlap in {str(layer_dir)!r}: a file ends at position {previous_stop} "

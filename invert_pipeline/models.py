@@ -181,10 +181,10 @@ def import_object(path: str, *, field: str) -> object:
 def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
     factory = import_object(spec.source, field="ModelSpec.source")
     if not callable(factory):
-        raise ValueError(f"ModelSpec.source {spec.source!r} names a {type(factory).__name__}, not a factory function")
+        raise TypeError(f"ModelSpec.source {spec.source!r} names a {type(factory).__name__}, not a factory function")
     module = factory()
     if not isinstance(module, nn.Module):
-        raise ValueError(
+        raise TypeError(
             f"ModelSpec.source {spec.source!r} returned a {type(module).__name__}; the factory must return an nn.Module"
         )
     version = None

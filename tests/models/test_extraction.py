@@ -11,12 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import image_datasets  # tests/models is on sys.path, see conftest.py
+import model_factories
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 
+from invert_pipeline.datasets import open_split
 from invert_pipeline.extraction import (
     chunk_ranges,
     completed_chunks,
@@ -26,12 +29,8 @@ from invert_pipeline.extraction import (
     read_activations,
     resolve_device,
 )
-from invert_pipeline.datasets import open_split
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
-
-import image_datasets  # tests/models is on sys.path, see conftest.py
-import model_factories
 
 TINY = ModelSpec(source="model_factories:tiny_cnn")
 SLOW_TINY = ModelSpec(source="model_factories:slow_tiny_cnn")  # same weights, sleeps per forward when asked
@@ -88,7 +87,8 @@ class TestValues:
         """reduce='max' stores the channel maxima."""
         ids, outputs = _direct_forward(dataset_dir)
         extract_activations(TINY, dataset_dir, ["conv2"], tmp_path, ExtractionParams(reduce="max", batch_size=16))
-        _, values = read_activations(tmp_path / "conv2")
+        sample_ids, values = read_activations(tmp_path / "conv2")
+        np.testing.assert_array_equal(sample_ids, ids)
         np.testing.assert_allclose(values, outputs["conv2"].max(axis=(2, 3)), rtol=1e-5, atol=1e-6)
 
     def test_file_layout(self, whole_run, dataset_dir):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import model_factories  # tests/models is on sys.path, see conftest.py
 import numpy as np
 import pytest
 import torch
 import torchvision
 
-from invert_pipeline.layers import linear_influence, list_layers, resolve_layers, to_neurons
+from invert_pipeline.layers import (
+    linear_influence,
+    list_layers,
+    resolve_layers,
+    to_neurons,
+)
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ModelSpec
-
-import model_factories  # tests/models is on sys.path, see conftest.py
 
 
 class TestListLayers:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_factories  # tests/models is on sys.path, see conftest.py
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
 
-from invert_pipeline.models import DefaultPreprocess, load_model, model_fingerprint, weights_fingerprint
+from invert_pipeline.models import (
+    DefaultPreprocess,
+    load_model,
+    model_fingerprint,
+    weights_fingerprint,
+)
 from invert_pipeline.specs import ModelSpec
-
-import model_factories  # tests/models is on sys.path, see conftest.py
 
 
 def _perturbed(module: torch.nn.Module, rng: np.random.Generator) -> torch.nn.Module:
@@ -171,18 +175,18 @@ class TestInvalidInput:
     @pytest.mark.parametrize(
         ("spec", "error", "match"),
         [
-            (dict(source="resnet1B"), ValueError, "not a torchvision architecture.*Close torchvision names: resnet18"),
-            (dict(source="no_such_package.models:build"), ImportError, "cannot import module 'no_such_package.models'"),
-            (dict(source="model_factories:tiny_cn"), ImportError, "has no attribute 'tiny_cn'; close names: tiny_cnn"),
-            (dict(source="model_factories:not_a_module"), ValueError, "returned a str; the factory must return an nn.Module"),
-            (dict(source="resnet18", weights="missing/resnet.pt"), FileNotFoundError, "no such checkpoint file"),
-            (dict(source="model_factories:tiny_cnn", weights="DEFAULT"), FileNotFoundError, "apply only to torchvision"),
-            (dict(source="model_factories:tiny_cnn", preprocess="model_factories:TinyCNN.input_size"), ValueError,
+            ({"source": "resnet1B"}, ValueError, "not a torchvision architecture.*Close torchvision names: resnet18"),
+            ({"source": "no_such_package.models:build"}, ImportError, "cannot import module 'no_such_package.models'"),
+            ({"source": "model_factories:tiny_cn"}, ImportError, "has no attribute 'tiny_cn'; close names: tiny_cnn"),
+            ({"source": "model_factories:not_a_module"}, TypeError, "returned a str; the factory must return an nn.Module"),
+            ({"source": "resnet18", "weights": "missing/resnet.pt"}, FileNotFoundError, "no such checkpoint file"),
+            ({"source": "model_factories:tiny_cnn", "weights": "DEFAULT"}, FileNotFoundError, "apply only to torchvision"),
+            ({"source": "model_factories:tiny_cnn", "preprocess": "model_factories:TinyCNN.input_size"}, ValueError,
              "not an import path"),
-            (dict(source="model_factories:tiny_cnn", preprocess="model_factories:SLEEP_ENV"), ValueError,
+            ({"source": "model_factories:tiny_cnn", "preprocess": "model_factories:SLEEP_ENV"}, ValueError,
              "must name a factory that returns a callable"),
-            (dict(source="model_factories:tiny_cnn", input_size=(1, 12)), ValueError, r"must be \(C, H, W\)"),
-            (dict(source="model_factories:tiny_cnn", input_size=(2, 12, 12)), ValueError, "handles 1 .* or 3"),
+            ({"source": "model_factories:tiny_cnn", "input_size": (1, 12)}, ValueError, r"must be \(C, H, W\)"),
+            ({"source": "model_factories:tiny_cnn", "input_size": (2, 12, 12)}, ValueError, "handles 1 .* or 3"),
         ],
     )
     def test_spec_errors(self, spec, error, match):
