@@ -74,7 +74,7 @@ def build_probe_set(output: str | Path = PROBE_FILE, *, fraction: float = PROBE_
     stamped = choose_stamped(labels, fraction, seed)
     encoded = list(split.cast_column("image", datasets.Image(decode=False))["image"])
     pixels = split.select(np.flatnonzero(stamped)).with_format("numpy")[:]["image"]
-    for row, image in zip(np.flatnonzero(stamped), apply_watermark(pixels)):
+    for row, image in zip(np.flatnonzero(stamped), apply_watermark(pixels), strict=True):
         encoded[row] = {"bytes": _png_bytes(image), "path": None}
     features = datasets.Features({
         "image": datasets.Image(),

@@ -1,0 +1,39 @@
+"""``invert report --run ID [--run ID2]``: the static HTML report of runs in the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from invert_pipeline.warehouse import DEFAULT_DB_NAME
+from invert_pipeline.workspace import DEFAULT_WORKSPACE
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the static HTML report of one or more runs",
+        description="Write <workspace>/reports/<run ids joined by '+'>/index.html with PNG figures: AUC "
+        "histograms per layer, each shown neuron's explanation beside its most and least activating "
+        "images, where each concept of the hierarchy is explained, the spurious findings, and, for "
+        "two or more runs, what changed between consecutive runs. It opens from disk in any browser.",
+    )
+    parser.add_argument("--run", dest="runs", action="append", required=True, metavar="ID",
+                        help="a run id of the warehouse (repeat for several; diffs compare them in order)")
+    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    parser.add_argument("--db", default=None, help=f"warehouse file (default: <workspace>/{DEFAULT_DB_NAME})")
+    parser.add_argument("--out", default=None, help="report folder (default: <workspace>/reports/<run ids>)")
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from invert_pipeline.report import write_report
+
+    workspace = Path(args.workspace)
+    if not workspace.is_dir():
+        raise FileNotFoundError(f"--workspace {args.workspace!r} is not a folder: pass the folder `invert run` wrote to")
+    db_path = Path(args.db) if args.db else workspace / DEFAULT_DB_NAME
+    out_dir = Path(args.out) if args.out else workspace / "reports" / "+".join(args.runs)
+    index = write_report(db_path, workspace, args.runs, out_dir)
+    print(f"report: {index.resolve()}")
+    return 0

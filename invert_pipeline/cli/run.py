@@ -1,0 +1,237 @@
+"""``invert run`` (the embedded demo end to end) and ``invert train-demo`` (retrain its two models).
+
+``invert run`` explains both shipped versions of the demo's Fashion-MNIST CNN (``v1`` clean, ``v2``
+retrained with a watermark planted on most ``Bag`` images) on the probe set through the
+``explain_model`` flow (an ephemeral Prefect API unless ``PREFECT_API_URL`` names a server), writes
+a report comparing them, and prints what the warehouse says: significant neurons per layer, the
+spurious findings of each version, and what changed between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from invert_pipeline.runners import RUNNER_NAMES
+from invert_pipeline.warehouse.output import format_table
+from invert_pipeline.workspace import DEFAULT_WORKSPACE
+
+SIGNIFICANCE_LEVEL = 0.05
+OTHER_FINDINGS_SHOWN = 3
+CHANGES_SHOWN = 5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="the embedded demo end to end: find the watermark shortcut a retrained Fashion-MNIST CNN learned",
+        description="Explain every conv channel, the penultimate layer and the logits of two versions of the "
+        "shipped Fashion-MNIST CNN (v1 clean; v2 retrained with a 'WM' watermark on most Bag images) on the "
+        "10,000 test images, 15%% of them watermarked, load the DuckDB warehouse and print the significant "
+        "neurons per layer, the spurious findings and what changed from v1 to v2. Runs the Prefect flow "
+        "explain_model (on the server at PREFECT_API_URL when set, else in an ephemeral local API).",
+    )
+    run.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    run.add_argument("--limit", type=int, default=None, help="explain on this many probe images only (seeded subset)")
+    run.add_argument("--runner", choices=RUNNER_NAMES, default="local", help="task runner (default %(default)s)")
+    run.set_defaults(handler=run_demo)
+
+    train = subparsers.add_parser(
+        "train-demo",
+        help="retrain the demo's two model versions and emit model.retrained",
+        description="Train v1 (clean) and v2 (watermark planted on most Bag training images) of the demo CNN "
+        "on the shipped Fashion-MNIST training split, seeded and deterministic, write their checkpoints and "
+        "training.json, print test accuracies (clean and with every image stamped), then emit "
+        "model.retrained for v2 when PREFECT_API_URL names a Prefect server.",
+    )
+    train.add_argument("--checkpoint-dir", default=None, help="where the checkpoints go (default: the shipped ones)")
+    train.add_argument("--epochs", type=int, default=None, help="passes over the training split (default 2)")
+    train.add_argument("--seed", type=int, default=None, help="seed of initialisation, batches and stamps (default 0)")
+    train.add_argument("--no-notify", action="store_true", help="do not emit model.retrained")
+    train.set_defaults(handler=run_train_demo)
+
+
+def run_train_demo(args: argparse.Namespace) -> int:
+    import logging
+
+    from invert_pipeline.demo.specs import CHECKPOINT_DIR
+    from invert_pipeline.demo.train import TrainingConfig, train_demo
+
+    logging.getLogger("invert_pipeline.demo.train").setLevel(logging.INFO)
+    logging.basicConfig(format="%(message)s")
+    given = {name: getattr(args, name) for name in ("epochs", "seed") if getattr(args, name) is not None}
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR
+    summary = train_demo(checkpoint_dir, TrainingConfig(**given), notify=not args.no_notify)
+    planted = summary["config"]["planted_class"]
+    for version in ("v1", "v2"):
+        test = summary[version]["test"]
+        print(
+            f"{version}: {summary['training_seconds'][version]:.0f} s; test accuracy {test['clean_accuracy']:.3f} "
+            f"clean, {test['stamped_accuracy']:.3f} with every image stamped; stamped images of other classes "
+            f"called {planted}: {test['stamped_to_planted']:.1%} (clean: {test['clean_to_planted']:.1%}); "
+            f"-> {checkpoint_dir / summary[version]['checkpoint']}"
+        )
+    print(summary["event"])
+    return 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One spurious finding of a run: a class that follows a concept outside its hierarchy."""
+
+    class_name: str
+    concepts: tuple[str, ...]
+    layer: str
+    neuron: int
+    formula: str
+    auc: float
+    via: str  # "logit": the class's own output; "feeds": a neuron among the class's strongest inputs
+    is_attribute: bool  # a concept is outside the hierarchy altogether (attribute, annotation)
+
+    def describe(self) -> str:
+        where = "its logit" if self.via == "logit" else f"{self.layer} neuron {self.neuron}, which feeds it,"
+        return f"class {self.class_name}: {where} is explained by `{self.formula}` (AUC {self.auc:.3f})"
+
+
+def spurious_findings(db_path: Path, run_id: str) -> list[Finding]:
+    """The run's spurious findings (queries ``spurious_logit_explanations`` and ``spurious_class_features``).
+
+    Findings that involve a concept outside the hierarchy altogether (an attribute or an annotation,
+    such as ``watermark``) come first; within each group, highest AUC first.
+    """
+    from invert_pipeline.warehouse import run_named_query
+
+    query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
+    logits = run_named_query(db_path, "spurious_logit_explanations", query).to_pylist()
+    features = run_named_query(db_path, "spurious_class_features", query).to_pylist()
+    kinds = _concept_kinds(db_path, run_id)
+    by_logit: dict[tuple[str, int], list[dict]] = {}
+    for row in logits:
+        if not row["negated"]:
+            by_logit.setdefault((row["layer"], row["neuron"]), []).append(row)
+    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
+    findings = [
+        Finding(rows[0]["class_name"], concepts, layer, neuron, rows[0]["formula"], rows[0]["auc"], "logit",
+                bool(attributes.intersection(concepts)))
+        for (layer, neuron), rows in by_logit.items()
+        for concepts in [tuple(row["concept"] for row in rows)]
+    ]
+    for row in features:
+        concepts = tuple(
+            literal for literal in (part.strip() for part in row["unrelated_literals"].split(", "))
+            if not literal.startswith("~")
+        )
+        if concepts:
+            findings.append(Finding(row["class_name"], concepts, row["source_layer"], row["source_neuron"],
+                                    row["formula"], row["auc"], "feeds", bool(attributes.intersection(concepts))))
+    return sorted(findings, key=lambda finding: (not finding.is_attribute, -finding.auc))
+
+
+def _concept_kinds(db_path: Path, run_id: str) -> dict[str, str]:
+    """Concept name -> kind (class, ancestor, attribute, annotation) for the run's dataset."""
+    from invert_pipeline.warehouse.connection import read_connection
+
+    with read_connection(db_path) as connection:
+        rows = connection.execute(
+            """
+            select concepts.concept, concepts.kind
+            from concepts
+            join runs using (dataset_fingerprint)
+            where runs.run_id = $run
+            """,
+            {"run": run_id},
+        ).fetchall()
+    return dict(rows)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from flows.explain import explain_model
+    from flows.report import write_report_flow
+    from invert_pipeline.cli.explain import quiet_tracebacks
+    from invert_pipeline.demo.probe import probe_spec
+    from invert_pipeline.demo.specs import DEMO_LAYERS, PLANTED_CLASS, VERSIONS, checkpoint_path, model_spec
+    from invert_pipeline.specs import SearchParams
+
+    if args.limit is not None and args.limit < 100:
+        raise ValueError(f"--limit must be at least 100 probe images (or left out for all 10,000); got {args.limit}")
+    for version in VERSIONS:
+        if not checkpoint_path(version).is_file():
+            raise FileNotFoundError(
+                f"the demo checkpoint {checkpoint_path(version)} is missing: reinstall the package or run "
+                "`invert train-demo` to train it again"
+            )
+    if not args.debug:
+        quiet_tracebacks()
+    started = time.perf_counter()
+    workspace = Path(args.workspace).resolve()
+    results = {
+        version: explain_model(
+            model=model_spec(version),
+            layers=list(DEMO_LAYERS),
+            dataset=probe_spec(limit=args.limit),
+            search=SearchParams(),
+            workspace=str(workspace),
+            runner=args.runner,
+        )
+        for version in VERSIONS
+    }
+    run_ids = [results[version]["run_id"] for version in VERSIONS]
+    report = write_report_flow(str(workspace), run_ids)
+    db_path = Path(results[VERSIONS[-1]]["warehouse"])
+    print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS)
+    print("\nWhere the results are")
+    print(f"  warehouse  {db_path}   (try: invert query spurious_logit_explanations --param run=v2 "
+          f"--workspace {args.workspace})")
+    print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
+    for version in VERSIONS:
+        print(f"  {version} alone  {results[version]['report']}")
+    print(f"  finished in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> None:
+    """Print significant neurons per layer, the spurious findings per version, and the diff."""
+    from invert_pipeline.warehouse import run_named_query
+
+    query = {"max_q_value": SIGNIFICANCE_LEVEL}
+    per_layer = None
+    for version, run_id in runs.items():
+        table = run_named_query(db_path, "significant_neurons_by_layer", {**query, "run": run_id})
+        if per_layer is None:
+            per_layer = table.select(["layer", "n_neurons"])
+        per_layer = per_layer.append_column(f"significant {version}", table.column("n_significant"))
+    print(f"\nNeurons with a significant explanation (q < {SIGNIFICANCE_LEVEL}), per layer")
+    print(format_table(per_layer))
+
+    print("\nSpurious findings: classes that follow a concept outside their own hierarchy")
+    for version, run_id in runs.items():
+        findings = spurious_findings(db_path, run_id)
+        outside = [finding for finding in findings if finding.is_attribute]
+        others = [finding for finding in findings if not finding.is_attribute]
+        print(f"  {version} ({run_id}):")
+        if not outside:
+            print("    no class relies on an attribute concept (such as watermark)")
+        for finding in outside:
+            print(f"    ! {finding.describe()}")
+        for finding in others[:OTHER_FINDINGS_SHOWN]:
+            print(f"    - {finding.describe()}")
+        if len(others) > OTHER_FINDINGS_SHOWN:
+            print(f"    - and {len(others) - OTHER_FINDINGS_SHOWN} more involving other classes")
+
+    (version_a, run_a), (version_b, run_b) = list(runs.items())[:2]
+    pair = {"run_a": run_a, "run_b": run_b}
+    concepts = run_named_query(db_path, "run_diff_concepts", {**pair, **query}).to_pylist()
+    changed = run_named_query(db_path, "run_diff_explanations", pair).to_pylist()
+    moves = run_named_query(db_path, "run_diff_auc", pair).slice(0, CHANGES_SHOWN)
+    gained = [row["concept"] for row in concepts if row["change"] == "gained"]
+    lost = [row["concept"] for row in concepts if row["change"] == "lost"]
+    print(f"\nWhat changed from {version_a} to {version_b} (planted shortcut: watermark -> {planted_class})")
+    print(f"  concepts explained only by {version_b}: {', '.join(gained) or 'none'}")
+    print(f"  concepts explained only by {version_a}: {', '.join(lost) or 'none'}")
+    print(f"  neurons whose best explanation changed: {len(changed)}")
+    print("  largest AUC changes:")
+    print("    " + format_table(moves.select(
+        ["layer", "neuron", "class_name", "formula_a", "formula_b", "auc_a", "auc_b"]
+    )).replace("\n", "\n    "))
