@@ -122,10 +122,10 @@ class TestExplainModel:
             assert "Cached" not in states[name], name
 
     def test_changed_search_parameter_recomputes_search_only(self, first_run, tiny_parameters):
-        """A different beam reruns the search (and what follows) but neither the dataset nor the extraction."""
+        """A different beam reruns the search and the new run's own files, neither the dataset nor the extraction."""
         result, states = run_tagged(**{**tiny_parameters, "search": SEARCH.model_copy(update={"beam": 2})})
         assert result["run_id"] != first_run[0]["run_id"]
-        for name in (*DATASET_TASKS, "resolve_layers_task", "extract_shard_task", "influence_task"):
+        for name in (*DATASET_TASKS, "resolve_layers_task", "extract_shard_task"):
             assert states[name] == ["Cached"] * len(states[name]), name
         assert all(name == "Completed" for name in states["search_task"])
 

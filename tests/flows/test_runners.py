@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
+import flow_models
 from invert_pipeline.runners import make_task_runner, shared_dask_cluster
+from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
 
 
 class TestMakeTaskRunner:
@@ -57,3 +62,28 @@ class TestSharedDaskCluster:
         with pytest.raises(ValueError, match="runner must be one of"):
             with shared_dask_cluster("spark", None):
                 pass
+
+
+class TestDaskRunnerFlow:
+    def test_explain_model_on_a_dask_cluster(self, prefect_harness, tiny_problem, tmp_path):
+        """explain_model with runner='dask' runs its extraction and search tasks on the cluster's worker."""
+        from distributed import Client, LocalCluster, get_task_stream
+
+        from flows.explain import explain_model
+
+        parameters = {
+            "model": ModelSpec(source="flow_models:tiny_cnn", weights=str(tiny_problem.checkpoint_v1), name="tiny"),
+            "layers": list(flow_models.LAYERS),
+            "dataset": DatasetSpec(path=str(tiny_problem.dataset_dir), split="test"),
+            "search": SearchParams(length=2, beam=3, top_k=3, neuron_chunk=4),
+            "workspace": str(tmp_path / "workspace"),
+        }
+        with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+            with Client(cluster) as client, get_task_stream(client) as stream:
+                result = explain_model(**parameters, runner="dask", dask_address=cluster.scheduler_address)
+        # 1 extraction shard + search tasks: conv1 (4 neurons) 1, conv2 (6) 2, logits (3) 1.
+        assert len(stream.data) == 1 + 4
+        manifest = json.loads(Path(result["manifest"]).read_text())
+        assert [layer["n_neurons"] for layer in manifest["layers"]] == [4, 6, 3]
+        explanations = pq.read_table(Path(parameters["workspace"]) / manifest["layers"][1]["explanations"])
+        assert sorted(set(explanations["neuron"].to_pylist())) == list(range(6))

@@ -62,8 +62,8 @@ def _write_layer(folder: Path, sample_ids: np.ndarray, activations: np.ndarray) 
 
 @pytest.fixture
 def layer_files(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, Path]:
-    """A dataset of 90 shuffled samples of 3 classes, and a layer whose neuron 2 fires on 'dog'."""
-    sample_ids = rng.permutation(N_SAMPLES).astype(np.int64) + 1000
+    """A dataset of 90 samples (sparse ids) of 3 classes, and a layer whose neuron 2 fires on 'dog'."""
+    sample_ids = np.sort(rng.choice(10 * N_SAMPLES, size=N_SAMPLES, replace=False)).astype(np.int64)
     classes = rng.permutation(np.arange(N_SAMPLES) % len(CONCEPTS))
     activations = rng.normal(size=(N_SAMPLES, N_NEURONS)).astype(np.float32)
     activations[:, 2] = (classes == 1) + 0.1 * rng.normal(size=N_SAMPLES)
