@@ -59,7 +59,8 @@ create table runs (
     dataset_fingerprint varchar not null references datasets (dataset_fingerprint),
     parameters json,
     code_version varchar,
-    report_path varchar                   -- relative to the workspace
+    report_path varchar,                  -- relative to the workspace
+    source_digest varchar not null        -- of the manifest, its files and the loading code
 );
 
 create table layers (

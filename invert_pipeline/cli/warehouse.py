@@ -131,8 +131,10 @@ def _emit(table, args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     db_path = _db_path(args)
-    load_run(db_path, args.workspace, args.run_id, wait_s=args.wait)
-    print(f"loaded run {args.run_id} into {db_path}")
+    if load_run(db_path, args.workspace, args.run_id, wait_s=args.wait):
+        print(f"loaded run {args.run_id} into {db_path}")
+    else:
+        print(f"run {args.run_id} is already in {db_path}, loaded from the same files: nothing to do")
     return 0
 
 

@@ -75,7 +75,7 @@ def exclusive_connection(
 def read_connection(
     db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection, closed on exit; DuckDB refuses every write through it."""
+    """A read-only connection to a warehouse of this schema, closed on exit; DuckDB refuses writes."""
     path = Path(db_path)
     if not path.is_file():
         raise WarehouseError(
@@ -84,6 +84,7 @@ def read_connection(
         )
     connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s))
     try:
+        check_schema(connection, path)
         yield connection
     finally:
         connection.close()
@@ -91,25 +92,38 @@ def read_connection(
 
 def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Create the schema in an empty database, or check that an existing one has this schema."""
-    has_info = connection.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and table_name = 'warehouse_info'"
-    ).fetchall()[0][0]
-    digest = schema_digest()
-    if not has_info:
+    if not _has_schema_digest(connection):
         connection.execute("begin transaction")
         connection.execute(schema_sql())
-        connection.execute("insert into warehouse_info values ('schema_digest', $digest)", {"digest": digest})
+        connection.execute(
+            "insert into warehouse_info values ('schema_digest', $digest)", {"digest": schema_digest()}
+        )
         connection.execute("commit")
-        return
-    rows = connection.execute("select value from warehouse_info where key = 'schema_digest'").fetchall()
-    row = rows[0] if rows else None
-    if row is None or row[0] != digest:
+    else:
+        check_schema(connection, path)
+
+
+def check_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a database that is not a warehouse of this schema, advising a rebuild."""
+    found = None
+    if _has_schema_digest(connection):
+        rows = connection.execute("select value from warehouse_info where key = 'schema_digest'").fetchall()
+        found = rows[0][0] if rows else None
+    if found != schema_digest():
         raise WarehouseError(
             f"the warehouse {path} was made with another version of sql/schema.sql "
-            f"(schema digest {row[0] if row else None!r}, this code has {digest!r}): "
+            f"(schema digest {found!r}, this code has {schema_digest()!r}): "
             "recreate it from the Parquet files with `invert warehouse rebuild`"
         )
+
+
+def _has_schema_digest(connection: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and table_name = 'warehouse_info'"
+        ).fetchall()[0][0]
+    )
 
 
 def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -124,11 +138,10 @@ def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCo
                 raise WarehouseError(f"cannot open the warehouse {path}: {error}") from error
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                purpose = "read" if read_only else "write"
                 raise WarehouseBusyError(
-                    f"the warehouse {path} is locked by another process ({holder}); gave up waiting "
-                    f"to {purpose} after {wait_s:g} s. Wait for that process to finish, or pass a "
-                    "longer wait (--wait SECONDS)"
+                    f"the warehouse {path} is locked by another process ({holder}); gave up after "
+                    f"waiting {wait_s:g} s. Wait for that process to finish, or pass a longer wait "
+                    "(--wait SECONDS)"
                 ) from error
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _LONGEST_RETRY_S)

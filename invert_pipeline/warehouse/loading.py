@@ -18,10 +18,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, exclusive_connection, write_connection
+from invert_pipeline.warehouse.connection import (
+    DEFAULT_WAIT_S,
+    exclusive_connection,
+    read_connection,
+    write_connection,
+)
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
-from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables
+from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables, source_digest
 
 # Rows that other tables reference: inserted when new, otherwise updated in place (never deleted
 # during a load, which DuckDB would refuse once their referencing rows were deleted). Per table:
@@ -46,15 +51,21 @@ class RebuildResult:
 
 def load_run(
     db_path: str | os.PathLike, workspace: str | os.PathLike, run_id: str, *, wait_s: float = DEFAULT_WAIT_S
-) -> None:
+) -> bool:
     """Load (or replace) the run ``run_id`` of ``workspace`` into the warehouse at ``db_path``.
 
-    The run's files are read and checked first; then the warehouse is opened for writing (waiting
-    up to ``wait_s`` seconds for another writer), changed in one transaction, and closed.
+    Returns ``False`` when the warehouse already holds this run loaded from the same files by the
+    same code (nothing to do), ``True`` after a load. The run's files are read and checked first;
+    then the warehouse is opened for writing (waiting up to ``wait_s`` seconds for another
+    writer), changed in one transaction, and closed.
     """
-    tables = read_run_tables(read_manifest(workspace, run_id))
+    manifest = read_manifest(workspace, run_id)
+    if _loaded_digest(Path(db_path), run_id, wait_s) == source_digest(manifest):
+        return False
+    tables = read_run_tables(manifest)
     with write_connection(db_path, wait_s=wait_s) as connection:
         replace_run(connection, tables)
+    return True
 
 
 def rebuild(
@@ -107,6 +118,17 @@ def replace_run(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> Non
         with contextlib.suppress(duckdb.Error):  # the transaction may already be gone
             connection.execute("rollback")
         raise
+
+
+def _loaded_digest(db_path: Path, run_id: str, wait_s: float) -> str | None:
+    """The source digest the warehouse holds for ``run_id``; ``None`` when it does not hold the run."""
+    if not db_path.is_file():
+        return None
+    with read_connection(db_path, wait_s=wait_s) as connection:
+        rows = connection.execute(
+            "select source_digest from runs where run_id = $run_id", {"run_id": run_id}
+        ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _dataset_present(connection: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:

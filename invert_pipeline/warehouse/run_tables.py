@@ -6,6 +6,7 @@ warehouse lock only for the inserts, and bad input fails with a message naming t
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,9 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from invert_pipeline.warehouse.catalog import schema_digest
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
 from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
+from invert_pipeline.workspace import file_digest, fingerprint, source_version
 
 LOGITS_LAYER = "logits"
 TRUST_COLUMNS = (
@@ -82,6 +85,24 @@ class RunTables:
     neuron_influence: pa.Table
 
 
+def source_digest(manifest: RunManifest) -> str:
+    """A digest of everything a load of the run reads: its files, the schema and the loading code.
+
+    Two loads with the same digest give the same rows, so the second can be skipped.
+    """
+    files = [
+        manifest.path,
+        manifest.dataset_dir / "dataset.json",
+        manifest.dataset_dir / "concepts.parquet",
+        manifest.dataset_dir / "concept_edges.parquet",
+        *(path for layer in manifest.layers for path in (layer.explanations, layer.atomic_scores)),
+        *([manifest.neuron_influence] if manifest.neuron_influence is not None else []),
+    ]
+    digests = {str(path): file_digest(path) if path.is_file() else None for path in files}
+    code = source_version([importlib.import_module("invert_pipeline.warehouse")])
+    return fingerprint(digests, code, schema_digest())
+
+
 def read_run_tables(manifest: RunManifest) -> RunTables:
     """Read every file ``manifest`` points to and shape it for the warehouse."""
     dataset_info = _read_dataset_json(manifest)
@@ -134,7 +155,7 @@ def read_run_tables(manifest: RunManifest) -> RunTables:
                 "parent_id": edges.column("parent"),
             }
         ),
-        runs=_run_row(manifest),
+        runs=_run_row(manifest, source_digest(manifest)),
         layers=pa.table(
             {
                 "run_id": [manifest.run_id] * len(layer_sizes),
@@ -300,7 +321,7 @@ def _neuron_rows(run_id: str, sizes: dict[str, int], class_names: list[str]) -> 
     )
 
 
-def _run_row(manifest: RunManifest) -> pa.Table:
+def _run_row(manifest: RunManifest, digest: str) -> pa.Table:
     return pa.table(
         {
             "run_id": [manifest.run_id],
@@ -315,6 +336,7 @@ def _run_row(manifest: RunManifest) -> pa.Table:
             "parameters": [json.dumps(manifest.parameters, sort_keys=True)],
             "code_version": pa.array([manifest.code_version], pa.string()),
             "report_path": pa.array([manifest.report_path], pa.string()),
+            "source_digest": [digest],
         }
     )
 

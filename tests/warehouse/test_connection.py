@@ -35,7 +35,8 @@ loading.load_run(sys.argv[1], sys.argv[2], sys.argv[3])
 
 @pytest.fixture
 def paused_writer(loaded, tmp_path):
-    """Another process in the middle of loading run-v2; ``release()`` lets it finish."""
+    """Another process midway through reloading run-v2 (fc now one formula); ``release()`` ends it."""
+    loaded.write_explanations("run-v2", "fc", [(0, 0, "sneaker", 0.91, 1e-5)])
     ready, release = tmp_path / "ready", tmp_path / "release"
     process = subprocess.Popen(
         [
@@ -73,7 +74,7 @@ def test_second_writer_fails_naming_the_holder(loaded, paused_writer, snapshot):
         WarehouseBusyError, match=rf"locked by another process \(.*PID {process.pid}\).*0.3 s"
     ):
         load_run(loaded.db_path, loaded.root, "run-v1", wait_s=0.3)
-    with pytest.raises(WarehouseBusyError, match=rf"PID {process.pid}.*to read"):
+    with pytest.raises(WarehouseBusyError, match=rf"PID {process.pid}.*gave up after waiting 0.1 s"):
         run_sql(loaded.db_path, "select 1", wait_s=0.1)
     assert finish() == 0
     assert snapshot(loaded.db_path)["runs"]  # the file opens, the holder's load committed
@@ -90,12 +91,12 @@ def test_cli_reports_the_busy_warehouse(loaded, paused_writer, capsys):
 def test_waiting_writer_goes_ahead_once_the_lock_is_free(loaded, paused_writer, snapshot):
     """A load that meets the lock retries and succeeds when the holder finishes within its wait."""
     process, finish = paused_writer
+    loaded.write_explanations("run-v1", "fc", [(0, 0, "bag", 0.99, 1e-9)])
     outcome = {}
 
     def second_load() -> None:
         try:
-            load_run(loaded.db_path, loaded.root, "run-v1", wait_s=120)
-            outcome["done"] = True
+            outcome["done"] = load_run(loaded.db_path, loaded.root, "run-v1", wait_s=120)
         except Exception as error:  # reported through the assertion below
             outcome["error"] = error
 
@@ -105,9 +106,9 @@ def test_waiting_writer_goes_ahead_once_the_lock_is_free(loaded, paused_writer, 
     assert finish() == 0
     thread.join(timeout=120)
     assert outcome == {"done": True}
-    before = snapshot(loaded.db_path)
-    load_run(loaded.db_path, loaded.root, "run-v2")
-    assert snapshot(loaded.db_path) == before
+    rows = snapshot(loaded.db_path)["explanations"]
+    assert [row[4] for row in rows if row[:2] == ("run-v1", "fc")] == ["bag"]
+    assert [row[4] for row in rows if row[:2] == ("run-v2", "fc")] == ["sneaker"]
 
 
 def test_reading_a_missing_warehouse_says_how_to_make_one(tmp_path):

@@ -10,7 +10,11 @@ import sys
 import duckdb
 import pytest
 
-from invert_pipeline.warehouse import WarehouseError, load_run, rebuild
+from invert_pipeline.warehouse import WarehouseError, load_run, rebuild, run_sql
+from invert_pipeline.warehouse.connection import write_connection
+from invert_pipeline.warehouse.loading import replace_run
+from invert_pipeline.warehouse.manifest import read_manifest
+from invert_pipeline.warehouse.run_tables import read_run_tables
 
 # Loads a run but dies (SIGKILL) right after the explanations are inserted: mid-transaction,
 # after the run's old rows were deleted.
@@ -36,10 +40,11 @@ def scalar(db_path, sql):
 
 
 def test_loading_twice_leaves_identical_tables(loaded, snapshot):
-    """A second load of the same runs changes no row of any table."""
+    """A second load of unchanged runs is skipped; replacing a run by the same rows changes nothing."""
     before = snapshot(loaded.db_path)
-    load_run(loaded.db_path, loaded.root, "run-v1")
-    load_run(loaded.db_path, loaded.root, "run-v2")
+    assert load_run(loaded.db_path, loaded.root, "run-v1") is False
+    with write_connection(loaded.db_path) as connection:
+        replace_run(connection, read_run_tables(read_manifest(loaded.root, "run-v2")))
     assert snapshot(loaded.db_path) == before
     assert len(before["explanations"]) == 22 and len(before["atomic_scores"]) == 2 * 11 * 7
 
@@ -49,7 +54,7 @@ def test_reload_replaces_the_runs_rows(loaded):
     loaded.write_explanations(
         "run-v1", "conv1", [(0, 0, "footwear", 0.83, 0.001), (1, 0, "artifact", 0.60, 0.01)]
     )
-    load_run(loaded.db_path, loaded.root, "run-v1")
+    assert load_run(loaded.db_path, loaded.root, "run-v1") is True
     rows = scalar(
         loaded.db_path,
         "select neuron, rank, auc from explanations where run_id = 'run-v1' and layer = 'conv1' order by all",
@@ -172,11 +177,13 @@ def test_rebuild_skips_runs_that_did_not_complete(tiny, snapshot):
 
 
 def test_rebuild_replaces_a_file_of_another_schema(tiny):
-    """A warehouse made by another schema is refused for loading, and rebuild replaces it."""
+    """A warehouse made by another schema is refused for loading and reading; rebuild replaces it."""
     with duckdb.connect(str(tiny.db_path)) as connection:
         connection.execute("create table warehouse_info (key varchar primary key, value varchar)")
         connection.execute("insert into warehouse_info values ('schema_digest', 'old')")
     with pytest.raises(WarehouseError, match="another version of sql/schema.sql"):
         load_run(tiny.db_path, tiny.root, "run-v1")
+    with pytest.raises(WarehouseError, match="schema digest 'old'.*invert warehouse rebuild"):
+        run_sql(tiny.db_path, "select 1")
     rebuild(tiny.db_path, tiny.root)
     assert scalar(tiny.db_path, "select count(*) from runs") == [(2,)]
