@@ -151,7 +151,8 @@ def _query_listing() -> str:
     blocks = []
     for query in list_queries():
         lines = [query.name]
-        lines += textwrap.wrap(query.answers, 96, initial_indent="    ", subsequent_indent="    ")
+        answers = query.answers[:1].upper() + query.answers[1:]
+        lines += textwrap.wrap(answers, 96, initial_indent="    ", subsequent_indent="    ")
         lines += textwrap.wrap(f"Grain: {query.grain}", 96, initial_indent="    ", subsequent_indent="    ")
         for parameter in query.parameters:
             default = "required" if parameter.required else f"default {_literal(parameter.default)}"

@@ -79,7 +79,7 @@ def _parameter_values(query: NamedQuery, given: dict[str, object]) -> dict[str, 
             values[name] = _typed(parameter, given[name])
         elif parameter.required:
             raise WarehouseError(
-                f"query {query.name!r} needs --param {name}=... ({parameter.description}); "
+                f"query {query.name!r} needs --param {name}=... ({parameter.description.rstrip('.')}); "
                 f"its parameters: {_describe(query)}"
             )
         else:
