@@ -6,7 +6,7 @@ The one place that talks to the formula parser of :mod:`invert_core`.
 from __future__ import annotations
 
 from invert_core import parse_formula, to_json
-from invert_core.formula import literals
+from invert_core import literals
 
 
 def formula_literals(text: str) -> list[tuple[str, bool]]:
