@@ -1,7 +1,7 @@
 """Extraction throughput against a bare forward loop (a benchmark, not a test).
 
     python benchmarks/bench_extraction.py [--samples 2000] [--batch-size 256] [--device auto]
-                                          [--num-workers 0] [--repeats 3] [--dataset-dir DIR]
+                                          [--num-workers 0] [--repeats 3] [--threads N] [--dataset-dir DIR]
 
 Two models on the embedded Fashion-MNIST test split (prepared through ``invert_pipeline.datasets``,
 or an already prepared ``--dataset-dir``):
@@ -98,7 +98,10 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dataset-dir", type=Path, help="a prepared dataset folder (default: prepare Fashion-MNIST)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 is steadier on a busy CPU")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     params = ExtractionParams(batch_size=args.batch_size, device=args.device, num_workers=args.num_workers)
     with tempfile.TemporaryDirectory() as workspace:
         dataset_dir = args.dataset_dir or prepared_fashion_mnist(Path(workspace), args.samples)

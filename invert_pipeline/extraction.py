@@ -344,7 +344,7 @@ def _write_chunk(
         columns = [ids, *(pa.array(values[:, k]) for k in range(values.shape[1]))]
         column_names = ["sample_id", *(str(k) for k in range(values.shape[1]))]
         table = pa.Table.from_arrays(columns, names=column_names).replace_schema_metadata(metadata)
-        atomic_write_parquet(table, path)
+        atomic_write_parquet(table, path, use_dictionary=False)  # floats rarely repeat: dictionaries only cost
 
 
 def _autocast(device: torch.device, autocast: str | None) -> contextlib.AbstractContextManager[None]:
