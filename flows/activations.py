@@ -18,7 +18,7 @@ from tasks.activations import (
     shard_complete,
 )
 from tasks.caching import in_workspace
-from tasks.datasets import read_dataset_info
+from tasks.ingest import read_dataset_info
 from tasks.monitoring import results_with_progress
 
 

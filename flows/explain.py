@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.activations import extract_activations_flow
-from flows.datasets import prepare_dataset_flow
+from flows.ingest import prepare_dataset_flow
 from flows.report import write_report_flow
 from flows.search import search_flow
 from flows.warehouse import load_warehouse_flow
@@ -36,7 +36,7 @@ from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, Sear
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 from tasks.activations import layer_width
 from tasks.caching import code_version, in_workspace
-from tasks.datasets import read_dataset_info
+from tasks.ingest import read_dataset_info
 from tasks.monitoring import publish_summary, spurious_candidates, summarise
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
 

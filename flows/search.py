@@ -11,7 +11,7 @@ from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import SearchParams
 from tasks.activations import layer_width
 from tasks.caching import in_workspace
-from tasks.datasets import read_dataset_info
+from tasks.ingest import read_dataset_info
 from tasks.monitoring import publish_layer_table, results_with_progress
 from tasks.search import chunk_outputs, layer_outputs, merge_chunks_task, plan_chunks, search_key, search_task
 

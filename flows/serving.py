@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect.deployments.runner import RunnerDeployment
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger, Event
 from prefect.events.clients import get_events_client
 from prefect.settings import PREFECT_API_URL
@@ -43,9 +43,11 @@ def build_deployments(
 
     ``<name>-scheduled`` runs on ``cron`` (standard five fields, server time zone UTC);
     ``<name>-on-retrain`` runs on each ``model.retrained`` event (:func:`retrained_trigger`).
+    Flow runs import ``flows.explain`` as a module (the installed package), from any folder.
     """
     scheduled = explain_model.to_deployment(
         name=f"{name}-scheduled",
+        entrypoint_type=EntrypointType.MODULE_PATH,
         cron=cron,
         parameters=parameters,
         tags=["invert", "scheduled"],
@@ -53,6 +55,7 @@ def build_deployments(
     )
     on_retrain = explain_model.to_deployment(
         name=f"{name}-on-retrain",
+        entrypoint_type=EntrypointType.MODULE_PATH,
         triggers=[retrained_trigger()],
         parameters=parameters,
         tags=["invert", "retrained"],

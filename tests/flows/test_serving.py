@@ -16,7 +16,7 @@ from prefect.client.schemas.objects import FlowRun
 
 import flow_models
 from flow_servers import PrefectServer, stop_process_group
-from flows.serving import MODEL_RETRAINED, build_deployments, model_retrained_event
+from flows.serving import MODEL_RETRAINED, build_deployments, model_retrained_event, retrained_trigger
 from invert_pipeline.specs import ModelSpec
 
 REPOSITORY = Path(__file__).parents[2]
@@ -41,7 +41,7 @@ def served(prefect_server: PrefectServer, tiny_problem, tmp_path_factory) -> Ite
         sys.executable, str(REPOSITORY / "deployments" / "serve.py"),
         "--model", "flow_models:tiny_cnn", "--weights", str(tiny_problem.checkpoint_v1), "--model-name", "tiny",
         "--layers", *flow_models.LAYERS, "--dataset", str(tiny_problem.dataset_dir), "--split", "test",
-        "--length", "2", "--beam", "3", "--workspace", str(workspace), "--cron", "* * * * *", "--name", NAME,
+        "--length", "2", "--beam", "3", "--top-k", "3", "--workspace", str(workspace), "--cron", "* * * * *", "--name", NAME,
     ]
     env = {**prefect_server.env(), "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     with log_path.open("w") as log:
@@ -59,7 +59,7 @@ def _wait_for_deployments(server: PrefectServer, process: subprocess.Popen, log_
         while time.monotonic() < deadline:
             assert process.poll() is None, f"serve exited:\n{log_path.read_text()[-3000:]}"
             deployments = {d.name: str(d.id) for d in client.read_deployments()}
-            automations = [a for a in client.read_automations() if NAME in str(a.actions)]
+            automations = [a for a in client.read_automations() if a.name == retrained_trigger().name]
             if {f"{NAME}-scheduled", f"{NAME}-on-retrain"} <= set(deployments) and automations:
                 return deployments
             time.sleep(1)

@@ -8,7 +8,7 @@ from prefect.runtime import flow_run
 from invert_pipeline.datasets import dataset_fingerprint
 from invert_pipeline.specs import DatasetSpec
 from tasks.caching import in_workspace
-from tasks.datasets import dataset_dir, prepare_dataset_task
+from tasks.ingest import dataset_dir, prepare_dataset_task
 
 
 def _run_name() -> str:

@@ -1,0 +1,73 @@
+"""Tests of invert_pipeline.cli.explain: `invert explain` options, errors and a run."""
+
+from __future__ import annotations
+
+import pytest
+
+import flow_models
+from invert_pipeline.cli import build_parser, main
+from invert_pipeline.cli.explain import flow_parameters
+
+
+def _parse(*argv: str):
+    return build_parser().parse_args(["explain", *argv])
+
+
+class TestOptions:
+    def test_help_lists_every_group(self, capsys):
+        """`invert explain --help` documents the spec options, layers and the runner."""
+        with pytest.raises(SystemExit) as exit_info:
+            main(["explain", "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        for option in ("--dataset", "--weights", "--beam", "--batch-size", "--layers", "--runner", "--dask-address"):
+            assert option in text
+
+    def test_omitted_options_keep_spec_defaults(self):
+        """Only the given options reach the specs; the dataset defaults to explain_model's own."""
+        parameters = flow_parameters(_parse("--model", "resnet18", "--layers", "layer4", "--beam", "4"))
+        assert "dataset" not in parameters
+        assert parameters["model"]["source"] == "resnet18"
+        assert parameters["search"]["beam"] == 4 and parameters["search"]["length"] == 3
+        assert parameters["extraction"]["batch_size"] == 256
+        assert parameters["layers"] == ["layer4"] and parameters["runner"] == "local"
+
+    def test_invalid_value_names_the_option(self):
+        """A value the spec refuses is reported with the option's flag and what was given."""
+        with pytest.raises(ValueError, match=r"--beam: .*greater than or equal to 1.*\(got 0\)"):
+            flow_parameters(_parse("--model", "resnet18", "--layers", "fc", "--beam", "0"))
+
+    def test_fractions_checked_together(self):
+        """min_fraction above max_fraction is one readable line."""
+        with pytest.raises(ValueError, match="min_fraction .* must not exceed max_fraction"):
+            flow_parameters(_parse("--model", "m", "--layers", "fc", "--min-fraction", "0.6", "--max-fraction", "0.5"))
+
+    def test_dask_address_needs_dask_runner(self):
+        """--dask-address without --runner dask is refused."""
+        with pytest.raises(ValueError, match="needs --runner dask"):
+            flow_parameters(_parse("--model", "m", "--layers", "fc", "--dask-address", "tcp://127.0.0.1:8786"))
+
+
+class TestRun:
+    def test_unknown_layer_is_one_line(self, prefect_harness, tiny_problem, tmp_path, capsys):
+        """A layer the model lacks fails the run with one line naming the layer, exit code 2."""
+        code = main([
+            "explain", "--dataset", str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
+            "--weights", str(tiny_problem.checkpoint_v1), "--layers", "conv9", "--workspace", str(tmp_path),
+        ])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2
+        assert error.startswith("invert explain: error: unknown layer 'conv9'")
+
+    def test_run_prints_where_results_are(self, prefect_harness, tiny_problem, tmp_path, capsys):
+        """A run prints its id and the paths of its manifest, warehouse and report."""
+        code = main([
+            "explain", "--dataset", str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
+            "--weights", str(tiny_problem.checkpoint_v1), "--model-name", "tiny", "--layers", *flow_models.LAYERS,
+            "--length", "2", "--beam", "3", "--workspace", str(tmp_path),
+        ])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert out.startswith("run tiny-")
+        for name in ("manifest", "warehouse", "report"):
+            assert f"  {name}" in out and str(tmp_path) in out
