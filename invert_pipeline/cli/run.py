@@ -151,8 +151,14 @@ def run_demo(args: argparse.Namespace) -> int:
     from flows.report import write_report_flow
     from invert_pipeline.cli.explain import quiet_tracebacks
     from invert_pipeline.demo.probe import probe_spec
-    from invert_pipeline.demo.specs import DEMO_LAYERS, PLANTED_CLASS, VERSIONS, checkpoint_path, model_spec
-    from invert_pipeline.specs import SearchParams
+    from invert_pipeline.demo.specs import (
+        DEMO_LAYERS,
+        DEMO_SEARCH,
+        PLANTED_CLASS,
+        VERSIONS,
+        checkpoint_path,
+        model_spec,
+    )
 
     if args.limit is not None and args.limit < 100:
         raise ValueError(f"--limit must be at least 100 probe images (or left out for all 10,000); got {args.limit}")
@@ -171,7 +177,7 @@ def run_demo(args: argparse.Namespace) -> int:
             model=model_spec(version),
             layers=list(DEMO_LAYERS),
             dataset=probe_spec(limit=args.limit),
-            search=SearchParams(),
+            search=DEMO_SEARCH,
             workspace=str(workspace),
             runner=args.runner,
         )

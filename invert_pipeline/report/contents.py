@@ -80,11 +80,11 @@ def known_runs(db_path: str | Path) -> list[str]:
 def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunContents:
     """Everything the report shows about ``run_id`` (which must be in the warehouse)."""
     with read_connection(db_path) as connection:
-        run = connection.execute("select * from runs where run_id = $run", {"run": run_id}).to_arrow_table()
+        run = connection.sql("select * from runs where run_id = $run", params={"run": run_id}).to_arrow_table()
         layers = connection.execute(
             "select layer from layers where run_id = $run and is_explained order by layer_index", {"run": run_id}
         ).fetchall()
-        best = connection.execute(
+        best = connection.sql(
             """
             select best.layer, best.neuron, neurons.class_name, best.formula, best.length, best.auc,
                 best.p_value, best.log10_p, best.effective_q_value, best.fraction
@@ -94,15 +94,15 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
             where best.run_id = $run
             order by layers.layer_index, best.neuron
             """,
-            {"run": run_id},
+            params={"run": run_id},
         ).to_arrow_table()
         dataset = {"dataset": run.column("dataset_fingerprint")[0].as_py()}
-        concepts = connection.execute(
+        concepts = connection.sql(
             """
             select concept_id, concept, kind, depth, n_pos, description
             from concepts where dataset_fingerprint = $dataset order by concept_id
             """,
-            dataset,
+            params=dataset,
         ).to_arrow_table()
         edges = connection.execute(
             """
@@ -117,7 +117,7 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
             """,
             dataset,
         ).fetchall()
-        explained = connection.execute(
+        explained = connection.sql(
             """
             select literals.concept, literals.layer, count(*) as n_neurons
             from explanation_concepts as literals
@@ -126,7 +126,7 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
             group by all
             order by all
             """,
-            {"run": run_id, "level": SIGNIFICANCE_LEVEL},
+            params={"run": run_id, "level": SIGNIFICANCE_LEVEL},
         ).to_arrow_table()
     query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
     return RunContents(

@@ -65,7 +65,7 @@ def auc_histograms(best: pa.Table, layers: Sequence[str], significance_level: fl
 
 
 def hierarchy_map(labels: Sequence[str], layers: Sequence[str], counts: np.ndarray, path: Path) -> Path:
-    """Concepts (rows, in hierarchy order, labels already indented) x layers: neurons explained by each.
+    """Concepts (rows, in hierarchy order, labels indented by spaces) x layers: neurons explained by each.
 
     ``counts`` [len(labels), len(layers)] int.
     """
@@ -77,7 +77,9 @@ def hierarchy_map(labels: Sequence[str], layers: Sequence[str], counts: np.ndarr
             axes.text(column, row, str(value), ha="center", va="center", fontsize=7,
                       color="white" if value > counts.max() / 2 else "black")
     axes.set_xticks(range(len(layers)), layers, fontsize=8, rotation=30)
-    axes.set_yticks(range(len(labels)), labels, fontsize=8, family="monospace")
+    axes.set_yticks(range(len(labels)), labels, fontsize=8, family="monospace", ha="left")
+    # Left-aligned so that the indentation shows the tree; the pad moves the labels left of the axes.
+    axes.tick_params(axis="y", pad=8 * 0.62 * max(map(len, labels), default=1))
     axes.set_title("neurons whose significant explanation names the concept", fontsize=9)
     figure.tight_layout()
     return _save(figure, path)

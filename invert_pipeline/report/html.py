@@ -18,12 +18,17 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.25em; border-bottom: 1px solid #cbd5e
 h3 { font-size: 1.05em; margin-top: 1.5em; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
 th, td { border: 1px solid #e2e8f0; padding: 2px 6px; text-align: left; vertical-align: middle; }
-th { background: #edf2f7; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #edf2f7; } td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f7fafc; padding: 0 2px; } .note { color: #4a5568; font-size: 0.85em; }
 .finding { background: #fffbea; border-left: 4px solid #d69e2e; padding: 0.3em 0.8em; }
 img.figure { max-width: 100%; border: 1px solid #e2e8f0; } img.strip { display: block; }
 nav a { margin-right: 1em; }
 """
+
+
+def text(value: object) -> str:
+    """A value as escaped text; null as an empty cell."""
+    return "" if value is None else escape(str(value))
 
 
 @dataclass(frozen=True)
@@ -32,13 +37,8 @@ class Column:
 
     name: str
     heading: str
-    format: Callable[[object], str] = str
+    format: Callable[[object], str] = text
     number: bool = False
-
-
-def text(value: object) -> str:
-    """A value as escaped text; null as an empty cell."""
-    return "" if value is None else escape(str(value))
 
 
 def formula(value: object) -> str:
@@ -57,7 +57,7 @@ def probability(value: object) -> str:
     """A p- or q-value in short scientific notation."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return "0" if value == 0 else f"{value:.2g}"
+    return "< 1e-300" if value == 0 else f"{value:.2g}"  # 0: underflowed, far below any threshold
 
 
 def p_value(value: object, log10_p: object) -> str:

@@ -229,11 +229,13 @@ def _shown_neurons(contents: RunContents, layer: str) -> list[int]:
         row["source_neuron"] for row in contents.spurious_features.to_pylist() if row["source_layer"] == layer
     ] + [row["neuron"] for row in contents.spurious_logits.to_pylist() if row["layer"] == layer]
     rows = [row for row in contents.best.to_pylist() if row["layer"] == layer]
-    ranked = sorted(
-        rows, key=lambda row: (not (row["effective_q_value"] or 1.0) < SIGNIFICANCE_LEVEL, -row["auc"], row["neuron"])
-    )
+    ranked = sorted(rows, key=lambda row: (not _is_significant(row), -row["auc"], row["neuron"]))
     best = [row["neuron"] for row in ranked[:NEURONS_PER_LAYER]]
     return list(dict.fromkeys([*spotlight, *best]))
+
+
+def _is_significant(row: dict) -> bool:
+    return row["effective_q_value"] is not None and row["effective_q_value"] < SIGNIFICANCE_LEVEL
 
 
 def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, written: set[Path]) -> list[str]:
