@@ -208,12 +208,13 @@ def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 f"activation chunks overlap in {str(layer_dir)!r}: a file ends at position {previous_stop} "
                 f"after {part_name(start, stop)} starts; remove the folder and extract again"
             )
-    tables = [pq.read_table(layer_dir / part_name(start, stop)) for start, stop in chunks]
-    _check_chunks(layer_dir, chunks, tables)
-    n_samples = int(tables[0].schema.metadata[N_SAMPLES_KEY])
+    footers = [pq.read_metadata(layer_dir / part_name(start, stop)) for start, stop in chunks]
+    _check_chunks(layer_dir, chunks, footers)
+    n_samples = int(footers[0].metadata[N_SAMPLES_KEY])
     sample_ids = np.empty(n_samples, dtype=np.int64)
-    activations = np.empty((n_samples, tables[0].num_columns - 1), dtype=np.float32)
-    for (start, stop), table in zip(chunks, tables, strict=True):
+    activations = np.empty((n_samples, footers[0].num_columns - 1), dtype=np.float32)
+    for start, stop in chunks:  # one chunk in memory at a time besides the result
+        table = pq.read_table(layer_dir / part_name(start, stop))
         sample_ids[start:stop] = table.column(0).to_numpy()
         for k in range(activations.shape[1]):
             activations[start:stop, k] = table.column(k + 1).to_numpy()
@@ -221,20 +222,20 @@ def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return sample_ids[order], activations[order]
 
 
-def _check_chunks(layer_dir: Path, chunks: list[tuple[int, int]], tables: list[pa.Table]) -> None:
-    for (start, stop), table in zip(chunks, tables, strict=True):
-        if N_SAMPLES_KEY not in (table.schema.metadata or {}):
+def _check_chunks(layer_dir: Path, chunks: list[tuple[int, int]], footers: list[pq.FileMetaData]) -> None:
+    for (start, stop), footer in zip(chunks, footers, strict=True):
+        if N_SAMPLES_KEY not in (footer.metadata or {}):
             raise ValueError(f"{part_name(start, stop)} in {str(layer_dir)!r} was not written by extract_activations")
-    totals = {int(table.schema.metadata[N_SAMPLES_KEY]) for table in tables}
-    columns = {tuple(table.column_names) for table in tables}
+    totals = {int(footer.metadata[N_SAMPLES_KEY]) for footer in footers}
+    columns = {tuple(footer.schema.names) for footer in footers}
     if len(totals) != 1 or len(columns) != 1:
         raise ValueError(
             f"activation chunks in {str(layer_dir)!r} come from different extractions (numbers of samples "
             f"{sorted(totals)}, {len(columns)} column layouts); remove the folder and extract again"
         )
-    for (start, stop), table in zip(chunks, tables, strict=True):
-        if table.num_rows != stop - start:
-            raise ValueError(f"{part_name(start, stop)} in {str(layer_dir)!r} holds {table.num_rows} rows, not {stop - start}")
+    for (start, stop), footer in zip(chunks, footers, strict=True):
+        if footer.num_rows != stop - start:
+            raise ValueError(f"{part_name(start, stop)} in {str(layer_dir)!r} holds {footer.num_rows} rows, not {stop - start}")
     (n_samples,) = totals
     edges = [0, *(edge for chunk in chunks for edge in chunk), n_samples]
     missing = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if a < b]
