@@ -107,17 +107,16 @@ def auc_changes(diff_auc: pa.Table, layers: Sequence[str], path: Path) -> Path:
 
 def sample_strip(top: Sequence[Image.Image], bottom: Sequence[Image.Image], path: Path) -> Path:
     """The most activating images, a gap, then the least activating ones, as one small PNG."""
-    count = len(top) + len(bottom)
-    width = count * THUMBNAIL_PX + (count - 1) * STRIP_GAP_PX + STRIP_SEPARATOR_PX
-    strip = Image.new("RGB", (width, THUMBNAIL_PX), "white")
-    x = 0
-    for index, image in enumerate([*top, *bottom]):
-        if index == len(top):
-            x += STRIP_SEPARATOR_PX - STRIP_GAP_PX
+    images = [*top, *bottom]
+    offsets = [
+        index * (THUMBNAIL_PX + STRIP_GAP_PX) + (STRIP_SEPARATOR_PX - STRIP_GAP_PX) * (index >= len(top))
+        for index in range(len(images))
+    ]
+    strip = Image.new("RGB", (offsets[-1] + THUMBNAIL_PX, THUMBNAIL_PX), "white")
+    for offset, image in zip(offsets, images, strict=True):
         # Small images (Fashion-MNIST) are enlarged pixel for pixel; large ones are smoothed down.
         resample = Image.Resampling.NEAREST if max(image.size) <= THUMBNAIL_PX else Image.Resampling.BILINEAR
-        strip.paste(image.resize((THUMBNAIL_PX, THUMBNAIL_PX), resample), (x, 0))
-        x += THUMBNAIL_PX + STRIP_GAP_PX
+        strip.paste(image.resize((THUMBNAIL_PX, THUMBNAIL_PX), resample), (offset, 0))
     buffer = io.BytesIO()
     strip.save(buffer, format="PNG", optimize=True)
     return atomic_write_bytes(buffer.getvalue(), path)

@@ -41,6 +41,11 @@ class Column:
     number: bool = False
 
 
+def markup(value: object) -> str:
+    """A value that is already HTML (built by the functions of this module), as it is."""
+    return "" if value is None else str(value)
+
+
 def formula(value: object) -> str:
     """A formula in a code span."""
     return "" if value is None else f"<code>{escape(str(value))}</code>"

@@ -247,11 +247,11 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
     images = load_images(workspace / contents.manifest["dataset"]["dir"], wanted)
     best = {(row["layer"], row["neuron"]): row for row in contents.best.to_pylist()}
     columns = [
-        Column("label", "neuron"), Column("formula", "explanation", html.formula),
-        Column("auc", "AUC", html.decimal, number=True), Column("p", "p-value", number=True),
+        Column("label", "neuron", html.markup), Column("formula", "explanation", html.formula),
+        Column("auc", "AUC", html.decimal, number=True), Column("p", "p-value", html.markup, number=True),
         Column("effective_q_value", "q", html.probability, number=True),
         Column("fraction", "share true", html.decimal, number=True),
-        Column("strip", "most activating | least activating"),
+        Column("strip", "most activating | least activating", html.markup),
     ]
     parts = []
     for layer in contents.layers:

@@ -1,0 +1,24 @@
+"""``invert report``: writes the page for the runs given, and says clearly what is wrong otherwise."""
+
+from __future__ import annotations
+
+from invert_pipeline.cli import main
+
+
+def test_report_command_writes_the_page(report_workspace, tmp_path, capsys):
+    """invert report --run A --run B writes index.html where --out says and prints its path."""
+    first, second = report_workspace.run_ids
+    code = main(["report", "--workspace", str(report_workspace.root), "--run", first, "--run", second,
+                 "--out", str(tmp_path / "report")])
+    assert code == 0
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert str(tmp_path / "report" / "index.html") in capsys.readouterr().out
+
+
+def test_report_command_rejects_unknown_run_and_missing_workspace(report_workspace, tmp_path, capsys):
+    """An unknown run or a workspace that does not exist is one line on stderr and exit code 2."""
+    assert main(["report", "--workspace", str(report_workspace.root), "--run", "nope",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "not in the warehouse" in capsys.readouterr().err
+    assert main(["report", "--workspace", str(tmp_path / "missing"), "--run", "x"]) == 2
+    assert "--workspace" in capsys.readouterr().err

@@ -1,0 +1,33 @@
+"""Reading what the report shows from the warehouse and the run manifests."""
+
+from __future__ import annotations
+
+import pytest
+
+from invert_pipeline.report.contents import known_runs, read_diff, read_manifest, read_run
+
+
+def test_read_run_gives_layers_in_order_and_one_best_row_per_neuron(report_workspace):
+    """Layers come in network order; best explanations cover every neuron once; logits carry class names."""
+    contents = read_run(report_workspace.db_path, report_workspace.root, report_workspace.run_ids[0])
+    assert contents.layers == ["conv1", "fc", "logits"]
+    keys = list(zip(contents.best.column("layer").to_pylist(), contents.best.column("neuron").to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)) == 8 + 64 + 10
+    logits = contents.best.filter(contents.best.column("layer").to_numpy(zero_copy_only=False) == "logits")
+    assert "Bag" in logits.column("class_name").to_pylist()
+    assert ("Bag", "container") in contents.edges
+    assert "watermark" in contents.concepts.column("concept").to_pylist()
+
+
+def test_read_diff_pairs_the_two_runs(report_workspace):
+    """The diff tables compare the same neurons of both runs."""
+    diff = read_diff(report_workspace.db_path, *report_workspace.run_ids)
+    assert diff.auc.num_rows == 8 + 64 + 10
+    assert set(diff.explanations.column("change").to_pylist()) <= {"changed", "added", "removed"}
+
+
+def test_known_runs_and_missing_manifest(report_workspace, tmp_path):
+    """known_runs lists both runs; a run without a manifest in the workspace is a clear error."""
+    assert known_runs(report_workspace.db_path) == sorted(report_workspace.run_ids)
+    with pytest.raises(FileNotFoundError, match="--workspace"):
+        read_manifest(tmp_path, report_workspace.run_ids[0])

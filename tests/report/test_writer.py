@@ -1,0 +1,75 @@
+"""write_report: a static page whose figures exist, that opens from disk, and that rewrites identically."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from invert_pipeline.report import write_report
+from invert_pipeline.report.writer import NEURONS_PER_LAYER
+
+
+def _image_sources(index: Path) -> list[str]:
+    return re.findall(r'<img [^>]*src="([^"]+)"', index.read_text())
+
+
+def test_single_run_report_has_every_layer_and_decodable_figures(report_workspace, tmp_path):
+    """One run: each layer has a section, and every image the page shows is a PNG next to it."""
+    index = write_report(report_workspace.db_path, report_workspace.root, report_workspace.run_ids[:1], tmp_path)
+    text = index.read_text()
+    for layer in ("conv1", "fc", "logits"):
+        assert f"<h3>{layer}</h3>" in text
+    sources = _image_sources(index)
+    assert any(source.endswith("-auc.png") for source in sources)
+    assert any(source.endswith("-hierarchy.png") for source in sources)
+    for source in sources:
+        assert not source.startswith(("/", "file:", "http")), source
+        with Image.open(tmp_path / source) as image:
+            assert image.format == "PNG" and image.width > 0
+    assert "What changed" not in text
+
+
+def test_neuron_rows_show_formula_auc_and_sample_strip(report_workspace, tmp_path):
+    """Each shown neuron row has its formula, AUC, p-value and a strip of 12 thumbnails."""
+    index = write_report(report_workspace.db_path, report_workspace.root, report_workspace.run_ids[:1], tmp_path)
+    strips = [source for source in _image_sources(index) if re.search(r"-fc-\d+\.png$", source)]
+    assert NEURONS_PER_LAYER <= len(strips) <= 64
+    with Image.open(tmp_path / strips[0]) as strip:
+        assert strip.height == 56 and strip.width > 12 * 56
+    assert "<code>" in index.read_text()
+
+
+def test_two_runs_add_the_diff_and_both_runs(report_workspace, tmp_path):
+    """Two runs: both have a section and a 'What changed' section with its AUC figure follows."""
+    first, second = report_workspace.run_ids
+    index = write_report(report_workspace.db_path, report_workspace.root, [first, second], tmp_path)
+    text = index.read_text()
+    assert f'id="{first}"' in text and f'id="{second}"' in text
+    assert "What changed" in text
+    assert f"figures/diff-{first}-{second}.png" in text
+
+
+def test_rewriting_gives_the_same_page_and_drops_stale_figures(report_workspace, tmp_path):
+    """Writing the same report twice gives the same index.html; figures no longer shown are removed."""
+    stale = tmp_path / "figures" / "old-figure.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"not a figure")
+    first = write_report(report_workspace.db_path, report_workspace.root, report_workspace.run_ids, tmp_path).read_text()
+    second = write_report(report_workspace.db_path, report_workspace.root, report_workspace.run_ids, tmp_path).read_text()
+    assert first == second
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize(
+    ("run_ids", "message"),
+    [([], "non-empty list"), ("fashion-cnn-v1-test", "non-empty list"), (["nope"], "not in the warehouse"),
+     (["fashion-cnn-v1-test", "fashion-cnn-v1-test"], "distinct")],
+)
+def test_bad_run_ids_are_refused(report_workspace, tmp_path, run_ids, message):
+    """Empty, string, unknown or repeated run ids get an error saying what is wrong, and nothing is written."""
+    with pytest.raises(ValueError, match=message):
+        write_report(report_workspace.db_path, report_workspace.root, run_ids, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
