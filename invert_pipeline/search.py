@@ -2,9 +2,10 @@
 
 A layer can be searched whole, or in neuron chunks (``neurons=slice(start, stop)``) that run as
 separate tasks and are joined by :func:`merge_layer_chunks`. The join recomputes the
-Benjamini–Hochberg q-values over every neuron of the layer (within each rank, as
-:func:`invert_core.explain` computes them), so a chunked search gives the same
-table as a whole-layer one.
+Benjamini–Hochberg q-values (search and held-out) over every neuron of the layer, within each
+rank as :func:`invert_core.explain` computes them, so a chunked search gives the same table as a
+whole-layer one, except for ``empirical_p_value`` (with ``permutations``), whose null distribution
+is drawn from the neurons of each chunk.
 
 Files written (see docs/ARCHITECTURE.md):
 
@@ -72,12 +73,14 @@ def explain_layer(
     sample_ids, labels, concepts = read_labels(dataset_dir)
     activation_ids, activations = read_activations(layer_dir)
     first_neuron, activations = _select_neurons(activations, neurons, layer_dir)
-    labels = labels[_align(sample_ids, activation_ids, layer_dir), :]
+    rows = _align(sample_ids, activation_ids, layer_dir)
+    labels = labels[rows, :]
 
     explanations = invert_core.explain(
         activations,
         labels,
         concepts,
+        strata=_class_strata(dataset_dir, rows),
         **_explain_options(params),
     )
     explanations = explanations.filter(pc.less(explanations["rank"], params.top_k))
@@ -154,10 +157,25 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
         "limit_search": params.limit_search,
         "semantics": params.semantics,
         "device": params.device,
+        "min_gain": params.min_gain,
+        "holdout": params.holdout,
+        "seed": params.seed,
+        "permutations": params.permutations,
+        "permutation_neurons": params.permutation_neurons,
+        "bootstrap": params.bootstrap,
     }
     if params.min_fraction is not None:
         options["min_fraction"] = params.min_fraction
     return options
+
+
+def _class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarray | None:
+    """The class of each sample (rows of ``samples.parquet``), so that the held-out part keeps class
+    proportions; ``None`` when the dataset has no class labels. Unlabelled samples form one stratum."""
+    label = pq.read_table(Path(dataset_dir) / "samples.parquet", columns=["label"]).column("label")
+    if label.null_count == len(label):
+        return None
+    return label.fill_null(-1).to_numpy()[rows]
 
 
 def _select_neurons(activations: np.ndarray, neurons: slice | None, layer_dir: Path) -> tuple[int, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -98,22 +99,32 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, model_required: b
     parser.add_argument("--dask-address", default=None, help="scheduler address of an existing Dask cluster")
 
 
-def flow_parameters(args: argparse.Namespace) -> dict[str, Any]:
+def flow_parameters(
+    args: argparse.Namespace, *, defaults: dict[str, BaseModel] | None = None, layers: Sequence[str] = ()
+) -> dict[str, Any]:
     """The ``explain_model`` parameters the options describe, validated, as JSON values.
+
+    ``defaults`` maps a group (``"dataset"``, ``"model"``, ``"search"``, ``"extraction"``) to the spec
+    its options update (else the spec class's defaults); ``layers`` applies when ``--layers`` is absent.
 
     Raises
     ------
     ValueError
         One line per invalid option, naming the option, what it received and why it is refused.
     """
+    defaults = defaults or {}
     parameters: dict[str, Any] = {}
     for title, spec_class, options in _GROUPS:
         given = {field: getattr(args, f"{title}__{field}") for _, field, _ in options}
         given = {field: value for field, value in given.items() if value is not None}
-        if title == "dataset" and not given:
+        if title in defaults:
+            given = {**defaults[title].model_dump(exclude_defaults=True), **given}
+        elif title == "dataset" and not given:
             continue  # explain_model's default dataset
         parameters[title] = validated_spec(spec_class, given, options).model_dump(mode="json")
-    parameters.update(layers=list(args.layers), workspace=args.workspace, runner=args.runner,
+    if not (args.layers or layers):
+        raise ValueError("--layers is required: name the layers to explain (`invert layers MODEL` lists them)")
+    parameters.update(layers=list(args.layers or layers), workspace=args.workspace, runner=args.runner,
                       dask_address=args.dask_address)
     if args.dask_address is not None and args.runner != "dask":
         raise ValueError(f"--dask-address {args.dask_address!r} needs --runner dask")

@@ -22,9 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve explain_model on a cron schedule and on model.retrained events",
         description="Register two deployments of explain_model with the Prefect server at PREFECT_API_URL "
         "(NAME-scheduled on --cron, NAME-on-retrain on each model.retrained event) and run their flow runs "
-        "in this process until interrupted. The options are the deployments' default parameters.",
+        "in this process until interrupted. The options are the deployments' default parameters; without "
+        "--model they are the embedded demo's (the Fashion-MNIST CNN v2 on the watermarked probe set).",
     )
-    add_pipeline_arguments(serve, model_required=True)
+    add_pipeline_arguments(serve, model_required=False)
     serve.add_argument("--cron", default=None, help="cron schedule, five fields, UTC (default: '0 3 * * *')")
     serve.add_argument("--name", default=None, help="deployment name prefix (default: explain-model)")
     serve.set_defaults(handler=run_serve)
@@ -43,7 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    parameters = flow_parameters(args)
+    if args.model__source is None:
+        from invert_pipeline.demo.probe import probe_spec
+        from invert_pipeline.demo.specs import DEMO_LAYERS, DEMO_SEARCH, model_spec
+
+        demo = {"model": model_spec("v2"), "dataset": probe_spec(), "search": DEMO_SEARCH}
+        parameters = flow_parameters(args, defaults=demo, layers=DEMO_LAYERS)
+    else:
+        parameters = flow_parameters(args)
     from prefect import serve
 
     from flows.serving import DEFAULT_CRON, DEFAULT_DEPLOYMENT_NAME, build_deployments

@@ -83,6 +83,7 @@ class TestExplainLayer:
         best = next(row for row in rows if row["neuron"] == 2 and row["rank"] == 0)
         assert best["formula"] == "dog"
         assert best["auc"] > 0.95
+        assert best["heldout_auc"] > 0.95  # 20% of the samples held out of the search by default
         assert {row["layer"] for row in rows} == {"conv1"}
         assert {row["mode"] for row in rows} == {"positive"}
         assert max(row["rank"] for row in rows) < PARAMS.top_k
@@ -121,7 +122,8 @@ class TestExplainLayer:
         assert [(r["neuron"], r["rank"], r["formula"]) for r in got] == [
             (r["neuron"], r["rank"], r["formula"]) for r in expected
         ]
-        assert [r["q_value"] for r in got] == pytest.approx([r["q_value"] for r in expected], rel=1e-12)
+        for column in ("q_value", "heldout_q_value"):
+            assert [r[column] for r in got] == pytest.approx([r[column] for r in expected], rel=1e-12), column
         # The planted neuron's q-value is its p-value times the number of neurons tested (3 in its chunk, 5 in all).
         in_chunk = next(r for r in pq.read_table(chunks[1][0]).to_pylist() if r["neuron"] == 2 and r["rank"] == 0)
         in_layer = next(r for r in got if r["neuron"] == 2 and r["rank"] == 0)
