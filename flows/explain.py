@@ -34,13 +34,16 @@ from invert_pipeline.datasets import fashion_mnist_spec
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
-from tasks.activations import layer_width
+from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
-from tasks.ingest import read_dataset_info
+from tasks.ingest import DATASET_CODE, read_dataset_info
 from tasks.monitoring import publish_summary, spurious_candidates, summarise
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
+from tasks.search import SEARCH_CODE
 
-PIPELINE_CODE = ("invert_core", "invert_pipeline", "tasks", "flows")
+# The code that decides a run's results. Its version is part of the run id, so that a manifest
+# (and what the warehouse loaded from it) is a function of the run id alone.
+RESULT_CODE = tuple(dict.fromkeys((*DATASET_CODE, *EXTRACTION_CODE, *SEARCH_CODE)))
 
 
 def _model_label(model: ModelSpec) -> str:
@@ -107,7 +110,10 @@ def explain_model(
 
     info = read_dataset_info(dataset_dir)
     names = list(activations["layers"])
-    run_id = run_id_for(model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names)
+    code = code_version(RESULT_CODE)
+    run_id = run_id_for(
+        model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
+    )
     folder = run_dir(workspace, run_id)
     influence_path = folder / "neuron_influence.parquet"
     influence = in_workspace(influence_task, workspace, outputs=[influence_path])
@@ -118,7 +124,7 @@ def explain_model(
         "model": activations["model"],
         "dataset": {"name": dataset.path, "fingerprint": info["fingerprint"], "dir": _relative(dataset_dir, workspace)},
         "parameters": {"search": search.model_dump(mode="json"), "extraction": extraction.model_dump(mode="json")},
-        "code_version": code_version(PIPELINE_CODE),
+        "code_version": code,
         "layers": [
             {
                 "name": layer,

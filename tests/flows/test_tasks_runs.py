@@ -1,0 +1,32 @@
+"""Tests of tasks.runs: run ids and the run manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tasks.runs import run_id_for, write_manifest_task
+
+
+class TestRunId:
+    def test_readable_and_content_keyed(self):
+        """The id starts with the model's label as a slug and changes with the content keys only."""
+        run_id = run_id_for("Fashion CNN v2", "data", "activations", "search")
+        assert run_id.startswith("fashion-cnn-v2-") and len(run_id) == len("fashion-cnn-v2-") + 12
+        assert run_id == run_id_for("Fashion CNN v2", "data", "activations", "search")
+        assert run_id != run_id_for("Fashion CNN v2", "data", "activations", "other search")
+
+    def test_label_without_letters(self):
+        """A label with nothing usable still gives a valid folder name."""
+        assert run_id_for("///", "x").startswith("model-")
+
+
+class TestWriteManifest:
+    def test_times_and_status_added(self, tmp_path):
+        """The manifest is written under runs/<run_id>/ with its times and a completed status."""
+        path = write_manifest_task.fn(str(tmp_path), {"run_id": "r-1", "layers": []}, "2024-01-01T00:00:00+00:00")
+        manifest = json.loads(Path(path).read_text())
+        assert Path(path) == tmp_path / "runs" / "r-1" / "run.json"
+        assert manifest["status"] == "completed"
+        assert manifest["started_at"] == "2024-01-01T00:00:00+00:00"
+        assert manifest["finished_at"] >= manifest["started_at"]
