@@ -80,7 +80,7 @@ def hierarchy_map(labels: Sequence[str], layers: Sequence[str], counts: np.ndarr
     axes.set_yticks(range(len(labels)), labels, fontsize=8, family="monospace", ha="left")
     # Left-aligned so that the indentation shows the tree; the pad moves the labels left of the axes.
     axes.tick_params(axis="y", pad=8 * 0.62 * max(map(len, labels), default=1))
-    axes.set_title("neurons whose significant explanation names the concept", fontsize=9)
+    axes.set_title("neurons whose significant\nexplanation names the concept", fontsize=9)
     figure.tight_layout()
     return _save(figure, path)
 

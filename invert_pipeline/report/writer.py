@@ -175,14 +175,18 @@ def _spurious(contents: RunContents) -> str:
     logits = [
         Column("class_name", "class"), Column("formula", "explanation of its logit", html.formula),
         Column("auc", "AUC", html.decimal, number=True), Column("effective_q_value", "q", html.probability, number=True),
-        Column("concept", "concept outside the class's hierarchy"), Column("concept_kind", "kind"),
+        Column("literal", "literal outside the class's hierarchy"), Column("concept_kind", "kind"),
+    ]
+    logit_rows = [
+        {**row, "literal": ("~" if row["negated"] else "") + row["concept"]}
+        for row in contents.spurious_logits.to_pylist()
     ]
     return (
         '<p class="note">Neurons that strongly feed a class while their explanation has nothing to do with '
         "the class (no literal names the class, an ancestor or a descendant):</p>"
         + html.table(contents.spurious_features, features)
         + '<p class="note">Class outputs whose explanation uses a concept outside the class\'s hierarchy:</p>'
-        + html.table(contents.spurious_logits, logits)
+        + html.table(logit_rows, logits)
     )
 
 
