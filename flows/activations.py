@@ -49,7 +49,7 @@ def extract_activations_flow(
     logger = get_run_logger()
     loaded = load_model(model)
     info = read_dataset_info(dataset_dir)
-    key = activation_key(info["fingerprint"], loaded.fingerprint, extraction)
+    key = activation_key(info["fingerprint"], loaded.fingerprint, model, extraction)
     out_dir = Path(workspace) / "activations" / key
     names = in_workspace(resolve_layers_task, workspace)(model, list(layers))
     shards = plan_extraction_shards(info["n_samples"], extraction.shard_size)

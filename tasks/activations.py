@@ -22,10 +22,17 @@ EXTRACTION_CODE = (*MODEL_CODE, "invert_pipeline.extraction")
 _NOT_IN_KEY = {"device", "num_workers", "batch_size", "shard_size"}
 
 
-def activation_key(dataset_fingerprint: str, model_fingerprint: str, params: ExtractionParams) -> str:
-    """The content key of ``activations/<key>/``: dataset, weights, extraction settings and code."""
+def activation_key(
+    dataset_fingerprint: str, model_fingerprint: str, model: ModelSpec, params: ExtractionParams
+) -> str:
+    """The content key of ``activations/<key>/``: dataset, weights, the model's architecture and
+    preprocessing (the same weights behind another input size give other values), extraction settings
+    and code."""
+    model_inputs = model.model_dump(mode="json", include={"source", "preprocess", "input_size"})
     settings = params.model_dump(mode="json", exclude=_NOT_IN_KEY)
-    return fingerprint("activations", dataset_fingerprint, model_fingerprint, settings, code_version(EXTRACTION_CODE))
+    return fingerprint(
+        "activations", dataset_fingerprint, model_fingerprint, model_inputs, settings, code_version(EXTRACTION_CODE)
+    )
 
 
 def plan_extraction_shards(n_samples: int, shard_size: int | None) -> list[tuple[int, int]]:

@@ -5,23 +5,34 @@ from __future__ import annotations
 import pytest
 
 from invert_pipeline.extraction import part_name
-from invert_pipeline.specs import ExtractionParams
+from invert_pipeline.specs import ExtractionParams, ModelSpec
 from tasks.activations import activation_key, layer_width, plan_extraction_shards, shard_complete
+
+
+MODEL = ModelSpec(source="pkg.module:factory", input_size=(1, 28, 28))
 
 
 class TestActivationKey:
     def test_settings_that_do_not_change_values_left_out(self):
         """Device, workers, batch and shard sizes do not change the key: the files would be the same."""
-        base = activation_key("data", "weights", ExtractionParams())
+        base = activation_key("data", "weights", MODEL, ExtractionParams())
         changed = ExtractionParams(device="cpu", num_workers=2, batch_size=7, shard_size=100)
-        assert activation_key("data", "weights", changed) == base
+        assert activation_key("data", "weights", MODEL, changed) == base
 
     def test_inputs_that_change_values_change_key(self):
         """Other weights, other data or another reduction give another key."""
-        base = activation_key("data", "weights", ExtractionParams())
-        assert activation_key("data", "retrained", ExtractionParams()) != base
-        assert activation_key("other", "weights", ExtractionParams()) != base
-        assert activation_key("data", "weights", ExtractionParams(reduce="max")) != base
+        base = activation_key("data", "weights", MODEL, ExtractionParams())
+        assert activation_key("data", "retrained", MODEL, ExtractionParams()) != base
+        assert activation_key("other", "weights", MODEL, ExtractionParams()) != base
+        assert activation_key("data", "weights", MODEL, ExtractionParams(reduce="max")) != base
+
+    def test_preprocessing_and_input_size_change_key(self):
+        """The same weights behind another preprocessing or input size give another key."""
+        base = activation_key("data", "weights", MODEL, ExtractionParams())
+        resized = MODEL.model_copy(update={"input_size": (1, 32, 32)})
+        preprocessed = MODEL.model_copy(update={"preprocess": "pkg.module:preprocess"})
+        assert activation_key("data", "weights", resized, ExtractionParams()) != base
+        assert activation_key("data", "weights", preprocessed, ExtractionParams()) != base
 
 
 class TestShards:
