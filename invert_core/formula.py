@@ -43,54 +43,34 @@ class Literal:
 
 
 @dataclass(frozen=True)
-class And:
-    """The conjunction of two or more formulas."""
+class _Compound:
+    """Two or more formulas joined by one operator (the subclass says which)."""
 
     args: tuple[Formula, ...]
 
     def __post_init__(self) -> None:
-        _check_arity(self)
+        if not isinstance(self.args, tuple) or len(self.args) < 2:
+            raise ValueError(f"{type(self).__name__} needs a tuple of at least two formulas, got {self.args!r}")
 
     def __len__(self) -> int:
         return sum(len(arg) for arg in self.args)
 
     def concepts(self) -> tuple[str, ...]:
-        return _concepts(self)
+        """Distinct concept names in order of first appearance."""
+        return tuple(dict.fromkeys(literal.concept for literal in literals(self)))
 
     def __str__(self) -> str:
         return to_text(self)
 
 
 @dataclass(frozen=True)
-class Or:
+class And(_Compound):
+    """The conjunction of two or more formulas."""
+
+
+@dataclass(frozen=True)
+class Or(_Compound):
     """The disjunction of two or more formulas."""
-
-    args: tuple[Formula, ...]
-
-    def __post_init__(self) -> None:
-        _check_arity(self)
-
-    def __len__(self) -> int:
-        return sum(len(arg) for arg in self.args)
-
-    def concepts(self) -> tuple[str, ...]:
-        return _concepts(self)
-
-    def __str__(self) -> str:
-        return to_text(self)
-
-
-def _check_arity(node: And | Or) -> None:
-    if not isinstance(node.args, tuple) or len(node.args) < 2:
-        raise ValueError(f"{type(node).__name__} needs a tuple of at least two formulas, got {node.args!r}")
-
-
-def _concepts(formula: Formula) -> tuple[str, ...]:
-    """Distinct concept names in order of first appearance."""
-    names: dict[str, None] = {}
-    for literal in literals(formula):
-        names.setdefault(literal.concept, None)
-    return tuple(names)
 
 
 def literals(formula: Formula) -> list[Literal]:

@@ -16,11 +16,12 @@ never sees a half-written file and an interrupted run leaves only complete files
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -59,11 +60,23 @@ def source_version(modules: Iterable[object]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _temporary_path(path: Path) -> Path:
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block succeeds.
+
+    On an error (or a kill) the temporary file is removed (or left hidden as ``.<name>.*.tmp``), and
+    ``path`` keeps whatever it held before.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
-    return Path(name)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def atomic_write_parquet(table: pa.Table, path: str | os.PathLike, **write_options: object) -> Path:
@@ -71,38 +84,23 @@ def atomic_write_parquet(table: pa.Table, path: str | os.PathLike, **write_optio
 
     ``write_options`` go to :func:`pyarrow.parquet.write_table` (``compression``, ``row_group_size``...).
     """
-    path = Path(path)
-    temporary = _temporary_path(path)
-    try:
+    with atomic_path(path) as temporary:
         pq.write_table(table, temporary, **write_options)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     """Write ``text`` to ``path``, visible only once complete (write then rename)."""
-    path = Path(path)
-    temporary = _temporary_path(path)
-    try:
+    with atomic_path(path) as temporary:
         temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     """Write ``data`` to ``path``, visible only once complete (write then rename)."""
-    path = Path(path)
-    temporary = _temporary_path(path)
-    try:
+    with atomic_path(path) as temporary:
         temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def atomic_write_json(value: object, path: str | os.PathLike) -> Path:
