@@ -10,9 +10,11 @@ spurious findings of each version, and what changed between them.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.warehouse.output import format_table
@@ -79,71 +81,88 @@ def run_train_demo(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class Finding:
-    """One spurious finding of a run: a class that follows a concept outside its hierarchy."""
+    """One spurious finding of a run: a class that follows a concept outside its own hierarchy."""
 
     class_name: str
-    concepts: tuple[str, ...]
+    concepts: tuple[str, ...]  # the formula's non-negated concepts outside the class's hierarchy
     layer: str
     neuron: int
     formula: str
     auc: float
-    via: str  # "logit": the class's own output; "feeds": a neuron among the class's strongest inputs
-    is_attribute: bool  # a concept is outside the hierarchy altogether (attribute, annotation)
+    via: Literal["logit", "feeds"]  # the class's own output, or a neuron among its strongest inputs
+    is_attribute: bool  # one of ``concepts`` is outside the hierarchy altogether (attribute, annotation)
 
     def describe(self) -> str:
-        where = "its logit" if self.via == "logit" else f"{self.layer} neuron {self.neuron}, which feeds it,"
+        if self.via == "logit":
+            where = "its logit"
+        elif self.via == "feeds":
+            where = f"{self.layer} neuron {self.neuron}, which feeds it,"
+        else:
+            raise ValueError(f"Finding.via must be 'logit' or 'feeds'; got {self.via!r}")
         return f"class {self.class_name}: {where} is explained by `{self.formula}` (AUC {self.auc:.3f})"
 
 
 def spurious_findings(db_path: Path, run_id: str) -> list[Finding]:
     """The run's spurious findings (queries ``spurious_logit_explanations`` and ``spurious_class_features``).
 
-    Findings that involve a concept outside the hierarchy altogether (an attribute or an annotation,
-    such as ``watermark``) come first; within each group, highest AUC first.
+    A finding names the formula's non-negated concepts outside the class's hierarchy (a formula
+    such as ``Trouser & ~watermark`` relies on the absence of the watermark, not on it). Findings
+    that involve a concept outside the hierarchy altogether (an attribute or an annotation, such
+    as ``watermark``) come first; within each group, highest AUC first.
     """
+    from invert_core import literals, parse_formula
     from invert_pipeline.warehouse import run_named_query
 
     query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
+    kinds, lineage = _concept_relations(db_path, run_id)
+    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
+
+    def finding(class_name: str, layer: str, neuron: int, formula: str, auc: float, via: str) -> Finding | None:
+        outside = tuple(dict.fromkeys(
+            literal.concept for literal in literals(parse_formula(formula))
+            if not literal.negated and (class_name, literal.concept) not in lineage
+        ))
+        if not outside:
+            return None
+        return Finding(class_name, outside, layer, neuron, formula, auc, via, bool(attributes.intersection(outside)))
+
     logits = run_named_query(db_path, "spurious_logit_explanations", query).to_pylist()
     features = run_named_query(db_path, "spurious_class_features", query).to_pylist()
-    kinds = _concept_kinds(db_path, run_id)
-    by_logit: dict[tuple[str, int], list[dict]] = {}
-    for row in logits:
-        if not row["negated"]:
-            by_logit.setdefault((row["layer"], row["neuron"]), []).append(row)
-    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
-    findings = [
-        Finding(rows[0]["class_name"], concepts, layer, neuron, rows[0]["formula"], rows[0]["auc"], "logit",
-                bool(attributes.intersection(concepts)))
-        for (layer, neuron), rows in by_logit.items()
-        for concepts in [tuple(row["concept"] for row in rows)]
-    ]
-    for row in features:
-        concepts = tuple(
-            literal for literal in (part.strip() for part in row["unrelated_literals"].split(", "))
-            if not literal.startswith("~")
-        )
-        if concepts:
-            findings.append(Finding(row["class_name"], concepts, row["source_layer"], row["source_neuron"],
-                                    row["formula"], row["auc"], "feeds", bool(attributes.intersection(concepts))))
-    return sorted(findings, key=lambda finding: (not finding.is_attribute, -finding.auc))
+    candidates = {
+        (row["class_name"], row["layer"], row["neuron"], row["formula"], row["auc"], "logit") for row in logits
+    } | {
+        (row["class_name"], row["source_layer"], row["source_neuron"], row["formula"], row["auc"], "feeds")
+        for row in features
+    }
+    findings = [found for candidate in candidates if (found := finding(*candidate)) is not None]
+    return sorted(findings, key=lambda found: (not found.is_attribute, -found.auc, found.class_name, found.neuron))
 
 
-def _concept_kinds(db_path: Path, run_id: str) -> dict[str, str]:
-    """Concept name -> kind (class, ancestor, attribute, annotation) for the run's dataset."""
+def _concept_relations(db_path: Path, run_id: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """For the run's dataset: concept name -> kind, and the (concept, related) pairs of one line of descent."""
     from invert_pipeline.warehouse.connection import read_connection
 
     with read_connection(db_path) as connection:
-        rows = connection.execute(
+        dataset = {"run": run_id}
+        kinds = connection.execute(
             """
             select concepts.concept, concepts.kind
             from concepts
             join runs using (dataset_fingerprint)
             where runs.run_id = $run
             """,
-            {"run": run_id},
+            dataset,
         ).fetchall()
-    return dict(rows)
+        lineage = connection.execute(
+            """
+            select lineage.concept, lineage.related
+            from concept_lineage as lineage
+            join runs using (dataset_fingerprint)
+            where runs.run_id = $run
+            """,
+            dataset,
+        ).fetchall()
+    return dict(kinds), {(concept, related) for concept, related in lineage}
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -170,6 +189,9 @@ def run_demo(args: argparse.Namespace) -> int:
             )
     if not args.debug:
         quiet_tracebacks()
+    # Unless the user chose otherwise: the ephemeral API's telemetry needs the internet, and on a
+    # fresh Prefect database it logs a "database is locked" traceback at start-up.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     started = time.perf_counter()
     workspace = Path(args.workspace).resolve()
     results = {
