@@ -29,7 +29,7 @@ class RunContents:
     layers : explained layers in network order.
     layer_summary : the named query ``significant_neurons_by_layer``.
     best : one row per neuron: layer, neuron, class_name, formula, length, auc, p_value, log10_p,
-        effective_q_value, fraction.
+        effective_q_value, fraction, heldout_auc and average_precision (null when the run has none).
     concepts : the dataset's concepts: concept_id, concept, kind, depth, n_pos, description.
     edges : (child, parent) concept names.
     explained_concepts : (concept, layer, n_neurons): how many significant best explanations of the
@@ -87,7 +87,8 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
         best = connection.sql(
             """
             select best.layer, best.neuron, neurons.class_name, best.formula, best.length, best.auc,
-                best.p_value, best.log10_p, best.effective_q_value, best.fraction
+                best.p_value, best.log10_p, best.effective_q_value, best.fraction, best.heldout_auc,
+                best.average_precision
             from best_explanations as best
             join neurons using (run_id, layer, neuron)
             join layers using (run_id, layer)

@@ -254,6 +254,8 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
         Column("label", "neuron", html.markup), Column("formula", "explanation", html.formula),
         Column("auc", "AUC", html.decimal, number=True), Column("p", "p-value", html.markup, number=True),
         Column("effective_q_value", "q", html.probability, number=True),
+        Column("heldout_auc", "held-out AUC", html.decimal, number=True),
+        Column("average_precision", "AP", html.decimal, number=True),
         Column("fraction", "share true", html.decimal, number=True),
         Column("strip", "most activating | least activating", html.markup),
     ]

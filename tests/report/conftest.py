@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from invert_pipeline.warehouse import DEFAULT_DB_NAME
+
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from report_workspace import build_workspace  # noqa: E402  (needs HERE on sys.path)
-
-from invert_pipeline.warehouse import DEFAULT_DB_NAME  # noqa: E402
 
 
 @dataclass(frozen=True)

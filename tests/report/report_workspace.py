@@ -22,7 +22,7 @@ from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet
 from tasks.activations import layer_width
 
 LAYERS = ("conv1", "fc", "logits")
-SEARCH = SearchParams(length=2, beam=4, top_k=2, holdout=0.0)
+SEARCH = SearchParams(length=2, beam=4, top_k=2, min_fraction=0.05)  # held out: 20%, the default
 
 
 def build_workspace(workspace: Path, *, limit: int = 400) -> list[str]:

@@ -39,7 +39,13 @@ def test_neuron_rows_show_formula_auc_and_sample_strip(report_workspace, tmp_pat
     assert NEURONS_PER_LAYER <= len(strips) <= 64
     with Image.open(tmp_path / strips[0]) as strip:
         assert strip.height == 56 and strip.width > 12 * 56
-    assert "<code>" in index.read_text()
+    fc_table = index.read_text().split("<h3>fc</h3>")[1].split("</table>")[0]
+    headings = re.findall(r"<th>([^<]*)</th>", fc_table)
+    first_row = re.findall(r"<td[^>]*>(.*?)</td>", fc_table.split("<tbody>")[1].split("</tr>")[0])
+    cells = dict(zip(headings, first_row, strict=True))
+    assert cells["explanation"].startswith("<code>")
+    assert 0.5 <= float(cells["AUC"]) <= 1.0
+    assert 0.0 <= float(cells["held-out AUC"]) <= 1.0  # the fixture holds out 20% of the samples
 
 
 def test_two_runs_add_the_diff_and_both_runs(report_workspace, tmp_path):
