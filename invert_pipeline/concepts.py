@@ -13,7 +13,8 @@ Sources, each a group of concepts with the rows (sample positions) where the con
 Concept names are unique. Apart from a class that is also an ancestor, a name that comes from two
 sources (an attribute column named like a class, an annotation concept also in an attribute
 column, the same concept in two annotation files) is an error naming both sources: rename one.
-Concepts with fewer than ``min_positives`` positive samples are dropped and reported.
+Concepts with fewer than ``min_positives`` positive samples, or positive on every sample, are dropped
+and reported.
 """
 
 from __future__ import annotations
@@ -260,8 +261,11 @@ def merge_concepts(
     groups: Sequence[tuple[str, list[Concept]]],
     edges: Sequence[tuple[str, str]],
     min_positives: int,
+    n_samples: int,
 ) -> ConceptSet:
-    """One concept set from groups of concepts, keeping those with at least ``min_positives`` positives.
+    """One concept set from groups of concepts, keeping those with at least ``min_positives`` positives
+    and not positive on all ``n_samples`` samples (such as the root of a hierarchy: a concept true
+    everywhere separates nothing).
 
     Parameters
     ----------
@@ -269,6 +273,7 @@ def merge_concepts(
         source in collision errors, e.g. ``"attribute column 'watermark'"``).
     edges : ``(child, parent)`` by name, between concepts of the groups.
     min_positives : concepts with fewer positive samples are dropped.
+    n_samples : the number of samples; concepts positive on all of them are dropped.
     """
     source_of: dict[str, str] = {}
     kept: list[Concept] = []
@@ -281,7 +286,7 @@ def merge_concepts(
                     "concept names must be unique: rename the column, annotation concept or class"
                 )
             source_of[concept.name] = source
-            if len(concept.positions) >= min_positives:
+            if min_positives <= len(concept.positions) < n_samples:
                 kept.append(concept)
             else:
                 dropped.append({"name": concept.name, "kind": concept.kind, "n_pos": len(concept.positions)})

@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
 FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, also for probe sets of its classes
-FORMAT_VERSION = 1  # of the prepared folder; part of the fingerprint, bump when the files change
+FORMAT_VERSION = 2  # of the prepared folder; part of the fingerprint, bump when the files change
 DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
 
@@ -312,7 +312,7 @@ def build_concepts(spec: DatasetSpec, split: datasets.Dataset, label_column: str
             groups.append((f"attribute column {concept.source_id!r}", [concept]))
     for path in spec.annotations:
         groups.append((f"annotation file {path!r}", annotation_concepts(path, sample_ids, len(split))))
-    return merge_concepts(groups, edges, spec.min_positives)
+    return merge_concepts(groups, edges, spec.min_positives, len(sample_ids))
 
 
 def _samples_table(split: datasets.Dataset, label_column: str | None, sample_ids: np.ndarray) -> pa.Table:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -21,10 +22,6 @@ COMMAND_MODULES = (
 )
 
 
-class UserError(Exception):
-    """A problem with what the user asked for; printed as one line without a traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="invert", description="Explain what the neurons of a deep network have learned (INVERT)."
@@ -32,19 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name == name:  # that group of commands is not built yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Unless the user chose otherwise: the ephemeral Prefect API's telemetry needs the internet, and on
+    # a fresh Prefect database it logs a "database is locked" traceback at start-up.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

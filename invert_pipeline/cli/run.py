@@ -10,7 +10,6 @@ spurious findings of each version, and what changed between them.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +188,6 @@ def run_demo(args: argparse.Namespace) -> int:
             )
     if not args.debug:
         quiet_tracebacks()
-    # Unless the user chose otherwise: the ephemeral API's telemetry needs the internet, and on a
-    # fresh Prefect database it logs a "database is locked" traceback at start-up.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     started = time.perf_counter()
     workspace = Path(args.workspace).resolve()
     results = {

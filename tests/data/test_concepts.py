@@ -136,7 +136,7 @@ class TestMerge:
     def test_min_positives_drops_and_reports(self) -> None:
         """Concepts under min_positives are dropped, reported, and their edges go with them."""
         concepts, edges = class_concepts(np.array([0, 0, 0, 1, 2, 2]), NAMES, PARENTS, "map.csv")
-        merged = merge_concepts([("classes", concepts)], edges, min_positives=2)
+        merged = merge_concepts([("classes", concepts)], edges, min_positives=2, n_samples=6)
         assert [c.name for c in merged.concepts] == ["sandal", "shirt", "footwear", "shoe"]
         assert merged.dropped == [{"name": "sneaker", "kind": "class", "n_pos": 1}]
         names = [c.name for c in merged.concepts]
@@ -144,17 +144,29 @@ class TestMerge:
             ("sandal", "shoe"), ("shoe", "footwear")
         ]
 
+    def test_concept_positive_everywhere_is_dropped(self) -> None:
+        """A concept true on every sample (a hierarchy's root) separates nothing and is dropped."""
+        concepts, edges = class_concepts(np.array([0, 0, 1, 1]), NAMES, PARENTS, "map.csv")
+        merged = merge_concepts([("classes", concepts)], edges, min_positives=1, n_samples=4)
+        assert [c.name for c in merged.concepts] == ["sandal", "sneaker"]
+        assert merged.dropped == [
+            {"name": "shirt", "kind": "class", "n_pos": 0},
+            {"name": "footwear", "kind": "ancestor", "n_pos": 4},
+            {"name": "shoe", "kind": "ancestor", "n_pos": 4},
+        ]
+        assert merged.edges == []
+
     def test_name_collision_between_sources(self) -> None:
         """The same name from two sources is an error naming both."""
         first = Concept("red", "attribute", "tags", None, np.array([0]))
         second = Concept("red", "annotation", "a.csv", None, np.array([1]))
         with pytest.raises(ValueError, match="'red' comes from both attribute column 'tags' and annotation file 'a.csv'"):
-            merge_concepts([("attribute column 'tags'", [first]), ("annotation file 'a.csv'", [second])], [], 1)
+            merge_concepts([("attribute column 'tags'", [first]), ("annotation file 'a.csv'", [second])], [], 1, 2)
 
     def test_tables(self) -> None:
         """The concept, edge and label tables follow the ARCHITECTURE.md schemas."""
-        concepts, edges = class_concepts(np.array([1, 0, 1]), NAMES[:2], PARENTS, "map.csv")
-        merged = merge_concepts([("classes", concepts)], edges, 1)
+        concepts, edges = class_concepts(np.array([1, 0, 1, -1]), NAMES[:2], PARENTS, "map.csv")
+        merged = merge_concepts([("classes", concepts)], edges, 1, n_samples=4)
         table = merged.concepts_table()
         assert table.schema.names == ["concept_id", "name", "kind", "source_id", "description", "n_pos", "depth"]
         assert table.column("n_pos").to_pylist() == [1, 2, 3, 3]

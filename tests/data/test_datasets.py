@@ -136,10 +136,12 @@ class TestFashionMnist:
         garments = ["T-shirt/top", "Trouser", "Pullover", "Coat", "Shirt"]
         assert np.array_equal(column["garment"], np.isin(samples, garments))
         assert np.array_equal(column["clothing"], np.isin(samples, [*garments, "Dress"]))  # a dress: woman's clothing
-        assert column["artifact"].all()
+        assert "artifact" not in column  # the root is true on every sample: dropped and reported
+        info = json.loads((folder / "dataset.json").read_text())
+        assert {"name": "artifact", "kind": "ancestor", "n_pos": 2000} in info["dropped_concepts"]
         concepts = read(folder, "concepts.parquet").to_pandas().set_index("name")
         assert concepts.loc["Sneaker", "source_id"] == "n03472535"
-        assert concepts.loc["artifact", "depth"] == 0 and concepts.loc["footwear", "kind"] == "ancestor"
+        assert concepts.loc["footwear", "depth"] >= 1 and concepts.loc["footwear", "kind"] == "ancestor"
         edges = read(folder, "concept_edges.parquet").to_pylist()
         assert {"child": names.index("Shirt"), "parent": names.index("garment")} in edges
 
@@ -188,9 +190,9 @@ class TestConcepts:
         spec = DatasetSpec(path=str(path), attribute_columns=("watermark", "tags"), annotations=(str(tmp_path / "notes.csv"),))
         sample_ids, labels, names = read_labels(prepare_dataset(spec, tmp_path / "ws"))
         positive = {name: sample_ids[labels[:, i].nonzero()[0]].tolist() for i, name in enumerate(names)}
-        assert names == ["cat", "dog", "fish", "watermark", "red", "round", "blur", "shadow"]
+        assert names == ["cat", "dog", "fish", "watermark", "round", "blur", "shadow"]  # "red" is on every sample
         assert positive["watermark"] == [0, 4, 8]
-        assert positive["round"] == [0, 2, 4, 6, 8, 10] and len(positive["red"]) == 12
+        assert positive["round"] == [0, 2, 4, 6, 8, 10]
         assert positive["shadow"] == [1, 4] and positive["blur"] == [11]
 
     def test_min_positives_reported(self, parquet_file: Path, tmp_path: Path) -> None:
@@ -207,21 +209,23 @@ class TestConcepts:
         folder = prepare_dataset(DatasetSpec(path=str(parquet_file), hierarchy=str(tmp_path / "map.csv")), tmp_path / "ws")
         concepts = read(folder, "concepts.parquet").to_pylist()
         assert [(c["name"], c["kind"], c["n_pos"], c["depth"]) for c in concepts] == [
-            ("cat", "class", 10, 2), ("dog", "class", 10, 2), ("fish", "class", 10, 1),
-            ("animal", "ancestor", 30, 0), ("pet", "ancestor", 20, 1),
-        ]
+            ("cat", "class", 10, 2), ("dog", "class", 10, 2), ("fish", "class", 10, 1), ("pet", "ancestor", 20, 1),
+        ]  # "animal" is the root, on all 30 samples: dropped
+        info = json.loads((folder / "dataset.json").read_text())
+        assert info["dropped_concepts"] == [{"name": "animal", "kind": "ancestor", "n_pos": 30}]
 
     def test_wordnet_hierarchy_for_wnid_folders(self, tmp_path: Path, rng: np.random.Generator) -> None:
         """An image folder named by wnids gets WordNet concepts with hierarchy='wordnet'."""
         root = tmp_path / "imagenet"
-        for wnid in ("n01440764", "n01443537"):
+        for wnid in ("n01440764", "n01443537", "n01484850"):  # tench, goldfish, great white shark
             (root / wnid).mkdir(parents=True)
             for index in range(2):
                 (root / wnid / f"{index}.png").write_bytes(data_samples.png(rng))
         folder = prepare_dataset(DatasetSpec(path=str(root), split="train", hierarchy="wordnet"), tmp_path / "ws")
         _, labels, names = read_labels(folder)
-        assert names[:2] == ["tench", "goldfish"]
+        assert names[:3] == ["tench", "goldfish", "great_white_shark"]
         assert labels[:, names.index("cyprinid")].sum() == 4 and labels[:, names.index("tench")].sum() == 2
+        assert "fish" not in names  # an ancestor of every sample separates nothing
 
 
 class TestFingerprint:
