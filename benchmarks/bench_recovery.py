@@ -1,6 +1,6 @@
 """Does INVERT recover planted formulas, and does it call noise significant? (a benchmark, not a test)
 
-    python benchmarks/bench_recovery.py [--samples 4000] [--neurons 40] [--min-gain 0 0.005 0.02 0.05]
+    python benchmarks/bench_recovery.py [--samples 4000] [--neurons 20] [--min-gain 0 0.005 0.01]
 
 Concepts: a random hierarchy (8 roots, 24 internal nodes, 60 leaves; each sample positive for one
 leaf and its ancestors) plus 12 independent attributes (each true on 10–40% of samples): 104 concepts.
@@ -66,9 +66,9 @@ def random_formula(rng, labels, names, n_literals: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4000)
-    parser.add_argument("--neurons", type=int, default=40, help="planted neurons per length and SNR")
-    parser.add_argument("--snr", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
-    parser.add_argument("--min-gain", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02])
+    parser.add_argument("--neurons", type=int, default=20, help="planted neurons per length and SNR")
+    parser.add_argument("--snr", type=float, nargs="+", default=[2.0, 3.0, 4.0, 6.0])
+    parser.add_argument("--min-gain", type=float, nargs="+", default=[0.0, 0.005, 0.01])
     parser.add_argument("--noise-neurons", type=int, default=200)
     parser.add_argument("--min-fraction", type=float, default=0.005)
     args = parser.parse_args()
