@@ -94,7 +94,6 @@ def beam_search(
     """
     n_concepts = len(concepts)
     n_neurons = group_sums.shape[1]
-    device = group_sums.device
     atoms = [Literal(name) for name in concepts] + [Literal(name, negated=True) for name in concepts]
 
     # Atoms: c_0 .. c_{C-1}, then ~c_0 .. ~c_{C-1}.

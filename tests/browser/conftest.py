@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent / "flows"))  # the orchestration tests' server helpers
 
-from flow_servers import free_port, stop_process_group, wait_for_health  # noqa: E402
+from flow_servers import PrefectServer, running_prefect_server  # noqa: E402
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -73,41 +73,11 @@ def screenshots() -> Path:
     return folder
 
 
-@dataclass(frozen=True)
-class PrefectUI:
-    """A ``prefect server start`` process serving its API and UI on a loopback port."""
-
-    url: str
-    api_url: str
-    home: Path
-
-
 @pytest.fixture(scope="session")
-def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectUI]:
+def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A Prefect server with its UI on a free loopback port, its own PREFECT_HOME; stopped by its pid."""
-    home = tmp_path_factory.mktemp("prefect-ui-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "true",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log_path = home / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_health(f"{url}/api", process, log_path)
-            yield PrefectUI(url=url, api_url=f"{url}/api", home=home)
-        finally:
-            stop_process_group(process)
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-ui-home"), ui=True) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -121,7 +91,7 @@ class DemoFlowRun:
 
 
 @pytest.fixture(scope="session")
-def demo_flow_run(prefect_ui: PrefectUI, tmp_path_factory: pytest.TempPathFactory) -> DemoFlowRun:
+def demo_flow_run(prefect_ui: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> DemoFlowRun:
     """Run the flow in a subprocess whose PREFECT_API_URL is the test server; return what it made."""
     workspace = tmp_path_factory.mktemp("browser-workspace")
     env = {**os.environ, "PREFECT_API_URL": prefect_ui.api_url, "PREFECT_HOME": str(prefect_ui.home),

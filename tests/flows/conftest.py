@@ -6,8 +6,6 @@ model spec ``flow_models:tiny_cnn`` imports everywhere.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import flow_models  # noqa: E402  (needs HERE on sys.path)
-from flow_servers import PrefectServer, free_port, stop_process_group, wait_for_health  # noqa: E402
+from flow_servers import PrefectServer, running_prefect_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -59,31 +57,9 @@ def tiny_problem(tmp_path_factory: pytest.TempPathFactory) -> TinyProblem:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A real Prefect server on a free loopback port with its own PREFECT_HOME; stopped by its pid."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        # Scheduled runs are inserted by a loop service; a short loop makes a new schedule's runs appear at once.
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_for_health(api_url, process, home / "server.log")
-        yield PrefectServer(api_url=api_url, pid=process.pid, home=home)
-    finally:
-        stop_process_group(process)
-        log.close()
+    # Scheduled runs are inserted by a loop service; a short loop makes a new schedule's runs appear at once.
+    with running_prefect_server(
+        tmp_path_factory.mktemp("prefect-home"), ui=False,
+        extra_env={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"},
+    ) as server:
+        yield server

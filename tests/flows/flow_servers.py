@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,11 @@ class PrefectServer:
     api_url: str
     pid: int
     home: Path
+
+    @property
+    def url(self) -> str:
+        """The server's root, where the UI is served when it is enabled."""
+        return self.api_url.removesuffix("/api")
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess that talks to this server."""
@@ -67,3 +75,31 @@ def wait_for_health(api_url: str, process: subprocess.Popen, log_path: Path) -> 
             pass
         time.sleep(0.5)
     raise TimeoutError(f"prefect server not healthy after {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_prefect_server(home: Path, *, ui: bool, extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
+    """Start ``prefect server start`` on a free loopback port with ``home`` as PREFECT_HOME; stop it by pid."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true" if ui else "false",
+        **(extra_env or {}),
+    }
+    env.pop("PREFECT_API_URL", None)
+    log_path = home / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        api_url = f"http://127.0.0.1:{port}/api"
+        try:
+            wait_for_health(api_url, process, log_path)
+            yield PrefectServer(api_url=api_url, pid=process.pid, home=home)
+        finally:
+            stop_process_group(process)

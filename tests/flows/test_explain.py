@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, TaskRunFilter, TaskRunFilterTags
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterTags
 
 import flow_models
 from flows.explain import explain_model
