@@ -255,7 +255,13 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
         Column("auc", "AUC", html.decimal, number=True), Column("p", "p-value", html.markup, number=True),
         Column("effective_q_value", "q", html.probability, number=True),
         Column("heldout_auc", "held-out AUC", html.decimal, number=True),
+        Column("heldout_p_value", "held-out p", html.probability, number=True),
+        Column("empirical_p_value", "permutation p", html.probability, number=True),
         Column("average_precision", "AP", html.decimal, number=True),
+        Column("f1", "F1 (top act.)", html.decimal, number=True),
+        Column("iou", "IoU (top act.)", html.decimal, number=True),
+        Column("mean_difference", "mean diff. (σ)", html.decimal, number=True),
+        Column("stability", "bootstrap stability", html.decimal, number=True),
         Column("fraction", "share true", html.decimal, number=True),
         Column("strip", "most activating | least activating", html.markup),
     ]

@@ -46,6 +46,11 @@ def test_neuron_rows_show_formula_auc_and_sample_strip(report_workspace, tmp_pat
     assert cells["explanation"].startswith("<code>")
     assert 0.5 <= float(cells["AUC"]) <= 1.0
     assert 0.0 <= float(cells["held-out AUC"]) <= 1.0  # the fixture holds out 20% of the samples
+    assert 0.0 <= float(cells["held-out p"]) <= 1.0
+    for metric in ("AP", "F1 (top act.)", "IoU (top act.)"):
+        assert 0.0 <= float(cells[metric]) <= 1.0
+    assert float(cells["mean diff. (σ)"]) > 0  # the best formula of a positive search is where activations are high
+    assert cells["bootstrap stability"] == ""  # not asked for in the fixture's search
 
 
 def test_two_runs_add_the_diff_and_both_runs(report_workspace, tmp_path):
