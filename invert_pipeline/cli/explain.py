@@ -53,6 +53,12 @@ SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
     ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
     ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
+    ("--min-gain", "min_gain", {"type": float, "help": "AUC a longer formula must gain per added literal (default 0.005)"}),
+    ("--holdout", "holdout", {"type": float, "help": "fraction of samples held out for held-out AUC/p/q (default 0.2)"}),
+    ("--search-seed", "seed", {"type": int, "help": "seed of the held-out split, permutations and bootstrap"}),
+    ("--permutations", "permutations", {"type": int, "help": "permuted searches for empirical p-values (default 0)"}),
+    ("--permutation-neurons", "permutation_neurons", {"type": int, "help": "neurons sampled per permutation"}),
+    ("--bootstrap", "bootstrap", {"type": int, "help": "bootstrap resamples for stability (default 0)"}),
 )
 EXTRACTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--reduce", "reduce", {"choices": ("mean", "max"), "help": "reduction of conv maps over H, W"}),
