@@ -1,4 +1,5 @@
-"""What a run shows in the Prefect UI: progress bars, a table per layer, a markdown summary.
+"""What a run shows in the Prefect UI (progress bars, a table per layer, a markdown summary) and, in a
+terminal, as progress bars.
 
 Plain functions called from flows (artifacts belong to the flow run that creates them); none of
 them is a task, so they never take part in caching.
@@ -6,8 +7,10 @@ them is a task, so they never take part in caching.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -15,6 +18,8 @@ import pyarrow.parquet as pq
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.artifacts import update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
+from rich.console import Console
+from rich.progress import Progress
 
 from invert_pipeline.warehouse import run_named_query
 
@@ -29,15 +34,29 @@ def artifact_key(*parts: str) -> str:
 
 
 def results_with_progress(futures: Iterable[PrefectFuture], description: str) -> list:
-    """Wait for ``futures``, updating a progress artifact as each finishes; results in input order.
+    """Wait for ``futures``, updating a progress artifact (and, in a terminal, a progress bar) as each
+    finishes; results in input order.
 
     Raises the first failure, after the progress artifact shows how far the stage got.
     """
     futures = list(futures)
     artifact_id = create_progress_artifact(progress=0.0, description=description)
-    for done, _ in enumerate(as_completed(futures), start=1):
-        update_progress_artifact(artifact_id, progress=100.0 * done / len(futures))
+    with _terminal_progress(description, len(futures)) as advance:
+        for done, _ in enumerate(as_completed(futures), start=1):
+            update_progress_artifact(artifact_id, progress=100.0 * done / len(futures))
+            advance()
     return [future.result() for future in futures]
+
+
+@contextlib.contextmanager
+def _terminal_progress(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on standard error when it is a terminal; yields the function that advances it."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with Progress(*Progress.get_default_columns(), console=Console(stderr=True)) as progress:
+        task_id = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task_id)
 
 
 def best_explanations(explanations_path: str | Path):
