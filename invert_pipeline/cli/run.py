@@ -256,6 +256,7 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     print(f"  concepts explained only by {version_a}: {', '.join(lost) or 'none'}")
     print(f"  neurons whose best explanation changed: {len(changed)}")
     print("  largest AUC changes:")
-    print("    " + format_table(moves.select(
-        ["layer", "neuron", "class_name", "formula_a", "formula_b", "auc_a", "auc_b"]
-    )).replace("\n", "\n    "))
+    columns = ["layer", "neuron", "class_name", "formula_a", "formula_b", "auc_a", "auc_b"]
+    if moves.column("class_name").null_count == moves.num_rows:  # no logit among them: nothing to name
+        columns.remove("class_name")
+    print("    " + format_table(moves.select(columns)).replace("\n", "\n    "))
