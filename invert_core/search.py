@@ -58,6 +58,7 @@ def _sort_direction(values: torch.Tensor, mode: Mode) -> torch.Tensor:
     return torch.sort(values, dim=-1, descending=(mode == "positive"), stable=True).indices
 
 
+@dataclass(frozen=True)
 class _Beams:
     """The beams of a chunk of neurons: formulas (Python) and their truth, counts and sums (tensors).
 
@@ -65,13 +66,12 @@ class _Beams:
     n_pos, doubled_sum : (n_neurons, beam) float64    formulas, lengths : lists [neuron][slot]
     """
 
-    def __init__(self, truth, alive, n_pos, doubled_sum, formulas, lengths) -> None:
-        self.truth = truth
-        self.alive = alive
-        self.n_pos = n_pos
-        self.doubled_sum = doubled_sum
-        self.formulas = formulas
-        self.lengths = lengths
+    truth: torch.Tensor
+    alive: torch.Tensor
+    n_pos: torch.Tensor
+    doubled_sum: torch.Tensor
+    formulas: list[list[Formula | None]]
+    lengths: list[list[int]]
 
 
 def beam_search(
