@@ -31,7 +31,7 @@ from invert_core.formula import (
 )
 from invert_core.holdout import split_samples
 from invert_core.metrics import formula_metrics
-from invert_core.significance import benjamini_hochberg, mann_whitney_p
+from invert_core.significance import benjamini_hochberg, mann_whitney_p, q_values_by_rank
 
 __all__ = [
     "DEFAULT_MIN_FRACTION",
@@ -52,6 +52,7 @@ __all__ = [
     "from_json",
     "mann_whitney_p",
     "parse_formula",
+    "q_values_by_rank",
     "split_samples",
     "to_json",
     "to_text",

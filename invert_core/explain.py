@@ -25,7 +25,7 @@ from invert_core.labels import GroupedLabels, group_rank_sums, group_samples
 from invert_core.metrics import FormulaMetrics, formula_metrics
 from invert_core.ranks import doubled_average_ranks
 from invert_core.search import BeamEntry, SearchConfig, beam_search
-from invert_core.significance import benjamini_hochberg, mann_whitney_p
+from invert_core.significance import mann_whitney_p, q_values_by_rank
 
 DEFAULT_MIN_FRACTION = 0.005
 DEFAULT_MIN_GAIN = 0.005
@@ -224,10 +224,15 @@ class _Search:
     """The search over fixed labels, run for any activations of the same samples, chunk by chunk."""
 
     def __init__(self, labels, names, config, device, memory_budget) -> None:
-        self.names, self.config, self.device = names, config, device
-        self.grouped = group_samples(labels, device)
+        # A concept constant on these samples (possible in a held-out split or a bootstrap resample,
+        # though not on all the data) can only restate another formula: leave it out, silently.
+        counts = np.asarray(labels.sum(axis=0)).ravel()
+        varying = np.flatnonzero((counts > 0) & (counts < labels.shape[0]))
+        self.names = [names[i] for i in varying]
+        self.config, self.device = config, device
+        self.grouped = group_samples(labels[:, varying], device)
         self.n_samples = labels.shape[0]
-        self.chunk = _neurons_per_chunk(self.n_samples, self.grouped.n_groups, len(names), config, memory_budget)
+        self.chunk = _neurons_per_chunk(self.n_samples, self.grouped.n_groups, len(self.names), config, memory_budget)
 
     def run(self, values: torch.Tensor) -> list[tuple[int, int, BeamEntry, float]]:
         """(neuron, rank, entry, tie term) rows for the columns of ``values`` (n_samples, n_neurons)."""
@@ -274,26 +279,17 @@ def _heldout_figures(values, labels, names, formulas, neurons, ranks, device):
         ranked = doubled_average_ranks(values[:, [int(neuron)]].to(device))
         doubled = ranked.doubled[0].cpu().numpy()
         truth = np.stack([truths[formulas[i]] for i in rows])
-        n_pos = truth.sum(axis=1).astype(np.float64)
-        doubled_sum = truth.astype(np.float64) @ doubled
-        defined = (n_pos > 0) & (n_pos < n_samples)
-        u2 = doubled_sum - n_pos * (n_pos + 1)
+        n_pos = torch.from_numpy(truth.sum(axis=1).astype(np.float64))
+        doubled_sum = torch.from_numpy(truth.astype(np.float64) @ doubled)
+        defined = ((n_pos > 0) & (n_pos < n_samples)).numpy()
+        auc[rows] = np.where(defined, auc_from_sums(n_pos, doubled_sum, n_samples).numpy(), np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            auc[rows] = np.where(defined, u2 / (2 * n_pos * (n_samples - n_pos)), np.nan)
-            p, _ = mann_whitney_p(n_pos, u2, n_samples, float(ranked.tie_term[0]))
+            p, _ = mann_whitney_p(n_pos.numpy(), doubled_u(n_pos, doubled_sum).numpy(), n_samples,
+                                  float(ranked.tie_term[0]))
         p_value[rows] = np.where(defined, p, np.nan)
-    q_value = _q_values_by_rank(p_value, ranks)
+    q_value = q_values_by_rank(p_value, ranks)
     return (pa.array(auc, from_pandas=True), pa.array(p_value, from_pandas=True),
             pa.array(q_value, from_pandas=True))
-
-
-def _q_values_by_rank(p_value: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-    """BH q-values over the rows of each rank; NaN p-values stay NaN and do not count."""
-    q_value = np.full_like(p_value, np.nan)
-    for rank in np.unique(ranks):
-        rows = np.flatnonzero((ranks == rank) & ~np.isnan(p_value))
-        q_value[rows] = benjamini_hochberg(p_value[rows])
-    return q_value
 
 
 def _empirical_p(search, values, auc, mode, permutations, permutation_neurons, rng) -> pa.Array:
@@ -375,7 +371,7 @@ def _table(rows: list[tuple[int, int, BeamEntry, float]], n_samples: int) -> pa.
     u2 = doubled_u(torch.from_numpy(n_pos), torch.from_numpy(doubled_sum)).numpy()
     auc = auc_from_sums(torch.from_numpy(n_pos), torch.from_numpy(doubled_sum), n_samples).numpy()
     p_value, log10_p = mann_whitney_p(n_pos, u2, n_samples, tie_term)
-    q_value = _q_values_by_rank(p_value, rank)
+    q_value = q_values_by_rank(p_value, rank)
     return pa.table(
         {
             "neuron": np.array([neuron for neuron, _, _, _ in rows], dtype=np.int64),

@@ -49,3 +49,16 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     if p_values.size == 0:
         return p_values.copy()
     return scipy.stats.false_discovery_control(p_values, method="bh")
+
+
+def q_values_by_rank(p_values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """BH q-values over the rows of each rank (the neurons of a call, rank by rank).
+
+    NaN p-values (formulas untestable on the samples) stay NaN and do not count in any family.
+    """
+    p_values = np.asarray(p_values, dtype=np.float64)
+    q_values = np.full_like(p_values, np.nan)
+    for rank in np.unique(ranks):
+        rows = np.flatnonzero((ranks == rank) & ~np.isnan(p_values))
+        q_values[rows] = benjamini_hochberg(p_values[rows])
+    return q_values

@@ -139,13 +139,8 @@ def layer_q_values(explanations: pa.Table, p_column: str) -> pa.Array:
     Returns a float64 array aligned with the rows of ``explanations``; null where the p-value is null.
     """
     p_values = explanations[p_column].to_numpy(zero_copy_only=False).astype(np.float64)
-    ranks = explanations["rank"].to_numpy()
-    q_values = np.full(p_values.shape, np.nan)
-    tested = ~np.isnan(p_values)
-    for rank in np.unique(ranks):
-        rows = tested & (ranks == rank)
-        q_values[rows] = invert_core.benjamini_hochberg(p_values[rows])
-    return pa.array(q_values, pa.float64(), mask=~tested)
+    q_values = invert_core.q_values_by_rank(p_values, explanations["rank"].to_numpy())
+    return pa.array(q_values, pa.float64(), mask=np.isnan(p_values))
 
 
 def _explain_options(params: SearchParams) -> dict[str, object]:

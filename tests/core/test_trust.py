@@ -133,3 +133,15 @@ def test_invalid_trust_options(overrides, message):
     """Each bad trust option raises with a message naming it."""
     with pytest.raises(ValueError, match=message):
         explain(np.arange(20.0)[:, None], np.arange(20)[:, None] < 8, ["a"], **overrides)
+
+
+def test_concept_constant_on_the_search_part_stays_out_of_the_beams(rng):
+    """A concept positive only on held-out samples cannot pad the beam with restatements of other formulas."""
+    labels, names = _concepts(rng, 400, n_concepts=5)
+    _, held = split_samples(400, 0.25, seed=0)
+    labels[:, 0] = False
+    labels[held[:20], 0] = True  # positive somewhere, but never in the search part
+    activations = labels[:, [1]] + 0.5 * rng.normal(size=(400, 1))
+    frame = explain(activations, labels, names, length=2, beam=4, holdout=0.25, seed=0).to_pandas()
+    assert not any("c0" in formula for formula in frame.formula)
+    assert frame.auc.nunique() == len(frame)  # no two ranks are the same formula in other words
