@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from invert_pipeline.layers import resolve_layers
 from invert_pipeline.models import load_model
 from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import ExtractionParams, ModelSpec
@@ -14,7 +15,6 @@ from tasks.activations import (
     activation_key,
     extract_shard_task,
     plan_extraction_shards,
-    resolve_layers_task,
     shard_complete,
 )
 from tasks.caching import in_workspace
@@ -51,7 +51,7 @@ def extract_activations_flow(
     info = read_dataset_info(dataset_dir)
     key = activation_key(info["fingerprint"], loaded.fingerprint, model, extraction)
     out_dir = Path(workspace) / "activations" / key
-    names = in_workspace(resolve_layers_task, workspace)(model, list(layers))
+    names = resolve_layers(loaded.module, list(layers))
     shards = plan_extraction_shards(info["n_samples"], extraction.shard_size)
     logger.info(
         "%s (weights %s): %d layers, %d samples in %d shards -> %s",

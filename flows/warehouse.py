@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from invert_pipeline.warehouse import is_loaded
 from tasks.caching import in_workspace
 from tasks.warehouse import load_warehouse_task
 
@@ -16,5 +17,7 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 def load_warehouse_flow(workspace: str, run_id: str) -> str:
     """Load ``<workspace>/runs/<run_id>`` into ``<workspace>/warehouse.duckdb``; returns the file's path."""
     db_path = Path(workspace) / WAREHOUSE_FILE
-    load = in_workspace(load_warehouse_task, workspace, outputs=[db_path])
+    # A cached load is only true while the file still holds the run (it may have been deleted and
+    # rebuilt without it since): otherwise load again.
+    load = in_workspace(load_warehouse_task, workspace, outputs_complete=is_loaded(db_path, workspace, run_id))
     return load(str(db_path), workspace, run_id)

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,8 @@ import pyarrow.parquet as pq
 import scipy.sparse
 from PIL import Image
 
+import invert_pipeline.concepts
+import invert_pipeline.hierarchy
 from invert_pipeline.concepts import (
     ConceptSet,
     annotation_concepts,
@@ -54,13 +57,13 @@ from invert_pipeline.workspace import (
     atomic_write_parquet,
     file_digest,
     fingerprint,
+    source_version,
 )
 
 logger = logging.getLogger(__name__)
 
 FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
 FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, also for probe sets of its classes
-FORMAT_VERSION = 2  # of the prepared folder; part of the fingerprint, bump when the files change
 DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
 
@@ -280,12 +283,16 @@ def dataset_fingerprint(spec: DatasetSpec) -> str:
     hierarchy = spec.hierarchy
     hierarchy_digest = None if hierarchy is None else file_digest(IMAGENET_HIERARCHY if hierarchy == "wordnet" else hierarchy)
     return fingerprint(
-        FORMAT_VERSION,
+        _code_version(),
         spec.model_dump(mode="json"),
         _source_digest(spec),
         hierarchy_digest,
         [file_digest(path) for path in spec.annotations],
     )
+
+
+def _code_version() -> str:
+    return source_version([sys.modules[__name__], invert_pipeline.concepts, invert_pipeline.hierarchy])
 
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from invert_pipeline.specs import ModelSpec
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 RANDOM_INIT_SEED = 0
+_SEEDED_INIT = threading.Lock()
 _NESTED_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
@@ -198,7 +200,8 @@ def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preproce
 def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
     arch = spec.source
     if spec.weights is None:
-        with torch.random.fork_rng(devices=[]):
+        # The global RNG is shared by threads (extraction shards run concurrently): one seeded init at a time.
+        with _SEEDED_INIT, torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
             module = torchvision.models.get_model(arch, weights=None)
         return module, arch, f"random-init-seed{RANDOM_INIT_SEED}", None

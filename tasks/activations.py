@@ -9,8 +9,6 @@ from prefect import task
 from prefect.runtime import task_run
 
 from invert_pipeline.extraction import extract_activations, pending_chunks, plan_shards
-from invert_pipeline.layers import resolve_layers
-from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import fingerprint
 from tasks.caching import ContentKey, code_version
@@ -66,20 +64,6 @@ def _extract_run_name() -> str:
     parameters = task_run.parameters
     start, stop = parameters["shard"]
     return f"extract {_model_label(parameters['model'])} samples {start}-{stop}"
-
-
-@task(
-    name="resolve layers",
-    task_run_name="resolve layers of {model.source}",
-    cache_policy=ContentKey(modules=MODEL_CODE),
-    result_serializer="json",
-)
-def resolve_layers_task(model: ModelSpec, patterns: list[str]) -> list[str]:
-    """Layer names matching ``patterns`` (exact names or globs; ``logits`` is the output), in order.
-
-    Depends on the architecture only, so the key is the spec and the patterns, not the weights.
-    """
-    return resolve_layers(load_model(model).module, patterns)
 
 
 @task(

@@ -11,7 +11,7 @@ readers use read-only connections.
 from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, list_queries
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S
 from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
-from invert_pipeline.warehouse.loading import RebuildResult, load_run, rebuild
+from invert_pipeline.warehouse.loading import RebuildResult, is_loaded, load_run, rebuild
 from invert_pipeline.warehouse.querying import run_named_query, run_sql
 
 DEFAULT_DB_NAME = "warehouse.duckdb"
@@ -24,6 +24,7 @@ __all__ = [
     "RebuildResult",
     "WarehouseBusyError",
     "WarehouseError",
+    "is_loaded",
     "list_queries",
     "load_run",
     "rebuild",

@@ -59,13 +59,19 @@ def load_run(
     then the warehouse is opened for writing (waiting up to ``wait_s`` seconds for another
     writer), changed in one transaction, and closed.
     """
-    manifest = read_manifest(workspace, run_id)
-    if _loaded_digest(Path(db_path), run_id, wait_s) == source_digest(manifest):
+    if is_loaded(db_path, workspace, run_id, wait_s=wait_s):
         return False
-    tables = read_run_tables(manifest)
+    tables = read_run_tables(read_manifest(workspace, run_id))
     with write_connection(db_path, wait_s=wait_s) as connection:
         replace_run(connection, tables)
     return True
+
+
+def is_loaded(
+    db_path: str | os.PathLike, workspace: str | os.PathLike, run_id: str, *, wait_s: float = DEFAULT_WAIT_S
+) -> bool:
+    """Whether the warehouse at ``db_path`` holds ``run_id`` loaded from its current files by this code."""
+    return _loaded_digest(Path(db_path), run_id, wait_s) == source_digest(read_manifest(workspace, run_id))
 
 
 def rebuild(

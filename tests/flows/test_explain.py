@@ -19,7 +19,7 @@ from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
 SEARCH = SearchParams(length=2, beam=3, top_k=3)
 # Task function names, as task keys start with them.
 DATASET_TASKS = ("prepare_dataset_task",)
-EXTRACTION_TASKS = ("resolve_layers_task", "extract_shard_task", "influence_task")
+EXTRACTION_TASKS = ("extract_shard_task", "influence_task")
 SEARCH_TASKS = ("search_task", "merge_chunks_task")
 
 
@@ -125,7 +125,7 @@ class TestExplainModel:
         """A different beam reruns the search and the new run's own files, neither the dataset nor the extraction."""
         result, states = run_tagged(**{**tiny_parameters, "search": SEARCH.model_copy(update={"beam": 2})})
         assert result["run_id"] != first_run[0]["run_id"]
-        for name in (*DATASET_TASKS, "resolve_layers_task", "extract_shard_task"):
+        for name in (*DATASET_TASKS, "extract_shard_task"):
             assert states[name] == ["Cached"] * len(states[name]), name
         assert all(name == "Completed" for name in states["search_task"])
 
@@ -146,3 +146,15 @@ class TestExplainModel:
         _, states = run_tagged(**tiny_parameters)
         assert explanations.is_file()
         assert sorted(states["search_task"]) == ["Cached", "Cached", "Completed"]
+
+    def test_run_missing_from_a_rebuilt_warehouse_is_loaded_again(self, first_run, tiny_parameters, tiny_problem):
+        """Delete the warehouse, let another run create a new one, rerun the first: it is loaded again."""
+        first, _ = first_run
+        Path(first["warehouse"]).unlink()
+        model = tiny_parameters["model"].model_copy(update={"weights": str(tiny_problem.checkpoint_v2), "version": "v2"})
+        run_tagged(**{**tiny_parameters, "model": model})
+        result, states = run_tagged(**tiny_parameters)
+        assert states["load_warehouse_task"] == ["Completed"]
+        with duckdb.connect(result["warehouse"], read_only=True) as connection:
+            runs = {row[0] for row in connection.execute("select run_id from runs").fetchall()}
+        assert first["run_id"] in runs

@@ -50,6 +50,15 @@ class TestTorchvisionSource:
         assert first.version == "random-init-seed0" and first.input_size == (3, 224, 224)
         assert not first.module.training
 
+    def test_random_init_is_the_same_in_concurrent_threads(self):
+        """Extraction shards load the model in parallel threads; each gets the same seeded weights."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        expected = load_model(ModelSpec(source="resnet18")).fingerprint
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            fingerprints = list(pool.map(lambda _: load_model(ModelSpec(source="resnet18")).fingerprint, range(6)))
+        assert fingerprints == [expected] * 6
+
     def test_local_checkpoint_with_other_class_count(self, tmp_path, rng):
         """A fine-tuned checkpoint (10 classes) loads into the architecture with num_classes read from it."""
         trained = _perturbed(torchvision.models.resnet18(num_classes=10), rng).eval()
