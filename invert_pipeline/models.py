@@ -40,6 +40,7 @@ from torch import nn
 from torchvision.transforms import functional as TF
 
 from invert_pipeline.specs import ModelSpec
+from invert_pipeline.workspace import source_version
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 DEFAULT_INPUT_SIZE = (3, 224, 224)
@@ -178,6 +179,19 @@ def import_object(path: str, *, field: str) -> object:
             f"{field} {path!r}: module {module_name!r} has no attribute {attribute!r}; "
             f"close names: {_close(attribute, public)}"
         ) from None
+
+
+def user_code_version(spec: ModelSpec) -> str | None:
+    """A digest of the source files of the modules that ``spec``'s import paths (model factory,
+    preprocessing) name; ``None`` when it names none. Part of the activations' cache key: the same
+    weights behind an edited ``forward`` give other activations."""
+    modules = [
+        importlib.import_module(path.split(":", 1)[0])
+        for path in (spec.source, spec.preprocess)
+        if path is not None and _is_import_path(path)
+    ]
+    with_files = [module for module in modules if getattr(module, "__file__", None)]
+    return source_version(with_files) if with_files else None
 
 
 def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:

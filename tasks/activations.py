@@ -9,6 +9,7 @@ from prefect import task
 from prefect.runtime import task_run
 
 from invert_pipeline.extraction import extract_activations, pending_chunks, plan_shards
+from invert_pipeline.models import user_code_version
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import fingerprint
 from tasks.caching import ContentKey, code_version
@@ -24,9 +25,10 @@ def activation_key(
     dataset_fingerprint: str, model_fingerprint: str, model: ModelSpec, params: ExtractionParams
 ) -> str:
     """The content key of ``activations/<key>/``: dataset, weights, the model's architecture and
-    preprocessing (the same weights behind another input size give other values), extraction settings
-    and code."""
+    preprocessing with the source of the user code they name (the same weights behind another input
+    size or an edited ``forward`` give other values), extraction settings and code."""
     model_inputs = model.model_dump(mode="json", include={"source", "preprocess", "input_size"})
+    model_inputs["code"] = user_code_version(model)
     settings = params.model_dump(mode="json", exclude=_NOT_IN_KEY)
     return fingerprint(
         "activations", dataset_fingerprint, model_fingerprint, model_inputs, settings, code_version(EXTRACTION_CODE)

@@ -9,7 +9,7 @@ from invert_pipeline.specs import ExtractionParams, ModelSpec
 from tasks.activations import activation_key, layer_width, plan_extraction_shards, shard_complete
 
 
-MODEL = ModelSpec(source="pkg.module:factory", input_size=(1, 28, 28))
+MODEL = ModelSpec(source="flow_models:tiny_cnn", input_size=(1, 28, 28))
 
 
 class TestActivationKey:
@@ -30,9 +30,20 @@ class TestActivationKey:
         """The same weights behind another preprocessing or input size give another key."""
         base = activation_key("data", "weights", MODEL, ExtractionParams())
         resized = MODEL.model_copy(update={"input_size": (1, 32, 32)})
-        preprocessed = MODEL.model_copy(update={"preprocess": "pkg.module:preprocess"})
+        preprocessed = MODEL.model_copy(update={"preprocess": "invert_pipeline.demo.model:preprocess"})
         assert activation_key("data", "weights", resized, ExtractionParams()) != base
         assert activation_key("data", "weights", preprocessed, ExtractionParams()) != base
+
+
+    def test_edited_model_code_changes_key(self, tmp_path, monkeypatch):
+        """The same weights behind an edited factory module give another key."""
+        module = tmp_path / "edited_model.py"
+        module.write_text("def build():\n    return 1\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        model = ModelSpec(source="edited_model:build")
+        before = activation_key("data", "weights", model, ExtractionParams())
+        module.write_text("def build():\n    return 2\n")
+        assert activation_key("data", "weights", model, ExtractionParams()) != before
 
 
 class TestShards:
