@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ import pyarrow.parquet as pq
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 IMAGENET_HIERARCHY = DATA_DIR / "imagenet" / "hierarchy.parquet"
-WNID = re.compile(r"n\d{8}")
 
 
 @dataclass(frozen=True)

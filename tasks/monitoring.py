@@ -21,9 +21,8 @@ from prefect.futures import PrefectFuture, as_completed
 from rich.console import Console
 from rich.progress import Progress
 
-from invert_pipeline.warehouse import run_named_query
+from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
 
-SIGNIFICANCE_LEVEL = 0.05
 TABLE_ROWS = 20
 _TABLE_COLUMNS = ("neuron", "formula", "auc", "log10_p", "q_value", "fraction")
 
@@ -103,8 +102,8 @@ def publish_summary(
     spurious: list[dict],
     report: str | None,
     manifest: str,
-) -> str:
-    """A markdown artifact summarising the run; returns the markdown text."""
+) -> None:
+    """A markdown artifact summarising the run."""
     lines = [
         f"# INVERT run `{run_id}`",
         "",
@@ -124,11 +123,9 @@ def publish_summary(
         lines += ["| " + " | ".join(str(_rounded(value)) for value in row.values()) + " |" for row in spurious]
     lines += ["", f"Manifest: `{manifest}`"]
     lines.append(f"Report: [{report}](file://{report})" if report else "Report: not written.")
-    markdown = "\n".join(lines) + "\n"
     create_markdown_artifact(
-        key=artifact_key("summary", model_label), markdown=markdown, description=f"INVERT run {run_id}"
+        key=artifact_key("summary", model_label), markdown="\n".join(lines) + "\n", description=f"INVERT run {run_id}"
     )
-    return markdown
 
 
 def _rounded(value: object) -> object:

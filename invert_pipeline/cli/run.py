@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Literal
 
 from invert_pipeline.runners import RUNNER_NAMES
+from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
 from invert_pipeline.warehouse.output import format_table
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
-SIGNIFICANCE_LEVEL = 0.05
 OTHER_FINDINGS_SHOWN = 3
 CHANGES_SHOWN = 5
 

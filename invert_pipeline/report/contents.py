@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from invert_pipeline.warehouse import run_named_query
+from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
 from invert_pipeline.warehouse.connection import read_connection
 
-SIGNIFICANCE_LEVEL = 0.05  # a best explanation is significant when its effective q-value is below this
 
 
 @dataclass(frozen=True)

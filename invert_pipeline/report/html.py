@@ -20,7 +20,6 @@ table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
 th, td { border: 1px solid #e2e8f0; padding: 2px 6px; text-align: left; vertical-align: middle; }
 th { background: #edf2f7; } td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f7fafc; padding: 0 2px; } .note { color: #4a5568; font-size: 0.85em; }
-.finding { background: #fffbea; border-left: 4px solid #d69e2e; padding: 0.3em 0.8em; }
 img.figure { max-width: 100%; border: 1px solid #e2e8f0; } img.strip { display: block; }
 nav a { margin-right: 1em; }
 """

@@ -15,10 +15,14 @@ from invert_pipeline.warehouse.loading import RebuildResult, is_loaded, load_run
 from invert_pipeline.warehouse.querying import run_named_query, run_sql
 
 DEFAULT_DB_NAME = "warehouse.duckdb"
+# A best explanation is significant when its effective q-value (held-out when the run has one) is
+# below this: the default max_q_value of the named queries, and what summaries and reports count.
+SIGNIFICANCE_LEVEL = 0.05
 
 __all__ = [
     "DEFAULT_DB_NAME",
     "DEFAULT_WAIT_S",
+    "SIGNIFICANCE_LEVEL",
     "NamedQuery",
     "QueryParameter",
     "RebuildResult",

@@ -29,7 +29,6 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 ParameterType = Literal["run", "concept", "class", "text", "integer", "double", "boolean"]
 PARAMETER_TYPES: tuple[str, ...] = get_args(ParameterType)
 
-_REQUIRED = object()
 _PARAMETER_LINE = re.compile(
     r"^(?P<name>[a-z_][a-z0-9_]*) \((?P<type>[a-z]+)(?:, default (?P<default>[^)]*))?\): (?P<text>.+)$"
 )
