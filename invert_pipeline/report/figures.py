@@ -32,6 +32,12 @@ def _save(figure: Figure, path: Path) -> Path:
     return atomic_write_bytes(buffer.getvalue(), path)
 
 
+def _lowest_shown_auc(auc: np.ndarray) -> float:
+    """0.5 for positive-mode runs (AUCs above 0.5); 0 when a negative-mode run has AUCs below it."""
+    finite = auc[np.isfinite(auc)]
+    return 0.0 if finite.size and finite.min() < 0.5 else 0.5
+
+
 def auc_histograms(best: pa.Table, layers: Sequence[str], significance_level: float, path: Path) -> Path:
     """One panel per layer: the histogram of its neurons' best-explanation AUCs, significant ones in blue.
 
@@ -43,7 +49,7 @@ def auc_histograms(best: pa.Table, layers: Sequence[str], significance_level: fl
     layer_column = np.asarray(best.column("layer").to_pylist(), dtype=object)
     auc = best.column("auc").to_numpy(zero_copy_only=False)
     q_value = best.column("effective_q_value").fill_null(1.0).to_numpy(zero_copy_only=False)
-    bins = np.linspace(0.5, 1.0, 26)
+    bins = np.linspace(_lowest_shown_auc(auc), 1.0, 26)
     for index, layer in enumerate(layers):
         axes = figure.add_subplot(rows, columns, index + 1)
         in_layer = layer_column == layer
@@ -96,7 +102,8 @@ def auc_changes(diff_auc: pa.Table, layers: Sequence[str], path: Path) -> Path:
         chosen = layer_column == layer
         if chosen.any():
             axes.scatter(auc_a[chosen], auc_b[chosen], s=10, label=layer, alpha=0.8)
-    axes.plot([0.5, 1.0], [0.5, 1.0], color="grey", linewidth=0.8, linestyle="--")
+    low = _lowest_shown_auc(np.concatenate([auc_a, auc_b]))
+    axes.plot([low, 1.0], [low, 1.0], color="grey", linewidth=0.8, linestyle="--")
     axes.set_xlabel("AUC, earlier run", fontsize=8)
     axes.set_ylabel("AUC, later run", fontsize=8)
     axes.tick_params(labelsize=7)

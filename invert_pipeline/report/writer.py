@@ -233,7 +233,8 @@ def _shown_neurons(contents: RunContents, layer: str) -> list[int]:
         row["source_neuron"] for row in contents.spurious_features.to_pylist() if row["source_layer"] == layer
     ] + [row["neuron"] for row in contents.spurious_logits.to_pylist() if row["layer"] == layer]
     rows = [row for row in contents.best.to_pylist() if row["layer"] == layer]
-    ranked = sorted(rows, key=lambda row: (not _is_significant(row), -row["auc"], row["neuron"]))
+    # Most decisive first: far from 0.5 in either direction, so that negative-mode runs rank too.
+    ranked = sorted(rows, key=lambda row: (not _is_significant(row), -abs(row["auc"] - 0.5), row["neuron"]))
     best = [row["neuron"] for row in ranked[:NEURONS_PER_LAYER]]
     return list(dict.fromkeys([*spotlight, *best]))
 

@@ -44,3 +44,11 @@ def test_hierarchy_map_is_taller_with_more_concepts(tmp_path):
     large = hierarchy_map(labels, ["conv1", "fc"], np.ones((21, 2), dtype=int), tmp_path / "large.png")
     with Image.open(small) as a, Image.open(large) as b:
         assert b.height > a.height
+
+
+def test_auc_axis_covers_negative_mode_runs():
+    """Positive-mode AUCs are drawn from 0.5; a negative-mode run's AUCs below 0.5 widen the axis to 0."""
+    from invert_pipeline.report.figures import _lowest_shown_auc
+
+    assert _lowest_shown_auc(np.array([0.6, 0.9, np.nan])) == 0.5
+    assert _lowest_shown_auc(np.array([0.1, 0.3, 0.45])) == 0.0
