@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from invert_pipeline.cli.warehouse import warehouse_file
 from invert_pipeline.warehouse import DEFAULT_DB_NAME
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
@@ -32,8 +33,7 @@ def run_report(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace)
     if not workspace.is_dir():
         raise FileNotFoundError(f"--workspace {args.workspace!r} is not a folder: pass the folder `invert run` wrote to")
-    db_path = Path(args.db) if args.db else workspace / DEFAULT_DB_NAME
     out_dir = Path(args.out) if args.out else workspace / "reports" / "+".join(args.runs)
-    index = write_report(db_path, workspace, args.runs, out_dir)
+    index = write_report(warehouse_file(args), workspace, args.runs, out_dir)
     print(f"report: {index.resolve()}")
     return 0

@@ -94,7 +94,8 @@ def _add_location_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def warehouse_file(args: argparse.Namespace) -> Path:
+    """The warehouse file of a command's ``--db`` and ``--workspace`` options."""
     return Path(args.db) if args.db else Path(args.workspace) / DEFAULT_DB_NAME
 
 
@@ -112,12 +113,12 @@ def _query(args: argparse.Namespace) -> int:
         if key in params:
             raise ValueError(f"--param {key} is given twice")
         params[key] = value
-    table = run_named_query(_db_path(args), args.name, params, wait_s=args.wait)
+    table = run_named_query(warehouse_file(args), args.name, params, wait_s=args.wait)
     return _emit(table, args)
 
 
 def _sql(args: argparse.Namespace) -> int:
-    return _emit(run_sql(_db_path(args), args.sql, wait_s=args.wait), args)
+    return _emit(run_sql(warehouse_file(args), args.sql, wait_s=args.wait), args)
 
 
 def _emit(table, args: argparse.Namespace) -> int:
@@ -130,7 +131,7 @@ def _emit(table, args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    db_path = _db_path(args)
+    db_path = warehouse_file(args)
     if load_run(db_path, args.workspace, args.run_id, wait_s=args.wait):
         print(f"loaded run {args.run_id} into {db_path}")
     else:
@@ -139,7 +140,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    db_path = _db_path(args)
+    db_path = warehouse_file(args)
     result = rebuild(db_path, args.workspace, wait_s=args.wait)
     print(f"rebuilt {db_path} from {len(result.loaded)} run(s): {', '.join(result.loaded) or 'none'}")
     for run_id, reason in result.skipped.items():

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from invert_core import EXPLANATION_SCHEMA
 from invert_pipeline.warehouse.catalog import schema_digest
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
@@ -23,17 +24,9 @@ from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
 from invert_pipeline.workspace import file_digest, fingerprint, source_version
 
 LOGITS_LAYER = "logits"
-TRUST_COLUMNS = (
-    "heldout_auc",
-    "heldout_p_value",
-    "heldout_q_value",
-    "empirical_p_value",
-    "average_precision",
-    "f1",
-    "iou",
-    "mean_difference",
-    "stability",
-)
+# invert_core's columns after the search figures (metrics and trust statistics): nullable, and
+# absent from files written before they existed.
+TRUST_COLUMNS = tuple(EXPLANATION_SCHEMA.names[EXPLANATION_SCHEMA.get_field_index("n_pos") + 1 :])
 _EXPLANATION_COLUMNS = {
     "neuron": pa.int32(),
     "rank": pa.int32(),
