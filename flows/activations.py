@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from invert_pipeline.datasets import read_dataset_info
 from invert_pipeline.layers import resolve_layers
 from invert_pipeline.models import load_model
 from invert_pipeline.runners import RunnerName, make_task_runner
@@ -18,7 +19,6 @@ from tasks.activations import (
     shard_complete,
 )
 from tasks.caching import in_workspace
-from tasks.ingest import read_dataset_info
 from tasks.monitoring import results_with_progress
 
 

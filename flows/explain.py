@@ -30,13 +30,13 @@ from flows.ingest import prepare_dataset_flow
 from flows.report import write_report_flow
 from flows.search import search_flow
 from flows.warehouse import load_warehouse_flow
-from invert_pipeline.datasets import fashion_mnist_spec
+from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
-from tasks.ingest import DATASET_CODE, read_dataset_info
+from tasks.ingest import DATASET_CODE
 from tasks.monitoring import publish_summary, spurious_candidates, summarise
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
 from tasks.search import SEARCH_CODE

@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from invert_pipeline.datasets import dataset_fingerprint
+from invert_pipeline.datasets import dataset_dir, dataset_fingerprint
 from invert_pipeline.specs import DatasetSpec
 from tasks.caching import in_workspace
-from tasks.ingest import dataset_dir, prepare_dataset_task
+from tasks.ingest import prepare_dataset_task
 
 
 def _run_name() -> str:

@@ -7,13 +7,20 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from invert_pipeline.datasets import read_dataset_info
 from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import SearchParams
 from tasks.activations import layer_width
 from tasks.caching import in_workspace
-from tasks.ingest import read_dataset_info
 from tasks.monitoring import publish_layer_table, results_with_progress
-from tasks.search import chunk_outputs, layer_outputs, merge_chunks_task, plan_chunks, search_key, search_task
+from tasks.search import (
+    chunk_outputs,
+    layer_outputs,
+    merge_chunks_task,
+    plan_chunks,
+    search_key,
+    search_task,
+)
 
 
 def _run_name() -> str:

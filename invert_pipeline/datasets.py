@@ -334,17 +334,23 @@ def _samples_table(split: datasets.Dataset, label_column: str | None, sample_ids
     return pa.table({"sample_id": pa.array(sample_ids, pa.int64()), "label": labels, "class_name": names})
 
 
-def prepare_dataset(spec: DatasetSpec, workspace: str | Path) -> Path:
+def dataset_dir(workspace: str | Path, dataset_fp: str) -> Path:
+    """Where the prepared dataset with fingerprint ``dataset_fp`` lives in ``workspace``."""
+    return Path(workspace) / "datasets" / dataset_fp
+
+
+def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str | None = None) -> Path:
     """Write ``<workspace>/datasets/<fingerprint>/`` (see docs/ARCHITECTURE.md) and return it.
 
     The folder is built under a temporary name and renamed into place once complete, so it is
     either absent or whole. A complete folder with the same fingerprint is returned as it is.
     Undecodable images are logged, written to ``excluded.parquet`` with their reason, and left out
-    of the samples and labels.
+    of the samples and labels. ``dataset_fp`` is :func:`dataset_fingerprint` of ``spec`` when the
+    caller has already computed it (it reads every local data file).
     """
     spec = _resolved(spec)
-    dataset_fp = dataset_fingerprint(spec)
-    folder = Path(workspace) / "datasets" / dataset_fp
+    dataset_fp = dataset_fingerprint(spec) if dataset_fp is None else dataset_fp
+    folder = dataset_dir(workspace, dataset_fp)
     if _is_complete(folder, dataset_fp):
         return folder
     split = load_split(spec)
@@ -397,6 +403,16 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path) -> Path:
     return folder
 
 
+def read_dataset_info(dataset_dir: str | Path) -> dict:
+    """The ``dataset.json`` of a prepared dataset (fingerprint, spec, n_samples, n_concepts, ...)."""
+    info_path = Path(dataset_dir) / "dataset.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(
+            f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first"
+        )
+    return json.loads(info_path.read_text())
+
+
 def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_array, list[str]]:
     """The label matrix of a prepared dataset.
 
@@ -407,8 +423,7 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
     concept_names : the C concept names, by concept id.
     """
     dataset_dir = Path(dataset_dir)
-    if not (dataset_dir / "dataset.json").is_file():
-        raise FileNotFoundError(f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first")
+    read_dataset_info(dataset_dir)  # checks that it is a prepared dataset folder
     sample_ids = pq.read_table(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
     concepts = pq.read_table(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
     labels = pq.read_table(dataset_dir / "labels.parquet")
@@ -422,9 +437,5 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
 
 def open_split(dataset_dir: str | Path) -> tuple[datasets.Dataset, str]:
     """The source split of a prepared dataset, where row ``i`` is sample id ``i``, and its image column."""
-    dataset_dir = Path(dataset_dir)
-    info_path = dataset_dir / "dataset.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first")
-    info = json.loads(info_path.read_text())
+    info = read_dataset_info(dataset_dir)
     return load_split(DatasetSpec.model_validate(info["spec"])), info["image_column"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import task
@@ -12,11 +11,6 @@ from invert_pipeline.specs import DatasetSpec
 from tasks.caching import ContentKey
 
 DATASET_CODE = ("invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy")
-
-
-def dataset_dir(workspace: str, dataset_fingerprint: str) -> Path:
-    """Where :func:`invert_pipeline.datasets.prepare_dataset` puts the dataset with this fingerprint."""
-    return Path(workspace) / "datasets" / dataset_fingerprint
 
 
 @task(
@@ -33,9 +27,4 @@ def prepare_dataset_task(spec: DatasetSpec, dataset_fingerprint: str, workspace:
     ``dataset_fingerprint`` (from :func:`invert_pipeline.datasets.dataset_fingerprint`) changes when
     the data or the concept spec changes, and keys the cache.
     """
-    return str(prepare_dataset(spec, Path(workspace)))
-
-
-def read_dataset_info(dataset_dir: str | Path) -> dict:
-    """The ``dataset.json`` of a prepared dataset (fingerprint, spec, n_samples, n_concepts, ...)."""
-    return json.loads((Path(dataset_dir) / "dataset.json").read_text())
+    return str(prepare_dataset(spec, Path(workspace), dataset_fp=dataset_fingerprint))
