@@ -185,10 +185,11 @@ def extract_activations(
     return layer_dirs
 
 
-def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_activations(layer_dir: str | Path, neurons: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All chunks of one layer: ``sample_ids`` int64 ``[N]`` and activations float32 ``[N, K]``.
 
-    Rows are sorted by sample id.
+    Rows are sorted by sample id. ``neurons`` (a slice of neuron indices, step 1) reads only those
+    columns, so that a search task of a neuron chunk holds only its chunk in memory.
 
     Raises
     ------
@@ -211,10 +212,19 @@ def read_activations(layer_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     footers = [pq.read_metadata(layer_dir / part_name(start, stop)) for start, stop in chunks]
     _check_chunks(layer_dir, chunks, footers)
     n_samples = int(footers[0].metadata[N_SAMPLES_KEY])
+    width = footers[0].num_columns - 1
+    if neurons is not None and (
+        neurons.step not in (None, 1) or (neurons.start or 0) < 0 or not range(width)[neurons]
+    ):
+        raise ValueError(
+            f"`neurons` must be a non-empty slice with step 1 within the {width} neurons of {str(layer_dir)!r}, "
+            f"got {neurons}"
+        )
+    columns = [str(k) for k in range(width)][neurons or slice(None)]
     sample_ids = np.empty(n_samples, dtype=np.int64)
-    activations = np.empty((n_samples, footers[0].num_columns - 1), dtype=np.float32)
+    activations = np.empty((n_samples, len(columns)), dtype=np.float32)
     for start, stop in chunks:  # one chunk in memory at a time besides the result
-        table = pq.read_table(layer_dir / part_name(start, stop))
+        table = pq.read_table(layer_dir / part_name(start, stop), columns=["sample_id", *columns])
         sample_ids[start:stop] = table.column(0).to_numpy()
         for k in range(activations.shape[1]):
             activations[start:stop, k] = table.column(k + 1).to_numpy()

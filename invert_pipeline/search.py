@@ -71,8 +71,8 @@ def explain_layer(
     layer_dir = Path(layer_dir)
     layer = layer_dir.name if layer is None else layer
     sample_ids, labels, concepts = read_labels(dataset_dir)
-    activation_ids, activations = read_activations(layer_dir)
-    first_neuron, activations = _select_neurons(activations, neurons, layer_dir)
+    activation_ids, activations = read_activations(layer_dir, neurons)
+    first_neuron = 0 if neurons is None else neurons.start or 0
     rows = _align(sample_ids, activation_ids, layer_dir)
     labels = labels[rows, :]
 
@@ -171,18 +171,6 @@ def _class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarra
     if label.null_count == len(label):
         return None
     return label.fill_null(-1).to_numpy()[rows]
-
-
-def _select_neurons(activations: np.ndarray, neurons: slice | None, layer_dir: Path) -> tuple[int, np.ndarray]:
-    if neurons is None:
-        return 0, activations
-    start, stop, step = neurons.indices(activations.shape[1])
-    if step != 1 or start >= stop:
-        raise ValueError(
-            f"neurons must be a non-empty slice with step 1 within the {activations.shape[1]} neurons of "
-            f"{layer_dir}, got {neurons}"
-        )
-    return start, activations[:, start:stop]
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:

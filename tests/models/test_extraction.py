@@ -166,6 +166,15 @@ class TestChunks:
 
 
 class TestReadActivations:
+    def test_neuron_slice_reads_only_those_columns(self, whole_run):
+        """A slice of neurons gives exactly those columns of the whole layer, and a bad slice is refused."""
+        sample_ids, everything = read_activations(whole_run / "conv2")
+        ids, part = read_activations(whole_run / "conv2", slice(1, 3))
+        np.testing.assert_array_equal(ids, sample_ids)
+        np.testing.assert_array_equal(part, everything[:, 1:3])
+        with pytest.raises(ValueError, match=f"within the {everything.shape[1]} neurons"):
+            read_activations(whole_run / "conv2", slice(0, 4, 2))
+
     def test_missing_ranges_named(self, whole_run, tmp_path):
         """Missing chunks are reported as position ranges, including at the end."""
         layer_dir = tmp_path / "pool"
