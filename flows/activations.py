@@ -25,7 +25,7 @@ from tasks.monitoring import results_with_progress
 def _run_name() -> str:
     parameters = flow_run.parameters
     model = parameters["model"]
-    return f"extract {model.name or model.source} on {Path(parameters['dataset_dir']).name[:12]}"
+    return f"extract {model.label} on {Path(parameters['dataset_dir']).name[:12]}"
 
 
 @flow(name="extract-activations", flow_run_name=_run_name)

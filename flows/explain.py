@@ -47,7 +47,7 @@ RESULT_CODE = tuple(dict.fromkeys((*DATASET_CODE, *EXTRACTION_CODE, *SEARCH_CODE
 
 
 def _model_label(model: ModelSpec) -> str:
-    return " ".join(part for part in (model.name or model.source, model.version) if part)
+    return " ".join(part for part in (model.label, model.version) if part)
 
 
 def _dataset_label(dataset: DatasetSpec | None) -> str:

@@ -68,7 +68,7 @@ def model_retrained_event(model: ModelSpec) -> Event:
     """The ``model.retrained`` event for ``model`` (whose ``weights`` is the new checkpoint)."""
     if model.weights is None:
         raise ValueError("model.weights must name the new checkpoint of a model.retrained event; got None")
-    label = model.name or model.source
+    label = model.label
     return Event(
         event=MODEL_RETRAINED,
         resource={"prefect.resource.id": f"{MODEL_RESOURCE_PREFIX}{label}", "prefect.resource.name": label},

@@ -50,6 +50,11 @@ class ModelSpec(BaseModel):
     preprocess: str | None = Field(default=None, description="import path of a preprocessing factory")
     input_size: tuple[int, ...] | None = Field(default=None, description="C, H, W of one input")
 
+    @property
+    def label(self) -> str:
+        """How run names and artifacts call the model: its name, else its source."""
+        return self.name or self.source
+
 
 class ExtractionParams(BaseModel):
     """How activations are taken from the model."""

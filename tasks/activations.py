@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.runtime import task_run
 
-from invert_pipeline.extraction import extract_activations, pending_chunks, plan_shards
+from invert_pipeline.extraction import completed_chunks, extract_activations, part_name, pending_chunks, plan_shards
 from invert_pipeline.models import user_code_version
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import fingerprint
@@ -52,20 +52,16 @@ def shard_complete(out_dir: str | Path, layers: list[str], n_samples: int, shard
 
 def layer_width(layer_dir: str | Path) -> int:
     """Number of neurons (columns besides ``sample_id``) of an extracted layer."""
-    parts = sorted(Path(layer_dir).glob("part-*.parquet"))
-    if not parts:
+    chunks = completed_chunks(Path(layer_dir))
+    if not chunks:
         raise FileNotFoundError(f"no activation parts in {layer_dir}: extract the activations first")
-    return len(pq.read_schema(parts[0]).names) - 1
-
-
-def _model_label(model: ModelSpec) -> str:
-    return model.name or model.source
+    return len(pq.read_schema(Path(layer_dir) / part_name(*chunks[0])).names) - 1
 
 
 def _extract_run_name() -> str:
     parameters = task_run.parameters
     start, stop = parameters["shard"]
-    return f"extract {_model_label(parameters['model'])} samples {start}-{stop}"
+    return f"extract {parameters['model'].label} samples {start}-{stop}"
 
 
 @task(
