@@ -45,7 +45,7 @@ def make_task_runner(runner: RunnerName, *, dask_address: str | None = None) -> 
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
-            cluster_kwargs={"n_workers": os.cpu_count() or 1, "threads_per_worker": 1},
+            cluster_kwargs=_local_cluster_settings(),
         )
     else:
         raise ValueError(f"runner must be one of {RUNNER_NAMES}, got {runner!r}")
@@ -65,5 +65,10 @@ def shared_dask_cluster(runner: RunnerName, dask_address: str | None) -> Iterato
         return
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1) as cluster:
+    with LocalCluster(**_local_cluster_settings()) as cluster:
         yield cluster.scheduler_address
+
+
+def _local_cluster_settings() -> dict:
+    """A local Dask cluster: one single-threaded worker process per core (torch and numpy use the rest)."""
+    return {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1}
