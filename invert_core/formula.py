@@ -5,8 +5,11 @@ more formulas. Negation applies to literals only, as in INVERT.
 
 Text form: ``&`` (and), ``|`` (or), ``~`` (not), parentheses around every compound operand, so the text
 states the tree exactly: ``(a & b) | c`` is ``Or(And(a, b), c)`` and ``a & b & c`` is one ``And`` of three.
-Concept names that are not Python identifiers are written in double quotes (``"T-shirt/top"``), with
-``\\"`` and ``\\\\`` escaping a quote and a backslash. When parsing, ``&`` binds tighter than ``|``.
+Concept names other than plain ASCII identifiers (``[A-Za-z_][A-Za-z0-9_]*``) are written in double
+quotes (``"T-shirt/top"``, ``"Café"``), with ``\\"`` and ``\\\\`` escaping a quote and a backslash, so
+that every Unicode string (combining marks, NFC or NFD, whitespace, any code point) reads back exactly.
+The parser also accepts unquoted Unicode word names (``été``). When parsing, ``&`` binds tighter than
+``|``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ class Literal:
 
     concept: str
     negated: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.concept, str):
+            raise TypeError(f"a literal's concept must be a str, got {type(self.concept).__name__} {self.concept!r}")
 
     def __len__(self) -> int:
         return 1
@@ -85,8 +92,12 @@ def literals(formula: Formula) -> list[Literal]:
 # ----------------------------------------------------------------------------------------------
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _quote(name: str) -> str:
-    if name.isidentifier():
+    """``name`` as the tokenizer reads it back: bare when a plain ASCII identifier, else quoted."""
+    if _PLAIN_NAME.fullmatch(name):
         return name
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -101,7 +112,8 @@ def to_text(formula: Formula) -> str:
     )
 
 
-_TOKEN = re.compile(r'\s*(?:(?P<op>[&|~()])|(?P<name>[^\W\d]\w*)|"(?P<quoted>(?:[^"\\]|\\.)*)")')
+_TOKEN = re.compile(r'\s*(?:(?P<op>[&|~()])|(?P<name>[^\W\d]\w*)|"(?P<quoted>(?:[^"\\]|\\.)*)")', re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -120,7 +132,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         elif match.group("name") is not None:
             tokens.append(("name", match.group("name")))
         else:
-            tokens.append(("name", re.sub(r"\\(.)", r"\1", match.group("quoted"))))
+            tokens.append(("name", _ESCAPE.sub(r"\1", match.group("quoted"))))
         position = match.end()
     return tokens
 
