@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+if TYPE_CHECKING:  # Prefect is imported by the runners that use it: `invert --help` lists RUNNER_NAMES
+    from prefect.task_runners import TaskRunner
 
 RunnerName = Literal["local", "dask"]
 RUNNER_NAMES: tuple[RunnerName, ...] = ("local", "dask")
@@ -33,6 +34,8 @@ def make_task_runner(runner: RunnerName, *, dask_address: str | None = None) -> 
         started and closed with the runner.
     """
     if runner == "local":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
         if dask_address is not None:
             raise ValueError(
                 f"dask_address ({dask_address!r}) only applies with runner='dask'; pass runner='dask' or drop it"

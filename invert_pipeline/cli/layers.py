@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from invert_pipeline.cli.explain import MODEL_OPTIONS
-from invert_pipeline.layers import list_layers, resolve_layers, to_neurons
-from invert_pipeline.models import load_model
 from invert_pipeline.specs import ModelSpec
 
 
@@ -33,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_layers(args: argparse.Namespace) -> int:
+    from invert_pipeline.layers import list_layers, resolve_layers
+    from invert_pipeline.models import load_model
+
     fields = ("weights", "name", "version", "preprocess", "input_size")
     spec = ModelSpec(source=args.model, **{field: getattr(args, field) for field in fields if getattr(args, field)})
     loaded = load_model(spec)
@@ -51,4 +50,8 @@ def run_layers(args: argparse.Namespace) -> int:
 
 def neuron_count(shape: tuple[int, ...]) -> int:
     """Neurons of a layer whose output for one sample has ``shape`` (see ``layers.to_neurons``)."""
+    import torch
+
+    from invert_pipeline.layers import to_neurons
+
     return to_neurons(torch.empty((1, *shape), device="meta"), "mean", "cls").shape[1]

@@ -1,0 +1,63 @@
+"""The warehouse commands start without the heavy libraries (torch, torchvision, Prefect, matplotlib).
+
+Each command runs in a fresh interpreter, which then reports the heavy modules it holds: checkable
+on any machine, unlike a time limit (``benchmarks/bench_startup.py`` measures the time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from invert_pipeline.cli import main
+
+HEAVY_MODULES = ("torch", "torchvision", "prefect", "matplotlib")
+
+# Runs the command in-process, then prints the heavy modules it imported as JSON.
+PROBE = """
+import json, sys
+from invert_pipeline.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {heavy!r})))
+"""
+
+
+@pytest.fixture(scope="module")
+def empty_warehouse(tmp_path_factory) -> str:
+    """A workspace whose warehouse holds the schema and no runs."""
+    workspace = tmp_path_factory.mktemp("workspace")
+    assert main(["warehouse", "rebuild", "--workspace", str(workspace)]) == 0
+    return str(workspace)
+
+
+def heavy_imports(*args: str, tmp_path) -> list[str]:
+    """The heavy modules a fresh interpreter holds after running ``invert *args``."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY_MODULES)), *args],
+        capture_output=True, text=True, env=env, check=True, cwd=tmp_path,
+    )
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("--help",),
+        ("query", "--list"),
+        ("sql", "select 1"),
+        ("query", "runs_overview"),
+    ],
+    ids=["help", "query-list", "sql", "query"],
+)
+def test_warehouse_commands_import_no_heavy_library(command, empty_warehouse, tmp_path):
+    """`invert --help`, `query --list`, `sql` and `query NAME` import neither torch, Prefect nor matplotlib."""
+    location = () if command in (("--help",), ("query", "--list")) else ("--workspace", empty_warehouse)
+    assert heavy_imports(*command, *location, tmp_path=tmp_path) == []
