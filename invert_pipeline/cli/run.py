@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the embedded demo end to end: find the watermark shortcut a retrained Fashion-MNIST CNN learned",
         description="Explain every conv channel, the penultimate layer and the logits of two versions of the "
         "shipped Fashion-MNIST CNN (v1 clean; v2 retrained with a 'WM' watermark on most Bag images) on the "
-        "10,000 test images, 15%% of them watermarked, load the DuckDB warehouse and print the significant "
+        "10,000 test images, 15% of them watermarked, load the DuckDB warehouse and print the significant "
         "neurons per layer, the spurious findings and what changed from v1 to v2. Runs the Prefect flow "
         "explain_model (on the server at PREFECT_API_URL when set, else in an ephemeral local API).",
     )
