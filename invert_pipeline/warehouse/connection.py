@@ -4,12 +4,18 @@ DuckDB lets one process open a database file read-write, or several open it read
 both: an open read-write connection locks the file against every other process. So writers keep
 their connection for one load and close it, and every connection attempt that meets a lock is
 retried until ``wait_s`` seconds have passed, then fails naming the process that holds the lock.
+
+A new warehouse file is built under a temporary name and linked into place only once its schema is
+committed and checkpointed, so a process killed while creating it never leaves a file without a
+schema behind.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,17 +45,53 @@ def write_connection(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection with the schema in place, closed on exit.
 
-    Creates the file (and its schema) when missing. Refuses a file created by another version of
-    ``sql/schema.sql``: ``invert warehouse rebuild`` recreates it from the Parquet files.
+    Creates the file (and its schema) when missing, atomically (:func:`create_warehouse`). Refuses
+    a file created by another version of ``sql/schema.sql``: ``invert warehouse rebuild`` recreates
+    it from the Parquet files.
     """
     path = Path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = _connect(path, read_only=False, wait_s=validate_wait(wait_s))
+    wait_s = validate_wait(wait_s)
+    if not path.exists():
+        create_warehouse(path)
+    connection = _connect(path, read_only=False, wait_s=wait_s)
     try:
-        ensure_schema(connection, path)
+        check_schema(connection, path)
         yield connection
     finally:
         connection.close()
+
+
+def create_warehouse(db_path: str | os.PathLike) -> bool:
+    """Create an empty warehouse of this schema at ``db_path`` unless a file is already there.
+
+    The file is made in a temporary folder beside ``db_path``, its schema committed and
+    checkpointed (no write-ahead log left), then hard-linked to ``db_path``, which never replaces
+    a file another process created meanwhile. A kill at any point leaves either no file at
+    ``db_path`` or a complete one. Returns whether this call created the file.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.create-"))
+    try:
+        fresh = folder / path.name
+        connection = duckdb.connect(str(fresh))
+        try:
+            connection.execute("begin transaction")
+            connection.execute(schema_sql())
+            connection.execute(
+                "insert into warehouse_info values ('schema_digest', $digest)", {"digest": schema_digest()}
+            )
+            connection.execute("commit")
+            connection.execute("checkpoint")
+        finally:
+            connection.close()
+        try:
+            os.link(fresh, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -90,25 +132,18 @@ def read_connection(
         connection.close()
 
 
-def ensure_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Create the schema in an empty database, or check that an existing one has this schema."""
-    if not _has_schema_digest(connection):
-        connection.execute("begin transaction")
-        connection.execute(schema_sql())
-        connection.execute(
-            "insert into warehouse_info values ('schema_digest', $digest)", {"digest": schema_digest()}
-        )
-        connection.execute("commit")
-    else:
-        check_schema(connection, path)
-
-
 def check_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse a database that is not a warehouse of this schema, advising a rebuild."""
     found = None
     if _has_schema_digest(connection):
         rows = connection.execute("select value from warehouse_info where key = 'schema_digest'").fetchall()
         found = rows[0][0] if rows else None
+    if found is None:
+        raise WarehouseError(
+            f"{path} is not a warehouse of invert (it has no schema digest; an interrupted creation by "
+            "an older version leaves such a file): recreate it from the Parquet files with "
+            "`invert warehouse rebuild`"
+        )
     if found != schema_digest():
         raise WarehouseError(
             f"the warehouse {path} was made with another version of sql/schema.sql "
