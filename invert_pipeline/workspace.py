@@ -11,7 +11,8 @@ Layout (all paths relative to the workspace root)::
     reports/<run_id>/index.html            static HTML reports
 
 Every file is written to a temporary name in its final folder and renamed into place, so a reader
-never sees a half-written file and an interrupted run leaves only complete files behind.
+never sees a half-written file and an interrupted run leaves only complete files behind. Files and
+folders get the permissions of the user's umask, as ``open`` and ``mkdir`` give them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -69,14 +70,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _temporary_name(path)
+    # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def temporary_dir(path: str | os.PathLike) -> Path:
+    """A new empty folder beside ``path`` (``.<name>.<random>.tmp``) to build ``path`` in, then rename.
+
+    Its mode is 0o777 less the umask, as ``mkdir`` gives (``tempfile.mkdtemp`` would make it 0o700).
+    The caller renames it onto ``path`` when complete, and removes it otherwise.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = _temporary_name(path)
+    folder.mkdir()
+    return folder
+
+
+def _temporary_name(path: Path) -> Path:
+    """A fresh hidden name beside ``path``: ``.<name>.<random>.tmp``."""
+    return path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
 
 
 def atomic_write_parquet(table: pa.Table, path: str | os.PathLike, **write_options: object) -> Path:
