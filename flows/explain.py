@@ -32,12 +32,12 @@ from flows.search import search_flow
 from flows.warehouse import load_warehouse_flow
 from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
-from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
+from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
 from tasks.ingest import DATASET_CODE
-from tasks.monitoring import publish_summary, spurious_candidates, summarise
+from tasks.monitoring import publish_layer_tables, publish_summary
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
 from tasks.search import SEARCH_CODE
 
@@ -54,9 +54,15 @@ def _dataset_label(dataset: DatasetSpec | None) -> str:
     return "Fashion-MNIST (default)" if dataset is None else f"{dataset.path} [{dataset.split}]"
 
 
+def _explained_model(model: ModelSpec, retrained: RetrainedWeights | None) -> ModelSpec:
+    """The model a run explains: ``model``, with the ``retrained`` weights merged in when a retrain event brought them."""
+    return model if retrained is None else retrained.apply_to(model)
+
+
 def _run_name() -> str:
     parameters = flow_run.parameters
-    return f"explain {_model_label(parameters['model'])} on {_dataset_label(parameters.get('dataset'))}"
+    model = _explained_model(parameters["model"], parameters.get("retrained"))
+    return f"explain {_model_label(model)} on {_dataset_label(parameters.get('dataset'))}"
 
 
 @flow(name="explain-model", flow_run_name=_run_name)
@@ -69,6 +75,7 @@ def explain_model(
     workspace: str = str(DEFAULT_WORKSPACE),
     runner: RunnerName = "local",
     dask_address: str | None = None,
+    retrained: RetrainedWeights | None = None,
 ) -> dict[str, str]:
     """Explain the neurons of ``layers`` of ``model`` on ``dataset`` and load them into the warehouse.
 
@@ -88,6 +95,11 @@ def explain_model(
         Where parallel tasks run (see :mod:`invert_pipeline.runners`).
     dask_address : str, optional
         Scheduler address of an existing Dask cluster (with ``runner="dask"``).
+    retrained : RetrainedWeights, optional
+        New weights for ``model`` (a ``model.retrained`` event's payload): their checkpoint and
+        version replace ``model``'s, and only the changes the event states alter anything else.
+        The run is then the same as one given the merged model directly; the stated changes are
+        logged as warnings and shown in the summary.
 
     Returns
     -------
@@ -97,6 +109,10 @@ def explain_model(
     """
     started_at = utc_now()
     logger = get_run_logger()
+    stated_changes = {} if retrained is None else retrained.stated_changes(model)
+    for field, (before, after) in stated_changes.items():
+        logger.warning("the retrain event changes the model's %s: %r -> %r", field, before, after)
+    model = _explained_model(model, retrained)
     dataset = fashion_mnist_spec() if dataset is None else dataset
     workspace = str(Path(workspace).resolve())
     model_label = _model_label(model)
@@ -104,9 +120,7 @@ def explain_model(
     with shared_dask_cluster(runner, dask_address) as address:
         dataset_dir = prepare_dataset_flow(dataset, workspace)
         activations = extract_activations_flow(model, dataset_dir, layers, extraction, workspace, runner, address)
-        searched = search_flow(
-            dataset_dir, activations["layers"], search, workspace, runner, address, model_label=model_label
-        )
+        searched = search_flow(dataset_dir, activations["layers"], search, workspace, runner, address)
 
     info = read_dataset_info(dataset_dir)
     names = list(activations["layers"])
@@ -143,14 +157,16 @@ def explain_model(
 
     warehouse = load_warehouse_flow(workspace, run_id)
     report = write_report_flow(workspace, [run_id])
+    publish_layer_tables(warehouse, run_id, model_label)
     publish_summary(
+        db_path=warehouse,
         run_id=run_id,
         model_label=model_label,
         dataset_label=_dataset_label(dataset),
-        layer_summary=summarise({layer: searched["layers"][layer]["explanations"] for layer in names}),
-        spurious=spurious_candidates(warehouse, run_id),
         report=report,
         manifest=manifest_path,
+        retrained=retrained,
+        stated_changes=stated_changes,
     )
     logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
     return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}

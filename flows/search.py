@@ -12,7 +12,7 @@ from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import SearchParams
 from tasks.activations import layer_width
 from tasks.caching import in_workspace
-from tasks.monitoring import publish_layer_table, results_with_progress
+from tasks.monitoring import results_with_progress
 from tasks.search import (
     chunk_outputs,
     layer_outputs,
@@ -35,7 +35,6 @@ def search_flow(
     workspace: str,
     runner: RunnerName = "local",
     dask_address: str | None = None,
-    model_label: str = "model",
 ) -> dict:
     """Explain every neuron of every layer in ``layer_dirs`` (layer -> ``activations/<key>/<layer>``).
 
@@ -83,5 +82,4 @@ def search_flow(
             outputs = layer_outputs(search_dir, layer)
             merge = in_workspace(merge_chunks_task, workspace, outputs=outputs.values())
             layers[layer] = merge(layer, results, outputs)
-        publish_layer_table(model_label, layer, layers[layer]["explanations"])
     return {"search_key": key, "layers": layers}

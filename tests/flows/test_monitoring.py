@@ -1,11 +1,15 @@
-"""Tests of tasks.monitoring's terminal progress bar (the artifacts are checked end to end in test_explain)."""
+"""Tests of tasks.monitoring: the terminal progress bar and the summary's markdown (the artifacts are
+checked end to end in test_explain and test_run_summary)."""
 
 from __future__ import annotations
 
 import io
+import re
 import sys
 
-from tasks.monitoring import _terminal_progress
+from invert_pipeline.findings import Changes, Finding
+from invert_pipeline.specs import RetrainedWeights
+from tasks.monitoring import _terminal_progress, code, summary_markdown, table_row, text
 
 
 class _Terminal(io.StringIO):
@@ -32,3 +36,106 @@ def test_no_bar_outside_a_terminal(monkeypatch):
     with _terminal_progress("searching 3 layers", 3) as advance:
         advance()
     assert piped.getvalue() == ""
+
+
+BAG_LOGIT = Finding("Bag", ("watermark",), "logits", 8, "Bag | watermark", 0.992, 0.0, "logit", True)
+BAG_FEEDER = Finding("Bag", ("watermark",), "fc", 57, "~Coat & ~Dress & watermark", 0.917, 3.2e-40, "feeds", True)
+SHIRT = Finding("T-shirt/top", ("Trouser",), "fc", 54, "Trouser", 0.98, 0.001, "feeds", False)
+
+
+def _summary(**overrides) -> str:
+    arguments = {
+        "run_id": "fashion-cnn-v2-2351b81dba3e",
+        "model_label": "fashion-cnn v2",
+        "dataset_label": "probe [test]",
+        "significant": [
+            {"layer": "fc", "n_neurons": 64, "n_explained": 64, "n_significant": 48},
+            {"layer": "logits", "n_neurons": 10, "n_explained": 10, "n_significant": 10},
+        ],
+        "findings": [BAG_LOGIT, BAG_FEEDER, SHIRT],
+        "changes": None,
+        "retrained": None,
+        "stated_changes": {},
+        "report": "/w/reports/r/index.html",
+        "manifest": "/w/runs/r/run.json",
+    }
+    return summary_markdown(**{**arguments, **overrides})
+
+
+def _cells(row: str) -> list[str]:
+    """A markdown table row split as GFM does: on every "|" not escaped by a backslash."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+
+
+class TestSummaryMarkdown:
+    def test_headline_findings_with_escaped_formulas(self):
+        """The spurious logit and the neuron feeding Bag lead the summary, attribute findings marked first."""
+        markdown = _summary()
+        headline = markdown.split("## Headline findings")[1].split("##")[0]
+        lines = [line for line in headline.splitlines() if line.startswith("- ")]
+        assert lines[0] == "- **!** class Bag: its logit is explained by `Bag | watermark` (AUC 0.992, q < 1e-300)"
+        assert lines[1].startswith("- **!** class Bag: fc neuron 57, which feeds it, is explained by "
+                                   "`~Coat & ~Dress & watermark` (AUC 0.917, q 3.2e-40)")
+        assert lines[2] == "- class T\\-shirt/top: fc neuron 54, which feeds it, is explained by `Trouser` (AUC 0.980, q 0.001)"
+
+    def test_no_q_value_shown_as_zero(self):
+        """An underflowed q is shown as below 1e-300, never as 0.0."""
+        markdown = _summary()
+        assert "q < 1e-300" in markdown
+        assert not re.search(r"q 0(\.0*)?[,)]", markdown)
+
+    def test_table_cells_never_shift(self):
+        """Every row of the layer table has its four cells, whatever the names hold."""
+        markdown = _summary(significant=[{"layer": "head|out", "n_neurons": 3, "n_explained": 3, "n_significant": 1}])
+        rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+        assert [len(_cells(row)) for row in rows] == [4, 4, 4]
+        assert _cells(rows[1])[0] == "head\\|out"
+        assert _cells(rows[2]) == ["**all**", "3", "3", "1"]
+
+    def test_significance_rule_stated(self):
+        """The summary says which q-value decides significance."""
+        assert "held-out q-value when the run has a held-out split, else the search's q-value" in _summary()
+
+    def test_changes_since_previous_version(self):
+        """Concepts gained and lost, class outputs whose explanation changed and the count of changed neurons."""
+        changes = Changes("fashion-cnn-v1-5be756e5610d", "fashion-cnn-v2-2351b81dba3e", ("Shirt", "watermark"), (),
+                          ({"class_name": "Bag", "formula_a": "Bag", "formula_b": "Bag | watermark"},), 59)
+        section = _summary(changes=changes).split("## What changed since `fashion-cnn-v1-5be756e5610d`")[1].split("##")[0]
+        assert section.strip().splitlines() == [
+            "- concepts explained only now: `Shirt`, `watermark`",
+            "- concepts no longer explained: none",
+            "- class Bag: logit explained by `Bag` before, `Bag | watermark` now",
+            "- neurons whose best explanation changed: 59",
+        ]
+
+    def test_no_findings_said_so(self):
+        """A run without spurious findings says so rather than leaving the section empty."""
+        assert "No spurious findings" in _summary(findings=[])
+
+    def test_retrained_weights_and_stated_changes_reported(self):
+        """A retrain run shows its checkpoint, version, metadata and every stated change of the model."""
+        retrained = RetrainedWeights(checkpoint="/ckpt/v3.pt", version="v3", metadata={"job": "train_42"})
+        markdown = _summary(retrained=retrained, stated_changes={"preprocess": ("a:old", "a:new")})
+        section = markdown.split("## Retrained weights")[1].split("##")[0]
+        assert section.strip().splitlines() == [
+            "- checkpoint `/ckpt/v3.pt`, version `v3`",
+            "- job: `train_42`",
+            "- **stated change** of preprocess: `a:old` -> `a:new`",
+        ]
+        plain = _summary(retrained=retrained)
+        assert "no change stated" in plain
+
+
+class TestMarkdownHelpers:
+    def test_text_escapes_markdown(self):
+        """Emphasis, links, headings and code characters are escaped; the text reads the same once rendered."""
+        assert text("*a*_b_[c](d)#`e`") == "\\*a\\*\\_b\\_\\[c\\]\\(d\\)\\#\\`e\\`"
+
+    def test_code_fence_longer_than_backticks_inside(self):
+        """A value holding backticks gets a longer fence."""
+        assert code("a`b") == "``a`b``"
+        assert code("`a") == "`` `a ``"
+
+    def test_table_row_escapes_pipes(self):
+        """An "or" inside a formula stays inside its cell."""
+        assert table_row(["`a | b`", "1"]) == "| `a \\| b` | 1 |"

@@ -1,0 +1,159 @@
+"""What a run found, from the warehouse: spurious findings, and what changed since the model's previous version.
+
+A *spurious finding* is a class that follows a concept outside its own hierarchy: its logit, or a
+neuron among its strongest inputs, is significantly explained by a formula that names such a
+concept (queries ``spurious_logit_explanations`` and ``spurious_class_features``). The *previous
+version* of a run is the latest earlier run of the same model name on the same dataset with other
+weights; :func:`changes_since` compares the two (queries ``run_diff_concepts`` and
+``run_diff_explanations``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from invert_core import literals, parse_formula
+from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
+from invert_pipeline.warehouse.connection import read_connection
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One spurious finding of a run: a class that follows a concept outside its own hierarchy."""
+
+    class_name: str
+    concepts: tuple[str, ...]  # the formula's non-negated concepts outside the class's hierarchy
+    layer: str
+    neuron: int
+    formula: str
+    auc: float
+    q_value: float  # the effective q-value (held-out when the run has one) of the formula
+    via: Literal["logit", "feeds"]  # the class's own output, or a neuron among its strongest inputs
+    is_attribute: bool  # one of ``concepts`` is outside the hierarchy altogether (attribute, annotation)
+
+    def describe(self) -> str:
+        if self.via == "logit":
+            where = "its logit"
+        elif self.via == "feeds":
+            where = f"{self.layer} neuron {self.neuron}, which feeds it,"
+        else:
+            raise ValueError(f"Finding.via must be 'logit' or 'feeds'; got {self.via!r}")
+        return f"class {self.class_name}: {where} is explained by `{self.formula}` (AUC {self.auc:.3f})"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed from a model's previous version (``run_a``) to a run (``run_b``)."""
+
+    run_a: str
+    run_b: str
+    gained: tuple[str, ...]  # concepts only ``run_b`` explains significantly
+    lost: tuple[str, ...]  # concepts only ``run_a`` explains significantly
+    logits: tuple[dict, ...]  # class outputs whose best formula changed: class_name, formula_a, formula_b
+    n_changed: int  # neurons whose best formula changed (or that only one of the runs explains)
+
+
+def spurious_findings(db_path: str | Path, run_id: str) -> list[Finding]:
+    """The run's spurious findings (queries ``spurious_logit_explanations`` and ``spurious_class_features``).
+
+    A finding names the formula's non-negated concepts outside the class's hierarchy (a formula
+    such as ``Trouser & ~watermark`` relies on the absence of the watermark, not on it). Findings
+    that involve a concept outside the hierarchy altogether (an attribute or an annotation, such
+    as ``watermark``) come first; within each group, highest AUC first.
+    """
+    query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
+    kinds, lineage = _concept_relations(db_path, run_id)
+    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
+
+    def finding(
+        class_name: str, layer: str, neuron: int, formula: str, auc: float, q_value: float, via: str
+    ) -> Finding | None:
+        outside = tuple(dict.fromkeys(
+            literal.concept for literal in literals(parse_formula(formula))
+            if not literal.negated and (class_name, literal.concept) not in lineage
+        ))
+        if not outside:
+            return None
+        return Finding(
+            class_name, outside, layer, neuron, formula, auc, q_value, via, bool(attributes.intersection(outside))
+        )
+
+    logits = run_named_query(db_path, "spurious_logit_explanations", query).to_pylist()
+    features = run_named_query(db_path, "spurious_class_features", query).to_pylist()
+    candidates = {
+        (row["class_name"], row["layer"], row["neuron"], row["formula"], row["auc"], row["effective_q_value"], "logit")
+        for row in logits
+    } | {
+        (row["class_name"], row["source_layer"], row["source_neuron"], row["formula"], row["auc"],
+         row["effective_q_value"], "feeds")
+        for row in features
+    }
+    findings = [found for candidate in candidates if (found := finding(*candidate)) is not None]
+    return sorted(findings, key=lambda found: (not found.is_attribute, -found.auc, found.class_name, found.neuron))
+
+
+def previous_version(db_path: str | Path, run_id: str) -> str | None:
+    """The latest run finished before ``run_id`` of the same model name and dataset with other weights, if any."""
+    with read_connection(db_path) as connection:
+        row = connection.execute(
+            """
+            select previous.run_id
+            from runs as current
+            join runs as previous
+                on previous.model_name = current.model_name
+                and previous.dataset_fingerprint = current.dataset_fingerprint
+                and previous.model_fingerprint <> current.model_fingerprint
+                and previous.finished_at < current.finished_at
+            where current.run_id = $run
+            order by previous.finished_at desc, previous.run_id
+            limit 1
+            """,
+            {"run": run_id},
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def changes_since(db_path: str | Path, run_a: str, run_b: str) -> Changes:
+    """What changed from ``run_a`` (the earlier version) to ``run_b``: concepts, class outputs, neurons."""
+    pair = {"run_a": run_a, "run_b": run_b}
+    concepts = run_named_query(db_path, "run_diff_concepts", {**pair, "max_q_value": SIGNIFICANCE_LEVEL}).to_pylist()
+    changed = run_named_query(db_path, "run_diff_explanations", pair).to_pylist()
+    return Changes(
+        run_a=run_a,
+        run_b=run_b,
+        gained=tuple(row["concept"] for row in concepts if row["change"] == "gained"),
+        lost=tuple(row["concept"] for row in concepts if row["change"] == "lost"),
+        logits=tuple(
+            {name: row[name] for name in ("class_name", "formula_a", "formula_b")}
+            for row in changed
+            if row["class_name"] is not None and row["change"] == "changed"
+        ),
+        n_changed=len(changed),
+    )
+
+
+def _concept_relations(db_path: str | Path, run_id: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """For the run's dataset: concept name -> kind, and the (concept, related) pairs of one line of descent."""
+    with read_connection(db_path) as connection:
+        dataset = {"run": run_id}
+        kinds = connection.execute(
+            """
+            select concepts.concept, concepts.kind
+            from concepts
+            join runs using (dataset_fingerprint)
+            where runs.run_id = $run
+            """,
+            dataset,
+        ).fetchall()
+        lineage = connection.execute(
+            """
+            select lineage.concept, lineage.related
+            from concept_lineage as lineage
+            join runs using (dataset_fingerprint)
+            where runs.run_id = $run
+            """,
+            dataset,
+        ).fetchall()
+    return dict(kinds), {(concept, related) for concept, related in lineage}
