@@ -16,7 +16,10 @@ of paths or bytes is cast to ``Image``, a named label column of strings or integ
 
 A sample's id is its row index in the source split (before any subsampling), so a sample keeps its
 id whatever ``limit`` is. With ``limit``, the kept ids are the first ``limit`` of a permutation
-seeded by ``seed``: a smaller limit keeps a subset of a larger one.
+seeded by ``seed``: a smaller limit keeps a subset of a larger one. With ``first``, they are the
+first ``first`` rows.
+
+Errors a user can cause name the ``invert explain`` flag that fixes them, with the value received.
 
 The embedded default is Fashion-MNIST (``fashion_mnist_spec``), shipped as Parquet in
 ``data/fashion_mnist/`` with a WordNet-derived parent map, and read like any local Parquet file.
@@ -30,7 +33,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -58,28 +60,35 @@ from invert_pipeline.workspace import (
     file_digest,
     fingerprint,
     source_version,
+    temporary_dir,
 )
 
 logger = logging.getLogger(__name__)
 
 FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
 FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, also for probe sets of its classes
+FASHION_MNIST_SPLITS = ("train", "test")
 DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
 
 
-def fashion_mnist_spec(split: Literal["train", "test"] = "test", *, limit: int | None = None, seed: int = 0) -> DatasetSpec:
+def fashion_mnist_spec(
+    split: Literal["train", "test"] = "test", *, limit: int | None = None, first: int | None = None, seed: int = 0
+) -> DatasetSpec:
     """The embedded Fashion-MNIST split (60,000 train or 10,000 test images, 28x28 grayscale).
 
     Concepts: the 10 classes and their WordNet ancestors (``footwear``, ``garment``, ``clothing``...),
     from the shipped parent map ``data/fashion_mnist/hierarchy.json``.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"Fashion-MNIST `split` must be 'train' or 'test'; got {split!r}")
+    if split not in FASHION_MNIST_SPLITS:
+        raise ValueError(
+            f"--split {split!r} is not a split of the shipped Fashion-MNIST: pass --split train or --split test"
+        )
     return DatasetSpec(
         path=str(FASHION_MNIST_DIR / f"{split}.parquet"),
         split=split,
         limit=limit,
+        first=first,
         seed=seed,
         hierarchy=str(FASHION_MNIST_HIERARCHY),
     )
@@ -91,7 +100,7 @@ def source_kind(path: str) -> SourceKind:
     if local.is_file():
         if local.suffix.lower() != ".parquet":
             raise ValueError(
-                f"DatasetSpec.path {path!r} is a file but not Parquet (.parquet); pass a Parquet file, a folder "
+                f"--dataset {path!r} is a file but not Parquet (.parquet); pass a Parquet file, a folder "
                 "(Parquet files, an image folder, a save_to_disk folder) or a hub name"
             )
         return "parquet_file"
@@ -101,7 +110,7 @@ def source_kind(path: str) -> SourceKind:
         )
         return "saved" if saved else "folder"
     if path.startswith((".", "/", "~")) or local.suffix.lower() == ".parquet":
-        raise FileNotFoundError(f"DatasetSpec.path {path!r} does not exist")
+        raise FileNotFoundError(f"--dataset {path!r} does not exist")
     return "hub"
 
 
@@ -110,9 +119,9 @@ def _resolved(spec: DatasetSpec) -> DatasetSpec:
     def absolute(value: str) -> str:
         return str(Path(value).expanduser().resolve())
 
-    for role, path in [("hierarchy", spec.hierarchy), *(("annotations", path) for path in spec.annotations)]:
+    for flag, path in [("--hierarchy", spec.hierarchy), *(("--annotations", path) for path in spec.annotations)]:
         if path is not None and path != "wordnet" and not Path(path).expanduser().is_file():
-            raise FileNotFoundError(f"DatasetSpec.{role} file {path!r} does not exist")
+            raise FileNotFoundError(f"{flag} file {path!r} does not exist")
     update: dict[str, object] = {"annotations": tuple(absolute(path) for path in spec.annotations)}
     if source_kind(spec.path) != "hub":
         update["path"] = absolute(spec.path)
@@ -132,7 +141,7 @@ def _load_hub_or_folder(spec: DatasetSpec) -> datasets.Dataset:
         if "Unknown split" not in str(error):
             raise
         raise ValueError(
-            f"split {spec.split!r} does not exist in dataset {spec.path!r} ({error}); set DatasetSpec.split to one of those"
+            f"--split {spec.split!r} does not exist in dataset {spec.path!r} ({error}); pass --split with one of those"
         ) from error
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
         if _offline():
@@ -150,8 +159,8 @@ def _load_saved(spec: DatasetSpec) -> datasets.Dataset:
         return saved
     if spec.split not in saved:
         raise ValueError(
-            f"split {spec.split!r} does not exist in the saved dataset {spec.path!r}; available splits: "
-            f"{sorted(saved)}; set DatasetSpec.split to one of them"
+            f"--split {spec.split!r} does not exist in the saved dataset {spec.path!r}; available splits: "
+            f"{sorted(saved)}; pass --split with one of them"
         )
     return saved[spec.split]
 
@@ -173,12 +182,12 @@ def _column(split: datasets.Dataset, requested: str | None, feature_type: type, 
     if requested is not None:
         if requested not in split.column_names:
             raise ValueError(
-                f"{role}_column {requested!r} is not a column of the dataset; available columns: {split.column_names}"
+                f"--{role}-column {requested!r} is not a column of the dataset; available columns: {split.column_names}"
             )
         return requested
     found = [name for name, feature in split.features.items() if isinstance(feature, feature_type)]
     if len(found) > 1:
-        raise ValueError(f"the dataset has several {feature_type.__name__} columns {found}; choose one with {role}_column")
+        raise ValueError(f"the dataset has several {feature_type.__name__} columns {found}; choose one with --{role}-column")
     return found[0] if found else None
 
 
@@ -188,7 +197,7 @@ def split_columns(split: datasets.Dataset, spec: DatasetSpec) -> tuple[str, str 
     if image_column is None:
         raise ValueError(
             f"the dataset has no Image feature column; available columns: {split.column_names}; name the column "
-            "that holds the images with image_column"
+            "that holds the images with --image-column"
         )
     return image_column, _column(split, spec.label_column, datasets.ClassLabel, "label")
 
@@ -211,7 +220,8 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     missing = [column for column in spec.attribute_columns if column not in split.column_names]
     if missing:
         raise ValueError(
-            f"attribute_columns {missing} are not columns of the dataset; available columns: {split.column_names}"
+            f"--attribute-column {', '.join(map(repr, missing))}: not a column of the dataset; available columns: "
+            f"{split.column_names}"
         )
     image_column, label_column = split_columns(split, spec)
     if not isinstance(split.features[image_column], datasets.Image):
@@ -221,12 +231,14 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     return split
 
 
-def select_sample_ids(n_rows: int, limit: int | None, seed: int) -> np.ndarray:
-    """Sorted int64 sample ids: all ``n_rows`` rows, or ``limit`` of them chosen with ``seed``.
+def select_sample_ids(n_rows: int, limit: int | None, seed: int, *, first: int | None = None) -> np.ndarray:
+    """Sorted int64 sample ids: all ``n_rows`` rows, the ``first`` rows, or ``limit`` rows chosen with ``seed``.
 
     The chosen ids are the first ``limit`` of one seeded permutation of all rows, so that the
     samples of a smaller limit are among those of a larger one.
     """
+    if first is not None:
+        return np.arange(min(first, n_rows), dtype=np.int64)
     if limit is None or limit >= n_rows:
         return np.arange(n_rows, dtype=np.int64)
     return np.sort(np.random.default_rng(seed).permutation(n_rows)[:limit]).astype(np.int64)
@@ -273,22 +285,33 @@ def _source_digest(spec: DatasetSpec) -> object:
 
 
 def dataset_fingerprint(spec: DatasetSpec) -> str:
-    """A digest of the data and the concept spec: changes when either changes, and only then.
+    """A digest of the data, the concept spec and the code that prepares them: changes when one does.
 
-    Local data enter by the content of their files; hub datasets by the fingerprint of their cached
-    split. The spec enters as JSON (local paths made absolute), with the content of the hierarchy and
-    annotation files.
+    Local files enter by their content, never by where they are: a copy of the same data (or of the
+    repository with its shipped data) in another folder has the same fingerprint. Hub datasets enter
+    by their name and the fingerprint of their cached split.
     """
     spec = _resolved(spec)
-    hierarchy = spec.hierarchy
-    hierarchy_digest = None if hierarchy is None else file_digest(IMAGENET_HIERARCHY if hierarchy == "wordnet" else hierarchy)
-    return fingerprint(
-        _code_version(),
-        spec.model_dump(mode="json"),
-        _source_digest(spec),
-        hierarchy_digest,
-        [file_digest(path) for path in spec.annotations],
-    )
+    return fingerprint(_code_version(), _content_spec(spec), _source_digest(spec))
+
+
+def _content_spec(spec: DatasetSpec) -> dict:
+    """``spec`` as JSON with each local path replaced by what of it decides the prepared files.
+
+    The data path by its kind (its content is :func:`_source_digest`); a parent map by its suffix,
+    which picks its parser, and its content; an annotation file by its name, which is the
+    ``source_id`` of its concepts, and its content.
+    """
+    content = spec.model_dump(mode="json")
+    kind = source_kind(spec.path)
+    if kind != "hub":
+        content["path"] = kind
+    if spec.hierarchy == "wordnet":
+        content["hierarchy"] = ["wordnet", file_digest(IMAGENET_HIERARCHY)]
+    elif spec.hierarchy is not None:
+        content["hierarchy"] = [Path(spec.hierarchy).suffix.lower(), file_digest(spec.hierarchy)]
+    content["annotations"] = [[Path(path).name, file_digest(path)] for path in spec.annotations]
+    return content
 
 
 def _code_version() -> str:
@@ -312,7 +335,10 @@ def build_concepts(spec: DatasetSpec, split: datasets.Dataset, label_column: str
         classes, edges = class_concepts(class_index, split.features[label_column].names, hierarchy, spec.hierarchy)
         groups.append((f"the classes of {label_column!r} and their hierarchy", classes))
     elif spec.hierarchy is not None:
-        raise ValueError(f"hierarchy {spec.hierarchy!r} needs class labels, but the dataset has no label column")
+        raise ValueError(
+            f"--hierarchy {spec.hierarchy!r} needs class labels, but the dataset has no label column: name it with "
+            "--label-column"
+        )
     if spec.attribute_columns:
         table = split.select_columns(list(spec.attribute_columns)).with_format("arrow")[sample_ids]
         for concept in attribute_concepts(table):
@@ -343,7 +369,8 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     """Write ``<workspace>/datasets/<fingerprint>/`` (see docs/ARCHITECTURE.md) and return it.
 
     The folder is built under a temporary name and renamed into place once complete, so it is
-    either absent or whole. A complete folder with the same fingerprint is returned as it is.
+    either absent or whole. A complete folder with the same fingerprint is returned as it is (its
+    ``dataset.json`` updated to name this spec's paths when it was prepared from a copy elsewhere).
     Undecodable images are logged, written to ``excluded.parquet`` with their reason, and left out
     of the samples and labels. ``dataset_fp`` is :func:`dataset_fingerprint` of ``spec`` when the
     caller has already computed it (it reads every local data file).
@@ -352,10 +379,11 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     dataset_fp = dataset_fingerprint(spec) if dataset_fp is None else dataset_fp
     folder = dataset_dir(workspace, dataset_fp)
     if _is_complete(folder, dataset_fp):
+        _record_location(folder, spec)
         return folder
     split = load_split(spec)
     image_column, label_column = split_columns(split, spec)
-    selected = select_sample_ids(len(split), spec.limit, spec.seed)
+    selected = select_sample_ids(len(split), spec.limit, spec.seed, first=spec.first)
     excluded = find_undecodable(split, image_column, selected)
     if excluded:
         logger.warning(
@@ -376,8 +404,7 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
         "n_source_rows": len(split),
         "n_excluded": len(excluded),
     }
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{dataset_fp}.", suffix=".tmp"))
+    building = temporary_dir(folder)
     try:
         atomic_write_parquet(_samples_table(split, label_column, sample_ids), building / "samples.parquet")
         atomic_write_parquet(concepts.concepts_table(), building / "concepts.parquet")
@@ -401,6 +428,18 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return folder
+
+
+def _record_location(folder: Path, spec: DatasetSpec) -> None:
+    """Make ``dataset.json`` name where ``spec`` finds the data, if the folder was prepared from a copy elsewhere.
+
+    The fingerprint does not depend on where the data are, so the folder may have been prepared from
+    a copy that has since moved; :func:`open_split` reads the images from the spec recorded here.
+    """
+    info = read_dataset_info(folder)
+    spec_json = spec.model_dump(mode="json")
+    if info["spec"] != spec_json:
+        atomic_write_json({**info, "spec": spec_json}, folder / "dataset.json")
 
 
 def read_dataset_info(dataset_dir: str | Path) -> dict:

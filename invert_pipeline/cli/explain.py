@@ -24,8 +24,9 @@ DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
                                    "(default: the embedded Fashion-MNIST test split)"}),
     ("--dataset-config", "name", {"help": "dataset configuration name on the hub"}),
     ("--split", "split", {"help": "split to use (default: test)"}),
-    ("--limit", "limit", {"type": int, "help": "keep at most this many samples (seeded subsample)"}),
-    ("--dataset-seed", "seed", {"type": int, "help": "seed of the subsample"}),
+    ("--limit", "limit", {"type": int, "help": "keep at most this many samples (seeded random subset)"}),
+    ("--first", "first", {"type": int, "help": "keep the first this many samples (instead of --limit's random ones)"}),
+    ("--dataset-seed", "seed", {"type": int, "help": "seed of the --limit subset"}),
     ("--image-column", "image_column", {"help": "image column (default: found from the features)"}),
     ("--label-column", "label_column", {"help": "class label column (default: found from the features)"}),
     ("--hierarchy", "hierarchy", {"help": "'wordnet' or a CSV/JSON parent map (child -> parent)"}),
@@ -127,6 +128,8 @@ def flow_parameters(
             given = {**defaults[title].model_dump(exclude_defaults=True), **given}
         elif title == "dataset" and not given:
             continue  # explain_model's default dataset
+        elif title == "dataset" and "path" not in given:
+            given = {**_default_dataset(given), **given}
         parameters[title] = validated_spec(spec_class, given, options).model_dump(mode="json")
     if not (args.layers or layers):
         raise ValueError("--layers is required: name the layers to explain (`invert layers MODEL` lists them)")
@@ -135,6 +138,14 @@ def flow_parameters(
     if args.dask_address is not None and args.runner != "dask":
         raise ValueError(f"--dask-address {args.dask_address!r} needs --runner dask")
     return parameters
+
+
+def _default_dataset(given: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the shipped Fashion-MNIST split (``--split``, default test) that options without --dataset apply to."""
+    from invert_pipeline.datasets import fashion_mnist_spec
+
+    split = given.get("split", DatasetSpec.model_fields["split"].default)
+    return fashion_mnist_spec(split).model_dump(exclude_defaults=True)
 
 
 def quiet_tracebacks() -> None:
@@ -164,7 +175,10 @@ def validated_spec(spec_class: type[BaseModel], given: dict[str, Any], options) 
     except ValidationError as error:
         problems = []
         for detail in error.errors():
-            field = str(detail["loc"][0]) if detail["loc"] else ""
+            if not detail["loc"]:  # a rule across fields: its message says which
+                problems.append(detail["msg"].removeprefix("Value error, "))
+                continue
+            field = str(detail["loc"][0])
             where = flags.get(field, spec_class.__name__)
             received = f" (got {detail['input']!r})" if field in given else ""
             problems.append(f"{where}: {detail['msg']}{received}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import stat
 from pathlib import Path
 
 import data_samples  # tests/data is on sys.path, see conftest.py
@@ -65,7 +67,7 @@ class TestSources:
         data_samples.tiny_dataset(rng, 6).to_parquet(str(folder / "test.parquet"))
         assert len(load_split(DatasetSpec(path=str(folder), split="test"))) == 6
         assert len(load_split(DatasetSpec(path=str(folder), split="train"))) == 12
-        with pytest.raises(ValueError, match=r"split 'validation' does not exist in dataset .*\['test', 'train'\]|\['train', 'test'\]"):
+        with pytest.raises(ValueError, match=r"--split 'validation' does not exist in dataset .*(\['test', 'train'\]|\['train', 'test'\]).*pass --split"):
             load_split(DatasetSpec(path=str(folder), split="validation"))
 
     def test_image_folder(self, image_folder: Path, tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ class TestSources:
         tiny.select(range(7)).save_to_disk(str(tmp_path / "one"))
         assert len(load_split(DatasetSpec(path=str(tmp_path / "dict"), split="train"))) == 4
         assert len(load_split(DatasetSpec(path=str(tmp_path / "one"), split="anything"))) == 7
-        with pytest.raises(ValueError, match=r"split 'val' does not exist in the saved dataset .*\['test', 'train'\]"):
+        with pytest.raises(ValueError, match=r"--split 'val' does not exist in the saved dataset .*\['test', 'train'\]; pass --split"):
             load_split(DatasetSpec(path=str(tmp_path / "dict"), split="val"))
         folder = prepare_dataset(DatasetSpec(path=str(tmp_path / "dict"), split="test"), tmp_path / "ws")
         assert json.loads((folder / "dataset.json").read_text())["n_samples"] == 10
@@ -148,7 +150,7 @@ class TestFashionMnist:
     def test_train_split_and_bad_split(self) -> None:
         """Only the train and test splits are shipped."""
         assert fashion_mnist_spec("train").path.endswith("train.parquet")
-        with pytest.raises(ValueError, match="Fashion-MNIST `split` must be 'train' or 'test'; got 'val'"):
+        with pytest.raises(ValueError, match="--split 'val' is not a split of the shipped Fashion-MNIST"):
             fashion_mnist_spec("val")  # type: ignore[arg-type]
 
 
@@ -159,6 +161,18 @@ class TestSampleIds:
         assert np.isin(small, large).all() and np.all(np.diff(large) > 0)
         assert not np.array_equal(small, select_sample_ids(1000, 50, seed=4))
         assert np.array_equal(select_sample_ids(10, 50, seed=0), np.arange(10))
+
+    def test_first_rows(self, parquet_file: Path, tmp_path: Path) -> None:
+        """first keeps rows 0..first-1, whatever the seed (not a random subset); more than the rows keeps all."""
+        assert np.array_equal(select_sample_ids(1000, None, seed=3, first=5), np.arange(5))
+        assert np.array_equal(select_sample_ids(10, None, seed=3, first=50), np.arange(10))
+        folder = prepare_dataset(DatasetSpec(path=str(parquet_file), first=7, seed=4), tmp_path / "ws")
+        assert read(folder, "samples.parquet").column("sample_id").to_pylist() == list(range(7))
+
+    def test_limit_and_first_exclude_each_other(self) -> None:
+        """A spec with both a random and a first-rows subset is refused, naming both flags and values."""
+        with pytest.raises(ValueError, match="--limit 5 and --first 7 exclude each other"):
+            DatasetSpec(path="data.parquet", limit=5, first=7)
 
     def test_same_sample_same_id_whatever_the_limit(self, parquet_file: Path, tmp_path: Path) -> None:
         """A sample keeps its id (and class) across limits."""
@@ -258,6 +272,23 @@ class TestFingerprint:
         assert len(prints) == 7
 
 
+    def test_a_copy_elsewhere_has_the_same_fingerprint(self, image_folder: Path, tmp_path: Path) -> None:
+        """The same files in another folder (say a clone of the repository) give the same fingerprint."""
+        original = tmp_path / "original"
+        shutil.copytree(image_folder, original / "images")
+        (original / "map.csv").write_text("child,parent\ncat,pet\ndog,pet\n")
+        (original / "notes.csv").write_text("sample_id,concept\n1,shadow\n")
+        shutil.copytree(original, tmp_path / "clone")
+
+        def spec(root: Path) -> DatasetSpec:
+            return DatasetSpec(path=str(root / "images"), split="train", hierarchy=str(root / "map.csv"),
+                               annotations=(str(root / "notes.csv"),))
+
+        assert dataset_fingerprint(spec(tmp_path / "clone")) == dataset_fingerprint(spec(original))
+        (tmp_path / "clone" / "notes.csv").write_text("sample_id,concept\n2,shadow\n")
+        assert dataset_fingerprint(spec(tmp_path / "clone")) != dataset_fingerprint(spec(original))
+
+
 class TestPrepare:
     def test_writes_the_contract_files(self, parquet_file: Path, tmp_path: Path) -> None:
         """The prepared folder holds the five Parquet files and dataset.json with the documented schemas."""
@@ -285,6 +316,27 @@ class TestPrepare:
         assert prepare_dataset(spec, tmp_path / "ws") == folder
         assert snapshot(folder) == before
         assert os.listdir(folder.parent) == [folder.name]
+
+    def test_prepared_folder_follows_the_copy_in_use(self, parquet_file: Path, tmp_path: Path) -> None:
+        """A copy of prepared data reuses its folder, which then reads the images from the copy."""
+        copy = tmp_path / "elsewhere" / parquet_file.name
+        copy.parent.mkdir()
+        shutil.copy(parquet_file, copy)
+        folder = prepare_dataset(DatasetSpec(path=str(parquet_file)), tmp_path / "ws")
+        parquet_file.unlink()
+        assert prepare_dataset(DatasetSpec(path=str(copy)), tmp_path / "ws") == folder
+        assert json.loads((folder / "dataset.json").read_text())["spec"]["path"] == str(copy)
+        assert len(open_split(folder)[0]) == 30
+
+    def test_files_and_folder_follow_the_umask(self, parquet_file: Path, tmp_path: Path) -> None:
+        """The prepared folder and its files get the umask's permissions (not 0700 and 0600)."""
+        previous = os.umask(0o022)
+        try:
+            folder = prepare_dataset(DatasetSpec(path=str(parquet_file)), tmp_path / "ws")
+        finally:
+            os.umask(previous)
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        assert {stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {0o644}
 
     def test_undecodable_image_is_reported_and_excluded(
         self, image_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -349,31 +401,36 @@ class TestErrors:
         with pytest.raises(ConnectionError, match="'no-such-org/no-such-dataset' is not in the local cache and the hub is offline.*pass a local path"):
             load_split(DatasetSpec(path="no-such-org/no-such-dataset"))
 
+    def test_image_folder_has_no_test_split(self, image_folder: Path) -> None:
+        """An image folder's one split is train: the default split is refused naming --split, its value and the splits."""
+        with pytest.raises(ValueError, match=r"--split 'test' does not exist in dataset .*\['train'\].*pass --split"):
+            load_split(DatasetSpec(path=str(image_folder)))
+
     def test_missing_columns(self, parquet_file: Path) -> None:
         """Missing image, label and attribute columns are named with the available columns."""
         available = r"available columns: \['image', 'label', 'tags', 'striped'\]"
-        with pytest.raises(ValueError, match=f"image_column 'img' is not a column of the dataset; {available}"):
+        with pytest.raises(ValueError, match=f"--image-column 'img' is not a column of the dataset; {available}"):
             load_split(DatasetSpec(path=str(parquet_file), image_column="img"))
-        with pytest.raises(ValueError, match=f"label_column 'class' is not a column of the dataset; {available}"):
+        with pytest.raises(ValueError, match=f"--label-column 'class' is not a column of the dataset; {available}"):
             load_split(DatasetSpec(path=str(parquet_file), label_column="class"))
-        with pytest.raises(ValueError, match=rf"attribute_columns \['watermark'\] are not columns of the dataset; {available}"):
+        with pytest.raises(ValueError, match=rf"--attribute-column 'watermark': not a column of the dataset; {available}"):
             load_split(DatasetSpec(path=str(parquet_file), attribute_columns=("watermark",)))
 
     def test_no_image_column(self, tmp_path: Path) -> None:
         """A dataset without an Image feature asks for image_column."""
         path = tmp_path / "numbers.parquet"
         pq.write_table(pa.table({"x": [1, 2]}), path)
-        with pytest.raises(ValueError, match=r"no Image feature column; available columns: \['x'\]; name the column"):
+        with pytest.raises(ValueError, match=r"no Image feature column; available columns: \['x'\]; name the column .* with --image-column"):
             load_split(DatasetSpec(path=str(path)))
 
     def test_bad_paths(self, tmp_path: Path) -> None:
         """Missing local paths, non-Parquet files and missing concept files are named."""
-        with pytest.raises(FileNotFoundError, match="DatasetSpec.path '/no/such/folder' does not exist"):
+        with pytest.raises(FileNotFoundError, match="--dataset '/no/such/folder' does not exist"):
             load_split(DatasetSpec(path="/no/such/folder"))
         (tmp_path / "data.csv").write_text("a\n1\n")
         with pytest.raises(ValueError, match=r"is a file but not Parquet \(\.parquet\)"):
             load_split(DatasetSpec(path=str(tmp_path / "data.csv")))
-        with pytest.raises(FileNotFoundError, match="DatasetSpec.annotations file 'absent.csv' does not exist"):
+        with pytest.raises(FileNotFoundError, match="--annotations file 'absent.csv' does not exist"):
             dataset_fingerprint(DatasetSpec(path=str(tmp_path / "data.csv"), annotations=("absent.csv",)))
 
     def test_bad_attribute_column_type(self, parquet_file: Path, tmp_path: Path) -> None:

@@ -42,6 +42,22 @@ class TestOptions:
         with pytest.raises(ValueError, match="min_fraction .* must not exceed max_fraction"):
             flow_parameters(_parse("--model", "m", "--layers", "fc", "--min-fraction", "0.6", "--max-fraction", "0.5"))
 
+    def test_dataset_options_without_dataset_apply_to_fashion_mnist(self):
+        """--limit (or --first, --split) without --dataset keeps the default dataset, the shipped Fashion-MNIST."""
+        from invert_pipeline.datasets import fashion_mnist_spec
+
+        limited = flow_parameters(_parse("--model", "m", "--layers", "fc", "--limit", "500"))["dataset"]
+        assert limited == fashion_mnist_spec(limit=500).model_dump(mode="json")
+        first = flow_parameters(_parse("--model", "m", "--layers", "fc", "--first", "50", "--split", "train"))["dataset"]
+        assert first == fashion_mnist_spec("train", first=50).model_dump(mode="json")
+        with pytest.raises(ValueError, match="--split 'validation' is not a split of the shipped Fashion-MNIST"):
+            flow_parameters(_parse("--model", "m", "--layers", "fc", "--split", "validation"))
+
+    def test_limit_and_first_exclude_each_other(self):
+        """--limit and --first together are one line naming both flags and values."""
+        with pytest.raises(ValueError, match=r"^--limit 5 and --first 7 exclude each other"):
+            flow_parameters(_parse("--model", "m", "--layers", "fc", "--limit", "5", "--first", "7"))
+
     def test_dask_address_needs_dask_runner(self):
         """--dask-address without --runner dask is refused."""
         with pytest.raises(ValueError, match="needs --runner dask"):
