@@ -6,7 +6,7 @@ command line. They validate themselves on construction; the code that consumes t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -110,3 +110,50 @@ class SearchParams(BaseModel):
                 f"min_fraction ({self.min_fraction}) must not exceed max_fraction ({self.max_fraction})"
             )
         return self
+
+
+class ModelChanges(BaseModel):
+    """Fields of a :class:`ModelSpec` that new weights change along with them, stated explicitly.
+
+    Only the fields given are applied (``{"preprocess": None}`` removes the preprocessing); a
+    retrain event that states none keeps the architecture, preprocessing and input size.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str | None = None
+    preprocess: str | None = None
+    input_size: tuple[int, ...] | None = None
+
+
+class RetrainedWeights(BaseModel):
+    """What a ``model.retrained`` event brings: new weights for a model that is already described.
+
+    ``checkpoint`` (a state-dict path) and ``version`` replace the model spec's ``weights`` and
+    ``version``; its name, layers, preprocessing and input size stay unless ``changes`` states
+    otherwise. ``follows`` is the run id of the explanation of the weights these replace (what the
+    run's summary compares with; default: the latest earlier version in the warehouse).
+    ``metadata`` (free JSON, for example the training job's id) is shown with the run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checkpoint: str
+    version: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    changes: ModelChanges = ModelChanges()
+    follows: str | None = None
+
+    def apply_to(self, model: ModelSpec) -> ModelSpec:
+        """``model`` with these weights, this version and the stated ``changes``."""
+        stated = self.changes.model_dump(exclude_unset=True)
+        return ModelSpec(**{**model.model_dump(), "weights": self.checkpoint, "version": self.version, **stated})
+
+    def stated_changes(self, model: ModelSpec) -> dict[str, tuple[Any, Any]]:
+        """The architecture or preprocessing fields ``changes`` alters in ``model``: field -> (before, after)."""
+        after = self.apply_to(model)
+        return {
+            field: (getattr(model, field), getattr(after, field))
+            for field in self.changes.model_fields_set
+            if getattr(model, field) != getattr(after, field)
+        }
