@@ -122,7 +122,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         module, default_name, version, transforms = _from_torchscript(spec)
     else:
         raise ValueError(
-            f"ModelSpec.source {spec.source!r} is not a torchvision architecture, an import path "
+            f"--model {spec.source!r} is not a torchvision architecture, an import path "
             "'package.module:factory' or an existing TorchScript file. "
             f"Close torchvision names: {_close(spec.source, torchvision.models.list_models())}"
         )
@@ -195,13 +195,13 @@ def user_code_version(spec: ModelSpec) -> str | None:
 
 
 def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
-    factory = import_object(spec.source, field="ModelSpec.source")
+    factory = import_object(spec.source, field="--model")
     if not callable(factory):
-        raise TypeError(f"ModelSpec.source {spec.source!r} names a {type(factory).__name__}, not a factory function")
+        raise TypeError(f"--model {spec.source!r} names a {type(factory).__name__}, not a factory function")
     module = factory()
     if not isinstance(module, nn.Module):
         raise TypeError(
-            f"ModelSpec.source {spec.source!r} returned a {type(module).__name__}; the factory must return an nn.Module"
+            f"--model {spec.source!r} returned a {type(module).__name__}; the factory must return an nn.Module"
         )
     version = None
     if spec.weights is not None:
@@ -228,7 +228,7 @@ def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Prep
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not cached.is_file():
         raise FileNotFoundError(
-            f"ModelSpec.weights {spec.weights!r}: {weights} is not in the torch hub cache ({cached}) and "
+            f"--weights {spec.weights!r}: {weights} is not in the torch hub cache ({cached}) and "
             "nothing is downloaded here. Copy the file there from a machine that has it (its URL is "
             f"{weights.url}), or pass weights= a local checkpoint (state dict) path"
         )
@@ -244,7 +244,7 @@ def _from_torchscript(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Prep
             module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as error:
         raise ValueError(
-            f"ModelSpec.source {spec.source!r} is not a TorchScript file (torch.jit.load: "
+            f"--model {spec.source!r} is not a TorchScript file (torch.jit.load: "
             f"{str(error).splitlines()[0]}). A saved state dict needs its architecture: pass "
             f"source='resnet18' (a torchvision architecture) or source='package.module:factory' "
             f"with weights={spec.source!r}; a pickled nn.Module is not loaded (unsafe), save it "
@@ -259,7 +259,7 @@ def _weights_enum(arch: str, name: str) -> torchvision.models.WeightsEnum:
     if "." not in short and short in enum.__members__:
         return enum[short]
     raise ValueError(
-        f"ModelSpec.weights {name!r} is neither an existing checkpoint file nor a weights name of {arch}; "
+        f"--weights {name!r} is neither an existing checkpoint file nor a weights name of {arch}; "
         f"available: {', '.join(f'{enum.__name__}.{member}' for member in enum.__members__)}"
     )
 
@@ -268,7 +268,7 @@ def _checkpoint_path(weights: str) -> Path:
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(
-            f"ModelSpec.weights {weights!r}: no such checkpoint file (weights enum names such as "
+            f"--weights {weights!r}: no such checkpoint file (weights enum names such as "
             "'ResNet18_Weights.IMAGENET1K_V1' apply only to torchvision architectures)"
         )
     return path
@@ -280,7 +280,7 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         raise ValueError(
-            f"ModelSpec.weights {str(path)!r} is not a state dict torch.load(weights_only=True) can "
+            f"--weights {str(path)!r} is not a state dict torch.load(weights_only=True) can "
             f"read ({type(error).__name__}: {str(error).splitlines()[0]}); save weights with "
             "torch.save(model.state_dict(), path)"
         ) from error
@@ -291,7 +291,7 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
                 break
     if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         raise ValueError(
-            f"ModelSpec.weights {str(path)!r} holds a {type(checkpoint).__name__}, not a state dict of "
+            f"--weights {str(path)!r} holds a {type(checkpoint).__name__}, not a state dict of "
             "tensors; save weights with torch.save(model.state_dict(), path)"
         )
     return checkpoint
@@ -302,7 +302,7 @@ def _load_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], 
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
         raise ValueError(
-            f"ModelSpec.weights {weights!r} does not fit the model: {' '.join(str(error).split())}"
+            f"--weights {weights!r} does not fit the model: {' '.join(str(error).split())}"
         ) from error
 
 
@@ -332,11 +332,11 @@ def _input_size(spec: ModelSpec, module: nn.Module, transforms: Preprocess | Non
         size = DEFAULT_INPUT_SIZE
     else:
         raise ValueError(
-            f"ModelSpec.input_size is needed for model source {spec.source!r}: pass the (C, H, W) of one "
-            "input, e.g. input_size=(1, 28, 28), or give the module an input_size attribute"
+            f"--input-size C H W is needed for --model {spec.source!r}: pass the channels, height and width of "
+            "one input, e.g. --input-size 1 28 28, or give the module an input_size attribute"
         )
     if len(size) != 3 or min(size) < 1:
-        raise ValueError(f"ModelSpec.input_size must be (C, H, W) of positive integers; got {size}")
+        raise ValueError(f"--input-size must be C H W, three positive integers; got {' '.join(map(str, size))}")
     return size
 
 
@@ -344,11 +344,11 @@ def _preprocess(spec: ModelSpec, transforms: Preprocess | None, input_size: tupl
     if transforms is not None:
         return ConvertThen(_pil_mode(input_size[0]), transforms)
     if spec.preprocess is not None:
-        factory = import_object(spec.preprocess, field="ModelSpec.preprocess")
+        factory = import_object(spec.preprocess, field="--preprocess")
         preprocess = factory() if callable(factory) else None
         if not callable(preprocess):
             raise ValueError(
-                f"ModelSpec.preprocess {spec.preprocess!r} must name a factory that returns a callable "
+                f"--preprocess {spec.preprocess!r} must name a factory that returns a callable "
                 "PIL image -> tensor"
             )
         return preprocess
@@ -362,8 +362,8 @@ def _pil_mode(channels: int) -> str:
     if channels == 3:
         return "RGB"
     raise ValueError(
-        f"input_size has {channels} channels; the built-in preprocessing handles 1 (grayscale) or 3 "
-        "(RGB): pass ModelSpec.preprocess for other inputs"
+        f"--input-size has {channels} channels; the built-in preprocessing handles 1 (grayscale) or 3 "
+        "(RGB): pass --preprocess for other inputs"
     )
 
 

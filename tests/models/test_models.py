@@ -194,7 +194,7 @@ class TestInvalidInput:
              "not an import path"),
             ({"source": "model_factories:tiny_cnn", "preprocess": "model_factories:SLEEP_ENV"}, ValueError,
              "must name a factory that returns a callable"),
-            ({"source": "model_factories:tiny_cnn", "input_size": (1, 12)}, ValueError, r"must be \(C, H, W\)"),
+            ({"source": "model_factories:tiny_cnn", "input_size": (1, 12)}, ValueError, r"--input-size must be C H W, three positive integers; got 1 12"),
             ({"source": "model_factories:tiny_cnn", "input_size": (2, 12, 12)}, ValueError, "handles 1 .* or 3"),
         ],
     )
@@ -225,6 +225,6 @@ class TestInvalidInput:
             load_model(ModelSpec(source="model_factories:tiny_cnn", weights=str(path)))
 
     def test_factory_without_input_size(self):
-        """A module with no input_size attribute needs ModelSpec.input_size."""
-        with pytest.raises(ValueError, match="ModelSpec.input_size is needed"):
+        """A module with no input_size attribute needs --input-size, and the message says it in flags."""
+        with pytest.raises(ValueError, match=r"--input-size C H W is needed for --model 'torch.nn:Identity'.*--input-size 1 28 28"):
             load_model(ModelSpec(source="torch.nn:Identity"))
