@@ -34,7 +34,8 @@ class Literal:
 
     def __post_init__(self) -> None:
         if not isinstance(self.concept, str):
-            raise TypeError(f"a literal's concept must be a str, got {type(self.concept).__name__} {self.concept!r}")
+            kind = type(self.concept).__name__
+            raise TypeError(f"a literal's concept must be a str, got {kind} {self.concept!r}")
 
     def __len__(self) -> int:
         return 1

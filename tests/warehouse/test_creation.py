@@ -3,8 +3,8 @@
 A subprocess loads a run into a workspace without a warehouse and kills itself with SIGKILL just
 before its k-th call into DuckDB (connect, and every method of a connection: each statement, close)
 or a file operation of the ``os`` module (mkdir, link, rename, replace, unlink, rmdir), for every k
-of the first creation and the start of the load. Afterwards ``invert warehouse load`` and ``invert sql`` work at once,
-without ``invert warehouse rebuild``.
+of the first creation. Afterwards ``invert warehouse load`` and ``invert sql`` work at once, without
+``invert warehouse rebuild``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ load_run(sys.argv[1], sys.argv[2], "run-v1", wait_s=5)
 sys.setprofile(None)
 print(json.dumps(calls))
 """
-KILL_POINTS = 12  # the first creation (temporary folder, connect, schema, checkpoint, link) and beyond
+KILL_POINTS = 12  # the first creation: 2 mkdir, connect, 5 statements, close, link, unlink, rmdir
 
 
 def _load_killed_at(tiny, kill_at: int) -> subprocess.CompletedProcess:
