@@ -3,6 +3,7 @@
 invert query --list
 invert query spurious_class_features --param run=v2 --param top_k=3 --format csv
 invert sql "select layer, count(*) from best_explanations group by layer"
+invert sql --allow-files "select * from read_csv('labels.csv')"
 invert warehouse load RUN_ID
 invert warehouse rebuild
 """
@@ -45,16 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_output_options(query)
     _add_location_options(query)
+    _add_files_option(query)
     query.set_defaults(handler=_query)
 
     sql = subparsers.add_parser(
         "sql",
         help="run one ad-hoc SELECT on the warehouse (read-only)",
-        description="Run one SQL SELECT statement on a read-only connection; writes are refused.",
+        description="Run one SQL SELECT statement on a read-only, locked-down connection: writes, "
+        "network addresses, extensions and files outside the workspace (unless --allow-files) are "
+        "refused. While it runs, writers (invert run, invert warehouse load) wait for it.",
     )
     sql.add_argument("sql", help='the statement, e.g. "select * from best_explanations limit 5"')
     _add_output_options(sql)
     _add_location_options(sql)
+    _add_files_option(sql)
     sql.set_defaults(handler=_sql)
 
     warehouse = subparsers.add_parser("warehouse", help="load runs into the warehouse, or rebuild it")
@@ -94,6 +99,16 @@ def _add_location_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_files_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-files",
+        action="store_true",
+        help="let the SQL read local files outside the workspace too (read_csv, read_parquet, ...); "
+        "without it only the warehouse and the workspace's files are readable. Never the network, "
+        "never an extension",
+    )
+
+
 def warehouse_file(args: argparse.Namespace) -> Path:
     """The warehouse file of a command's ``--db`` and ``--workspace`` options."""
     return Path(args.db) if args.db else Path(args.workspace) / DEFAULT_DB_NAME
@@ -113,12 +128,26 @@ def _query(args: argparse.Namespace) -> int:
         if key in params:
             raise ValueError(f"--param {key} is given twice")
         params[key] = value
-    table = run_named_query(warehouse_file(args), args.name, params, wait_s=args.wait)
+    table = run_named_query(
+        warehouse_file(args),
+        args.name,
+        params,
+        wait_s=args.wait,
+        workspace=args.workspace,
+        allow_files=args.allow_files,
+    )
     return _emit(table, args)
 
 
 def _sql(args: argparse.Namespace) -> int:
-    return _emit(run_sql(warehouse_file(args), args.sql, wait_s=args.wait), args)
+    table = run_sql(
+        warehouse_file(args),
+        args.sql,
+        wait_s=args.wait,
+        workspace=args.workspace,
+        allow_files=args.allow_files,
+    )
+    return _emit(table, args)
 
 
 def _emit(table, args: argparse.Namespace) -> int:

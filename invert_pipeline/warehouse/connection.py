@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from invert_pipeline.warehouse.access import NO_FILES, FileAccess, connect_config, restrict
 from invert_pipeline.warehouse.catalog import schema_digest, schema_sql
 from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 
@@ -115,17 +116,25 @@ def exclusive_connection(
 
 @contextmanager
 def read_connection(
-    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
+    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S, access: FileAccess = NO_FILES
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to a warehouse of this schema, closed on exit; DuckDB refuses writes."""
+    """A read-only connection to a warehouse of this schema, closed on exit; DuckDB refuses writes.
+
+    The connection is locked down (:mod:`invert_pipeline.warehouse.access`): no extension, no
+    network, no file but the warehouse and those ``access`` allows, and a locked configuration.
+    While it is open, writers wait: DuckDB lets no process write a file that another reads.
+    """
     path = Path(db_path)
+    if not isinstance(access, FileAccess):
+        raise WarehouseError(f"`access` must be a FileAccess (see file_access()), got {access!r}")
     if not path.is_file():
         raise WarehouseError(
             f"no warehouse at {path}: load a run first (`invert run`, `invert warehouse load RUN_ID`) "
             "or recreate it with `invert warehouse rebuild --workspace DIR`"
         )
-    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s))
+    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s), config=connect_config(access))
     try:
+        restrict(connection, access)
         check_schema(connection, path)
         yield connection
     finally:
@@ -161,12 +170,14 @@ def _has_schema_digest(connection: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, *, read_only: bool, wait_s: float, config: dict[str, bool] | None = None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = _FIRST_RETRY_S
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
             holder = _lock_holder(str(error))
             if holder is None:
@@ -175,8 +186,10 @@ def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCo
             if remaining <= 0:
                 raise WarehouseBusyError(
                     f"the warehouse {path} is locked by another process ({holder}); gave up after "
-                    f"waiting {wait_s:g} s. Wait for that process to finish, or pass a longer wait "
-                    "(--wait SECONDS)"
+                    f"waiting {wait_s:g} s. A writer (invert run, invert warehouse load or rebuild) "
+                    "locks it against everyone, and a reader (invert sql, invert query, a report) "
+                    "against writers, while its connection is open. Wait for that process to finish, "
+                    "or pass a longer wait (--wait SECONDS)"
                 ) from error
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _LONGEST_RETRY_S)

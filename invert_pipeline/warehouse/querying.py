@@ -1,14 +1,21 @@
-"""Running named queries and ad-hoc SQL on a read-only connection, with bound parameters."""
+"""Running named queries and ad-hoc SQL on a read-only, locked-down connection, with bound parameters.
+
+Both read the warehouse's tables; besides them, SQL may read the files under ``workspace`` when one
+is given, or every local file with ``allow_files``, and never the network or an extension (see
+:mod:`invert_pipeline.warehouse.access`).
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Mapping
 
 import duckdb
 import pyarrow as pa
 
+from invert_pipeline.warehouse.access import FileAccess, explain_refusal, file_access
 from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, get_query
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, read_connection
 from invert_pipeline.warehouse.errors import WarehouseError
@@ -25,27 +32,43 @@ def run_named_query(
     params: Mapping[str, object] | None = None,
     *,
     wait_s: float = DEFAULT_WAIT_S,
+    workspace: str | os.PathLike | None = None,
+    allow_files: bool = False,
 ) -> pa.Table:
     """Run the named query ``name`` of ``sql/queries`` with ``params`` bound, on a read-only connection.
 
     ``params`` maps parameter names to values, or to their text (as ``--param key=value`` gives
     it), which is converted to the declared type. Parameters not given take their default; a
-    ``run`` parameter names a run by id or model version.
+    ``run`` parameter names a run by id or model version. ``workspace`` and ``allow_files`` say
+    which files the connection may read besides the warehouse, as for :func:`run_sql`.
     """
+    access = _access(workspace, allow_files)
     query = get_query(name)
     values = _parameter_values(query, dict(params or {}))
-    with read_connection(db_path, wait_s=wait_s) as connection:
+    with read_connection(db_path, wait_s=wait_s, access=access) as connection:
         for parameter in query.parameters:
             if values[parameter.name] is not None:
                 values[parameter.name] = _check_reference(connection, parameter, values[parameter.name])
-        return connection.sql(query.sql, params=values).to_arrow_table()
+        return _fetch(connection, query.sql, values, access)
 
 
-def run_sql(db_path: str | os.PathLike, sql: str, *, wait_s: float = DEFAULT_WAIT_S) -> pa.Table:
-    """Run one ad-hoc SELECT statement on a read-only connection; anything else is refused."""
+def run_sql(
+    db_path: str | os.PathLike,
+    sql: str,
+    *,
+    wait_s: float = DEFAULT_WAIT_S,
+    workspace: str | os.PathLike | None = None,
+    allow_files: bool = False,
+) -> pa.Table:
+    """Run one ad-hoc SELECT statement on a read-only connection; anything else is refused.
+
+    Besides the warehouse's tables the statement may read the files under ``workspace`` (when
+    given) or, with ``allow_files``, every local file; never a network address or an extension.
+    """
     if not isinstance(sql, str) or not sql.strip():
         raise WarehouseError(f"`sql` must be one SELECT statement, got {sql!r}")
-    with read_connection(db_path, wait_s=wait_s) as connection:
+    access = _access(workspace, allow_files)
+    with read_connection(db_path, wait_s=wait_s, access=access) as connection:
         try:
             statements = connection.extract_statements(sql)
         except duckdb.Error as error:
@@ -57,12 +80,29 @@ def run_sql(db_path: str | os.PathLike, sql: str, *, wait_s: float = DEFAULT_WAI
             raise WarehouseError(
                 f"invert sql is read-only: it runs one SELECT statement, got {kind.name}; {_READ_ONLY_HINT}"
             )
-        try:
-            return connection.sql(sql).to_arrow_table()
-        except duckdb.Error as error:
-            if "read-only mode" in str(error):
-                raise WarehouseError(f"invert sql is read-only ({error}); {_READ_ONLY_HINT}") from error
-            raise WarehouseError(f"the SQL failed: {error}") from error
+        return _fetch(connection, sql, None, access)
+
+
+def _access(workspace: str | os.PathLike | None, allow_files: bool) -> FileAccess:
+    """The files a query may read: ``workspace``'s (when given), or every local one with ``allow_files``."""
+    if workspace is not None and not isinstance(workspace, (str, os.PathLike)):
+        raise WarehouseError(f"`workspace` must be a folder path or None, got {workspace!r}")
+    return file_access(() if workspace is None else (workspace,), any_local_file=allow_files)
+
+
+def _fetch(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: dict | None, access: FileAccess
+) -> pa.Table:
+    """The result of ``sql``; DuckDB's refusals become errors that say why and what to do."""
+    try:
+        return connection.sql(sql, params=params).to_arrow_table()
+    except duckdb.Error as error:
+        refusal = explain_refusal(error, access)
+        if refusal is not None:
+            raise WarehouseError(refusal) from error
+        if "read-only mode" in str(error):
+            raise WarehouseError(f"invert sql is read-only ({error}); {_READ_ONLY_HINT}") from error
+        raise WarehouseError(f"the SQL failed: {error}") from error
 
 
 def _parameter_values(query: NamedQuery, given: dict[str, object]) -> dict[str, object]:
@@ -88,16 +128,32 @@ def _parameter_values(query: NamedQuery, given: dict[str, object]) -> dict[str, 
 
 
 def _typed(parameter: QueryParameter, value: object) -> object:
+    """``value`` (or its text) as the parameter's type.
+
+    NaN is refused: DuckDB orders NaN above every number, so a filter such as
+    ``q_value < $max_q_value`` would keep every row.
+    """
     if isinstance(value, str):
-        return parameter.convert(value)
-    expected = {"integer": int, "double": (int, float), "boolean": bool}.get(parameter.type, str)
-    if (
-        value is None
-        or (isinstance(value, bool) and parameter.type != "boolean")
-        or not isinstance(value, expected)
-    ):
-        raise WarehouseError(f"parameter {parameter.name!r} must be of type {parameter.type}, got {value!r}")
-    return float(value) if parameter.type == "double" else value
+        value = parameter.convert(value)
+    else:
+        expected = {"integer": int, "double": (int, float), "boolean": bool}.get(parameter.type, str)
+        if (
+            value is None
+            or (isinstance(value, bool) and parameter.type != "boolean")
+            or not isinstance(value, expected)
+        ):
+            raise WarehouseError(
+                f"parameter {parameter.name!r} must be of type {parameter.type}, got {value!r}"
+            )
+    if parameter.type != "double":
+        return value
+    if math.isnan(value):
+        example = "" if parameter.default is None else f" such as its default {parameter.default!r}"
+        raise WarehouseError(
+            f"parameter {parameter.name!r} must be a number, got NaN, which DuckDB orders above every "
+            f"number and so would switch its filter off; give --param {parameter.name}=<number>{example}"
+        )
+    return float(value)
 
 
 def _check_reference(

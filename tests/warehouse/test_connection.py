@@ -124,3 +124,40 @@ def test_wait_must_be_a_non_negative_number():
         validate_wait(-1)
     with pytest.raises(WarehouseError, match="`wait_s`"):
         validate_wait("5")
+
+
+# Holds a read connection (as `invert sql` does while its query runs) until told to let go.
+HELD_READ = """
+import pathlib, sys, time
+from invert_pipeline.warehouse.connection import read_connection
+
+ready, release = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+with read_connection(sys.argv[1]):
+    ready.touch()
+    while not release.exists():
+        time.sleep(0.05)
+"""
+
+
+def test_a_reader_blocks_writers_and_the_error_says_so(loaded, tmp_path):
+    """DuckDB lets no process write a file another reads: the blocked writer's error names readers."""
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    process = subprocess.Popen(
+        [sys.executable, "-c", HELD_READ, str(loaded.db_path), str(ready), str(release)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the reader process never opened the warehouse"
+            time.sleep(0.05)
+        loaded.write_explanations("run-v1", "fc", [(0, 0, "bag", 0.99, 1e-9)])
+        with pytest.raises(
+            WarehouseBusyError, match=rf"PID {process.pid}.*a reader \(invert sql, invert query, a report\)"
+        ):
+            load_run(loaded.db_path, loaded.root, "run-v1", wait_s=0.2)
+    finally:
+        release.touch()
+        assert process.wait(timeout=60) == 0
