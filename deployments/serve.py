@@ -3,9 +3,11 @@
     python deployments/serve.py --model invert_pipeline.demo.model:fashion_cnn --weights CKPT \
         --layers conv1 conv2 conv3 fc logits [--cron "0 3 * * *"] [--workspace DIR]
 
-Same as ``invert serve`` (same options): registers ``explain-model-scheduled`` and
-``explain-model-on-retrain`` (see :func:`flows.serving.build_deployments`) with the Prefect server
-at ``PREFECT_API_URL`` and runs their flow runs in subprocesses until interrupted.
+Same as ``invert serve`` (same options): registers ``explain-model-scheduled-served`` and
+``explain-model-on-retrain-served`` (see :func:`flows.serving.build_deployments`) with the Prefect
+server at ``PREFECT_API_URL`` and runs their flow runs in subprocesses until interrupted. The
+work-pool deployments of ``prefect.yaml`` (``...-work-pool``) are other deployments: serving never
+changes or pauses them.
 """
 
 from __future__ import annotations

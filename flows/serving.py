@@ -1,16 +1,22 @@
 """``explain_model`` as deployments: on a cron schedule, and whenever a model is retrained.
 
-A training job announces new weights with a ``model.retrained`` event whose payload holds the
-model spec (``model``, as JSON, with ``weights`` the new checkpoint) and the checkpoint
-(``checkpoint``); :func:`emit_model_retrained` sends it (``invert notify-retrained``). The
-``on-retrain`` deployment's trigger passes ``event.payload.model`` as the run's ``model``; every
-other parameter comes from the deployment. Its resource is ``invert.model.<name>``.
+A training job announces new weights with a ``model.retrained`` event (:func:`emit_model_retrained`,
+``invert notify-retrained``). Its resource ``invert.model.<label>`` names the model a deployment
+explains (the label of its model spec: its name, else its source), and its payload is a
+:class:`~invert_pipeline.specs.RetrainedWeights`: the new checkpoint, a version, optional metadata
+and any explicitly stated change of architecture or preprocessing. The ``on-retrain`` deployment of
+that model passes the payload as the run's ``retrained`` parameter; the run merges it into the
+deployment's own model spec, so everything else about the model stays.
+
+Deployments are named ``<name>-<trigger>-<executor>``: the trigger is ``scheduled`` or ``on-retrain``,
+the executor ``served`` (``invert serve``) or ``work-pool`` (``deployments/prefect.yaml``), so the two ways
+of running them never overwrite, pause or take over each other's deployments.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger, Event
@@ -18,35 +24,48 @@ from prefect.events.clients import get_events_client
 from prefect.settings import PREFECT_API_URL
 
 from flows.explain import explain_model
-from invert_pipeline.specs import ModelSpec
+from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
 MODEL_RETRAINED = "model.retrained"
 MODEL_RESOURCE_PREFIX = "invert.model."
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_DEPLOYMENT_NAME = "explain-model"
+Trigger = Literal["scheduled", "on-retrain"]
+Executor = Literal["served", "work-pool"]  # what executes the runs: `invert serve`, or a work pool's worker
 
 
-def retrained_trigger() -> DeploymentEventTrigger:
-    """Run the deployment on every ``model.retrained`` event, with the event's model spec as ``model``."""
+def deployment_name(name: str, trigger: Trigger, executor: Executor) -> str:
+    """``<name>-<trigger>-<executor>``: the name of a deployment of ``explain_model`` (see the module docstring)."""
+    return f"{name}-{trigger}-{executor}"
+
+
+def model_resource(model_label: str) -> str:
+    """The resource id of a model in ``model.retrained`` events: ``invert.model.<label>``."""
+    return f"{MODEL_RESOURCE_PREFIX}{model_label}"
+
+
+def retrained_trigger(model: ModelSpec) -> DeploymentEventTrigger:
+    """Run the deployment on each ``model.retrained`` event of ``model``, the payload as ``retrained``."""
     return DeploymentEventTrigger(
-        name="explain the retrained model",
+        name=f"explain {model.label} when retrained",
         expect={MODEL_RETRAINED},
-        match={"prefect.resource.id": f"{MODEL_RESOURCE_PREFIX}*"},
-        parameters={"model": "{{ event.payload.model }}"},
+        match={"prefect.resource.id": model_resource(model.label)},
+        parameters={"retrained": "{{ event.payload }}"},
     )
 
 
 def build_deployments(
     parameters: dict[str, Any], *, cron: str = DEFAULT_CRON, name: str = DEFAULT_DEPLOYMENT_NAME
 ) -> list[RunnerDeployment]:
-    """Two deployments of ``explain_model`` with the same default ``parameters`` (JSON values).
+    """The two served deployments of ``explain_model`` with the same default ``parameters`` (JSON values).
 
-    ``<name>-scheduled`` runs on ``cron`` (standard five fields, server time zone UTC);
-    ``<name>-on-retrain`` runs on each ``model.retrained`` event (:func:`retrained_trigger`).
-    Flow runs import ``flows.explain`` as a module (the installed package), from any folder.
+    ``<name>-scheduled-served`` runs on ``cron`` (standard five fields, server time zone UTC);
+    ``<name>-on-retrain-served`` runs on each ``model.retrained`` event of ``parameters["model"]``
+    (:func:`retrained_trigger`). Flow runs import ``flows.explain`` as a module (the installed
+    package), from any folder.
     """
     scheduled = explain_model.to_deployment(
-        name=f"{name}-scheduled",
+        name=deployment_name(name, "scheduled", "served"),
         entrypoint_type=EntrypointType.MODULE_PATH,
         cron=cron,
         parameters=parameters,
@@ -54,29 +73,29 @@ def build_deployments(
         description="Explain the model's neurons on a schedule; unchanged inputs are cache hits.",
     )
     on_retrain = explain_model.to_deployment(
-        name=f"{name}-on-retrain",
+        name=deployment_name(name, "on-retrain", "served"),
         entrypoint_type=EntrypointType.MODULE_PATH,
-        triggers=[retrained_trigger()],
+        triggers=[retrained_trigger(ModelSpec.model_validate(parameters["model"]))],
         parameters=parameters,
         tags=["invert", "retrained"],
-        description=f"Explain a model whenever a {MODEL_RETRAINED!r} event announces new weights.",
+        description=f"Explain new weights of the model whenever a {MODEL_RETRAINED!r} event announces them.",
     )
     return [scheduled, on_retrain]
 
 
-def model_retrained_event(model: ModelSpec) -> Event:
-    """The ``model.retrained`` event for ``model`` (whose ``weights`` is the new checkpoint)."""
-    if model.weights is None:
-        raise ValueError("model.weights must name the new checkpoint of a model.retrained event; got None")
-    label = model.label
+def model_retrained_event(model_label: str, retrained: RetrainedWeights) -> Event:
+    """The ``model.retrained`` event bringing ``retrained`` to the model labelled ``model_label``.
+
+    The payload keeps only the fields given (so an unstated change stays unstated).
+    """
     return Event(
         event=MODEL_RETRAINED,
-        resource={"prefect.resource.id": f"{MODEL_RESOURCE_PREFIX}{label}", "prefect.resource.name": label},
-        payload={"model": model.model_dump(mode="json"), "checkpoint": model.weights},
+        resource={"prefect.resource.id": model_resource(model_label), "prefect.resource.name": model_label},
+        payload=retrained.model_dump(mode="json", exclude_unset=True),
     )
 
 
-def emit_model_retrained(model: ModelSpec) -> Event:
+def emit_model_retrained(model_label: str, retrained: RetrainedWeights) -> Event:
     """Send the ``model.retrained`` event to the Prefect server at ``PREFECT_API_URL`` and wait until it is sent.
 
     Raises
@@ -89,7 +108,7 @@ def emit_model_retrained(model: ModelSpec) -> Event:
             "PREFECT_API_URL is not set: start a Prefect server (`prefect server start`) and "
             "set PREFECT_API_URL=http://127.0.0.1:4200/api (your server's address)"
         )
-    event = model_retrained_event(model)
+    event = model_retrained_event(model_label, retrained)
     asyncio.run(_send(event))
     return event
 

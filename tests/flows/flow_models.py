@@ -62,3 +62,16 @@ def write_tiny_dataset(folder: Path, generator: np.random.Generator) -> Path:
     split = datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
     datasets.DatasetDict({"test": split}).save_to_disk(str(folder))
     return folder
+
+
+class InvertedPixels:
+    """A preprocessing unlike the default one: grayscale pixels scaled to [0, 1], then inverted."""
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        pixels = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        return torch.from_numpy(1.0 - pixels)[None]
+
+
+def inverted_pixels() -> InvertedPixels:
+    """The preprocessing factory ``ModelSpec(preprocess="flow_models:inverted_pixels")`` names."""
+    return InvertedPixels()

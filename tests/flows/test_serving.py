@@ -1,7 +1,12 @@
-"""Tests of flows.serving against a real Prefect server: the cron schedule and the model.retrained trigger."""
+"""Tests of flows.serving against a real Prefect server: the cron schedule and the model.retrained trigger.
+
+The served model has a preprocessing of its own (``flow_models:inverted_pixels``), so a retrain run
+that lost it would explain other activations and get another run id.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,19 +14,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+import yaml
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 
 import flow_models
 from flow_servers import PrefectServer, stop_process_group
-from flows.serving import MODEL_RETRAINED, build_deployments, model_retrained_event, retrained_trigger
-from invert_pipeline.specs import ModelSpec
+from flows.serving import (
+    DEFAULT_DEPLOYMENT_NAME,
+    MODEL_RETRAINED,
+    build_deployments,
+    deployment_name,
+    model_resource,
+    model_retrained_event,
+    retrained_trigger,
+)
+from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
 REPOSITORY = Path(__file__).parents[2]
 RUN_TIMEOUT_S = 240
 NAME = "tiny-explain"
+SCHEDULED = deployment_name(NAME, "scheduled", "served")
+ON_RETRAIN = deployment_name(NAME, "on-retrain", "served")
+# The served model: every option the retrain run must keep. The search options are the deployments' too.
+SERVED_MODEL = ["--model", "flow_models:tiny_cnn", "--model-name", "tiny", "--preprocess", "flow_models:inverted_pixels"]
+SEARCH_OPTIONS = ["--length", "2", "--beam", "3", "--top-k", "3"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,7 @@ class Served:
 
     deployments: dict[str, str]
     log_path: Path
+    workspace: Path
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +60,16 @@ def served(prefect_server: PrefectServer, tiny_problem, tmp_path_factory) -> Ite
     log_path = workspace / "serve.log"
     command = [
         sys.executable, str(REPOSITORY / "deployments" / "serve.py"),
-        "--model", "flow_models:tiny_cnn", "--weights", str(tiny_problem.checkpoint_v1), "--model-name", "tiny",
+        *SERVED_MODEL, "--weights", str(tiny_problem.checkpoint_v1), "--model-version", "v1",
         "--layers", *flow_models.LAYERS, "--dataset", str(tiny_problem.dataset_dir), "--split", "test",
-        "--length", "2", "--beam", "3", "--top-k", "3", "--workspace", str(workspace), "--cron", "* * * * *", "--name", NAME,
+        *SEARCH_OPTIONS, "--workspace", str(workspace), "--cron", "* * * * *", "--name", NAME,
     ]
     env = {**prefect_server.env(), "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                    cwd=workspace)
         try:
-            yield Served(_wait_for_deployments(prefect_server, process, log_path), log_path)
+            yield Served(_wait_for_deployments(prefect_server, process, log_path), log_path, workspace)
         finally:
             stop_process_group(process)
 
@@ -59,8 +80,9 @@ def _wait_for_deployments(server: PrefectServer, process: subprocess.Popen, log_
         while time.monotonic() < deadline:
             assert process.poll() is None, f"serve exited:\n{log_path.read_text()[-3000:]}"
             deployments = {d.name: str(d.id) for d in client.read_deployments()}
-            automations = [a for a in client.read_automations() if a.name == retrained_trigger().name]
-            if {f"{NAME}-scheduled", f"{NAME}-on-retrain"} <= set(deployments) and automations:
+            trigger = retrained_trigger(ModelSpec(source="flow_models:tiny_cnn", name="tiny"))
+            automations = [a for a in client.read_automations() if a.name == trigger.name]
+            if {SCHEDULED, ON_RETRAIN} <= set(deployments) and automations:
                 return deployments
             time.sleep(1)
     raise TimeoutError(f"deployments not registered in {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
@@ -80,42 +102,84 @@ def _wait_for_finished_run(server: PrefectServer, deployment_id: str, log_path: 
 
 class TestBuildDeployments:
     def test_schedule_and_trigger(self):
-        """One deployment runs on the cron schedule, the other on model.retrained with the event's model."""
-        scheduled, on_retrain = build_deployments({"layers": ["logits"]}, cron="*/5 * * * *", name="x")
-        assert (scheduled.name, on_retrain.name) == ("x-scheduled", "x-on-retrain")
+        """One deployment runs on the cron schedule, the other on the model's model.retrained events."""
+        model = {"source": "pkg.mod:factory", "name": "cnn"}
+        scheduled, on_retrain = build_deployments({"model": model, "layers": ["logits"]}, cron="*/5 * * * *", name="x")
+        assert (scheduled.name, on_retrain.name) == ("x-scheduled-served", "x-on-retrain-served")
         assert scheduled.schedules[0].schedule.cron == "*/5 * * * *"
         assert on_retrain.triggers[0].expect == {MODEL_RETRAINED}
-        assert on_retrain.triggers[0].parameters == {"model": "{{ event.payload.model }}"}
+        assert on_retrain.triggers[0].match.model_dump() == {"prefect.resource.id": "invert.model.cnn"}
+        assert on_retrain.triggers[0].parameters == {"retrained": "{{ event.payload }}"}
 
-    def test_event_carries_model_spec_and_checkpoint(self):
-        """The event names the model as its resource and carries the spec with the checkpoint as weights."""
-        model = ModelSpec(source="pkg.mod:factory", weights="/ckpt/v2.pt", name="cnn")
-        event = model_retrained_event(model)
+    def test_event_carries_weights_not_a_model(self):
+        """The event names the model and brings a checkpoint and a version; unstated changes stay unstated."""
+        event = model_retrained_event("cnn", RetrainedWeights(checkpoint="/ckpt/v2.pt", version="v2"))
         assert event.event == MODEL_RETRAINED
         assert event.resource.id == "invert.model.cnn"
-        assert event.payload == {"model": model.model_dump(mode="json"), "checkpoint": "/ckpt/v2.pt"}
+        assert event.payload == {"checkpoint": "/ckpt/v2.pt", "version": "v2"}
+        assert RetrainedWeights.model_validate(event.payload).changes.model_fields_set == set()
 
-    def test_event_without_checkpoint_rejected(self):
-        """A model.retrained event must name the new checkpoint."""
-        with pytest.raises(ValueError, match="must name the new checkpoint"):
-            model_retrained_event(ModelSpec(source="resnet18"))
+    def test_work_pool_deployments_follow_the_naming_scheme(self):
+        """prefect.yaml names its deployments <name>-<trigger>-work-pool and triggers on its own model's events."""
+        document = yaml.safe_load((REPOSITORY / "deployments" / "prefect.yaml").read_text())
+        names = [deployment["name"] for deployment in document["deployments"]]
+        assert names == [deployment_name(DEFAULT_DEPLOYMENT_NAME, trigger, "work-pool")
+                         for trigger in ("scheduled", "on-retrain")]
+        on_retrain = document["deployments"][1]
+        model = ModelSpec.model_validate(on_retrain["parameters"]["model"])
+        trigger = retrained_trigger(model)
+        assert on_retrain["triggers"][0]["match"] == {"prefect.resource.id": model_resource(model.label)}
+        assert on_retrain["triggers"][0]["parameters"] == trigger.parameters
+
+
+class TestRetrainedWeights:
+    def test_merge_keeps_the_model(self):
+        """New weights keep the name, preprocessing and input size of the model spec."""
+        model = ModelSpec(source="a:b", weights="v1.pt", name="n", version="v1", preprocess="p:q", input_size=(1, 8, 8))
+        merged = RetrainedWeights(checkpoint="v2.pt", version="v2").apply_to(model)
+        assert merged == model.model_copy(update={"weights": "v2.pt", "version": "v2"})
+
+    def test_stated_changes_applied_and_listed(self):
+        """A stated change (even to None) is applied and listed with the value it replaces."""
+        model = ModelSpec(source="a:b", weights="v1.pt", preprocess="p:q")
+        retrained = RetrainedWeights.model_validate(
+            {"checkpoint": "v2.pt", "version": "v2", "changes": {"preprocess": None, "source": "a:b"}}
+        )
+        assert retrained.apply_to(model).preprocess is None
+        assert retrained.stated_changes(model) == {"preprocess": ("p:q", None)}
 
 
 class TestServedDeployments:
     def test_cron_schedule_starts_a_run(self, prefect_server, served):
         """The every-minute schedule starts a flow run that completes."""
-        run = _wait_for_finished_run(prefect_server, served.deployments[f"{NAME}-scheduled"], served.log_path)
+        run = _wait_for_finished_run(prefect_server, served.deployments[SCHEDULED], served.log_path)
         assert run.state.is_completed(), run.state
 
-    def test_model_retrained_event_starts_a_run(self, prefect_server, served, tiny_problem):
-        """`invert notify-retrained` emits the event; the triggered run explains the new checkpoint."""
-        command = [
-            str(Path(sys.executable).parent / "invert"), "notify-retrained", "--model", "flow_models:tiny_cnn",
-            "--model-name", "tiny", "--checkpoint", str(tiny_problem.checkpoint_v2),
-        ]
-        emitted = subprocess.run(command, env=prefect_server.env(), capture_output=True, text=True, timeout=120)
+    def test_retrain_event_run_equals_explain_of_the_new_version(self, prefect_server, served, tiny_problem, tmp_path):
+        """`invert notify-retrained` brings v2's weights; the triggered run is `invert explain` of v2, same id and results."""
+        invert = str(Path(sys.executable).parent / "invert")
+        notify = [invert, "notify-retrained", "--model", "tiny", "--checkpoint", str(tiny_problem.checkpoint_v2),
+                  "--version", "v2", "--metadata", "job=42"]
+        emitted = subprocess.run(notify, env=prefect_server.env(), capture_output=True, text=True, timeout=120)
         assert emitted.returncode == 0, emitted.stderr
-        assert "model.retrained" in emitted.stdout
-        run = _wait_for_finished_run(prefect_server, served.deployments[f"{NAME}-on-retrain"], served.log_path)
+        assert "model.retrained for invert.model.tiny" in emitted.stdout
+        run = _wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path)
         assert run.state.is_completed(), run.state
-        assert run.parameters["model"]["weights"] == str(tiny_problem.checkpoint_v2)
+        assert run.parameters["retrained"]["version"] == "v2"
+        assert run.parameters["retrained"]["metadata"] == {"job": "42"}
+
+        explain = [invert, "explain", *SERVED_MODEL, "--weights", str(tiny_problem.checkpoint_v2), "--model-version", "v2",
+                   "--layers", *flow_models.LAYERS, "--dataset", str(tiny_problem.dataset_dir), "--split", "test",
+                   *SEARCH_OPTIONS, "--workspace", str(tmp_path)]
+        explained = subprocess.run(explain, env=prefect_server.env(), capture_output=True, text=True, timeout=300)
+        assert explained.returncode == 0, explained.stderr[-3000:]
+        run_id = explained.stdout.split("run ", 1)[1].split()[0]
+        served_run = served.workspace / "runs" / run_id / "run.json"
+        assert served_run.is_file(), f"the retrain run is not {run_id}: {sorted(p.name for p in (served.workspace / 'runs').iterdir())}"
+        assert _explanations(served.workspace, run_id) == _explanations(tmp_path, run_id)
+
+
+def _explanations(workspace: Path, run_id: str) -> dict[str, list[dict]]:
+    """Layer -> the rows of its explanations file, as the run's manifest names it."""
+    manifest = json.loads((workspace / "runs" / run_id / "run.json").read_text())
+    return {layer["name"]: pq.read_table(workspace / layer["explanations"]).to_pylist() for layer in manifest["layers"]}
