@@ -1,4 +1,4 @@
-"""The parent run's summary and layer tables, end to end: v1 then v2 of the tiny model in one workspace."""
+"""The parent run's summary and layer tables, end to end: versions of the tiny model in one workspace."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 import flow_models
 from flows.explain import explain_model
 from invert_pipeline.report.html import probability
-from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
+from invert_pipeline.specs import DatasetSpec, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query, run_sql
 
 SEARCH = SearchParams(length=2, beam=3, top_k=3)
 
 
-def _explain(parameters: dict, version: str, checkpoint) -> tuple[dict, dict]:
+def _explain(parameters: dict, version: str, checkpoint, **retrain) -> tuple[dict, dict]:
     """Run explain_model for one version; its result and its flow run's artifacts by key."""
     model = ModelSpec(source="flow_models:tiny_cnn", weights=str(checkpoint), name="tiny", version=version)
-    state = explain_model(model=model, **parameters, return_state=True)
+    state = explain_model(model=model, **parameters, **retrain, return_state=True)
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
@@ -33,18 +33,21 @@ def _explain(parameters: dict, version: str, checkpoint) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def two_versions(prefect_harness, tiny_problem, tmp_path_factory) -> dict:
-    """v1, then v2 in the same workspace: their results and the artifacts of each parent flow run."""
+def tiny_runs(prefect_harness, tiny_problem, tmp_path_factory) -> dict:
+    """v1, v2, and v1 given v2's weights by a retrain event, in one workspace: results and parent run artifacts."""
     parameters = {
         "layers": list(flow_models.LAYERS),
         "dataset": DatasetSpec(path=str(tiny_problem.dataset_dir), split="test"),
         "search": SEARCH,
         "workspace": str(tmp_path_factory.mktemp("summary-workspace")),
     }
-    return {
-        "v1": _explain(parameters, "v1", tiny_problem.checkpoint_v1),
-        "v2": _explain(parameters, "v2", tiny_problem.checkpoint_v2),
-    }
+    v1 = _explain(parameters, "v1", tiny_problem.checkpoint_v1)
+    v2 = _explain(parameters, "v2", tiny_problem.checkpoint_v2)
+    retrained = RetrainedWeights(
+        checkpoint=str(tiny_problem.checkpoint_v2), version="v2-inverted", metadata={"job": "42"},
+        changes={"preprocess": "flow_models:inverted_pixels"}, follows=v1[0]["run_id"],
+    )
+    return {"v1": v1, "v2": v2, "retrained": _explain(parameters, "v1", tiny_problem.checkpoint_v1, retrained=retrained)}
 
 
 def _significant_by_search_q(manifest_path: str) -> int:
@@ -71,31 +74,31 @@ def _table_rows(markdown: str) -> list[list[str]]:
 
 
 class TestParentRunSummary:
-    def test_significance_is_the_warehouse_rule(self, two_versions):
+    def test_significance_is_the_warehouse_rule(self, tiny_runs):
         """The summary counts a neuron significant by its held-out q, as the warehouse does, not by its search q."""
-        result, artifacts = two_versions["v2"]
+        result, artifacts = tiny_runs["v2"]
         counted = {row[0]: int(row[3]) for row in _table_rows(artifacts["summary-tiny-v2"].data)[:-1]}
         warehouse = run_named_query(result["warehouse"], "significant_neurons_by_layer", {"run": result["run_id"]})
         assert counted == dict(zip(warehouse["layer"].to_pylist(), warehouse["n_significant"].to_pylist()))
         assert sum(counted.values()) < _significant_by_search_q(result["manifest"])  # the rules differ here
 
-    def test_headline_and_changes_since_previous_version(self, two_versions):
+    def test_headline_and_changes_since_previous_version(self, tiny_runs):
         """v2's summary leads with its findings and says what changed since v1's run."""
-        v1, _ = two_versions["v1"]
-        _, artifacts = two_versions["v2"]
+        v1, _ = tiny_runs["v1"]
+        _, artifacts = tiny_runs["v2"]
         markdown = artifacts["summary-tiny-v2"].data
         assert "## Headline findings" in markdown
         assert f"## What changed since `{v1['run_id']}`" in markdown
         assert "- neurons whose best explanation changed:" in markdown
 
-    def test_first_version_has_nothing_to_compare(self, two_versions):
+    def test_first_version_has_nothing_to_compare(self, tiny_runs):
         """v1 has no previous version, so its summary has no changes section."""
-        _, artifacts = two_versions["v1"]
+        _, artifacts = tiny_runs["v1"]
         assert "## What changed since" not in artifacts["summary-tiny-v1"].data
 
-    def test_layer_tables_on_the_parent_run_with_effective_q(self, two_versions):
+    def test_layer_tables_on_the_parent_run_with_effective_q(self, tiny_runs):
         """Each layer's table belongs to the parent run and shows the q significance is judged by."""
-        result, artifacts = two_versions["v2"]
+        result, artifacts = tiny_runs["v2"]
         for layer in flow_models.LAYERS:
             table = artifacts[f"explanations-tiny-v2-{layer}"].data
             best = run_sql(
@@ -105,3 +108,15 @@ class TestParentRunSummary:
             ).to_pylist()
             expected = {row["neuron"]: probability(row["effective_q_value"]) for row in best}
             assert {row["neuron"]: row["q"] for row in _artifact_rows(table)} == expected
+
+    def test_retrain_with_a_stated_change_is_reported(self, tiny_runs):
+        """Weights brought by a retrain event with a stated preprocessing change: the summary shows both, and
+        compares with the run the event follows."""
+        v1, _ = tiny_runs["v1"]
+        result, artifacts = tiny_runs["retrained"]
+        assert result["run_id"].startswith("tiny-v2-inverted-")
+        markdown = artifacts["summary-tiny-v2-inverted"].data
+        section = markdown.split("## Retrained weights")[1].split("##")[0]
+        assert "- job: `42`" in section
+        assert "- **stated change** of preprocess: `None` -> `flow_models:inverted_pixels`" in section
+        assert f"## What changed since `{v1['run_id']}`" in markdown
