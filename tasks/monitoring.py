@@ -212,7 +212,7 @@ def _change_lines(changes: Changes) -> list[str]:
     def concepts(names: tuple[str, ...]) -> str:
         return ", ".join(code(name) for name in names) or "none"
 
-    lines = [
+    return [
         f"- concepts explained only now: {concepts(changes.gained)}",
         f"- concepts no longer explained: {concepts(changes.lost)}",
         *(
@@ -222,7 +222,6 @@ def _change_lines(changes: Changes) -> list[str]:
         ),
         f"- neurons whose best explanation changed: {changes.n_changed}",
     ]
-    return lines
 
 
 def _retrained_lines(retrained: RetrainedWeights, stated_changes: Mapping[str, tuple[object, object]]) -> list[str]:
