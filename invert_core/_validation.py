@@ -13,6 +13,9 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from invert_core.parameters import DEFAULT_MIN_GAIN
+from invert_core.selection import SELECTIONS
+
 MODES = ("positive", "negative")
 SEMANTICS = ("exact", "reference")
 
@@ -168,21 +171,29 @@ def drop_degenerate_concepts(
     return labels, concepts
 
 
-def validate_trust_options(
-    *, semantics, min_gain, holdout, permutations, permutation_neurons, bootstrap, top_quantile
-) -> float:
-    """Check the options of the trust statistics; returns the effective ``min_gain``."""
-    from invert_core.explain import DEFAULT_MIN_GAIN
-
+def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
+    """Check the selection criterion and its charge per literal; returns their effective values."""
+    if selection is None:
+        selection = "significance" if semantics == "exact" else "auc"
+    if selection not in SELECTIONS:
+        raise ValueError(f"`selection` must be one of {SELECTIONS}, got {selection!r}")
     if min_gain is None:
-        min_gain = DEFAULT_MIN_GAIN if semantics == "exact" else 0.0
-    if not isinstance(min_gain, (int, float, np.floating)) or math.isnan(min_gain) or not 0 <= min_gain < 1:
-        raise ValueError(f"`min_gain` must be a number in [0, 1), got {min_gain!r}")
-    if semantics == "reference" and min_gain != 0:
+        min_gain = DEFAULT_MIN_GAIN[selection] if semantics == "exact" else 0.0
+    if not isinstance(min_gain, (int, float, np.floating)) or not math.isfinite(min_gain) or min_gain < 0 or (
+        selection == "auc" and min_gain >= 1
+    ):
+        allowed = "[0, 1) (AUC)" if selection == "auc" else ">= 0 (units of z)"
+        raise ValueError(f"`min_gain` must be a number in {allowed} with selection={selection!r}, got {min_gain!r}")
+    if semantics == "reference" and (selection != "auc" or min_gain != 0):
         raise ValueError(
-            f"`min_gain` must be 0 with semantics='reference' (the authors' search has no complexity control), "
-            f"got {min_gain}; use semantics='exact' for min_gain > 0"
+            f"semantics='reference' is the authors' search: selection='auc' with `min_gain` 0, got "
+            f"selection={selection!r}, min_gain={min_gain}; use semantics='exact' for another criterion"
         )
+    return selection, float(min_gain)
+
+
+def validate_trust_options(*, semantics, holdout, permutations, permutation_neurons, bootstrap, top_quantile) -> None:
+    """Check the options of the trust statistics."""
     if not isinstance(holdout, (int, float, np.floating)) or math.isnan(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"`holdout` must be a fraction in [0, 1), got {holdout!r}")
     for name, value, smallest in (("permutations", permutations, 0), ("permutation_neurons", permutation_neurons, 1),
@@ -191,7 +202,19 @@ def validate_trust_options(
             raise ValueError(f"`{name}` must be an integer >= {smallest}, got {value!r}")
     if not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:
         raise ValueError(f"`top_quantile` must be a fraction in (0, 1], got {top_quantile!r}")
-    return float(min_gain)
+
+
+def validate_depth(depth, concepts: list[str]) -> dict[str, int]:
+    """Each concept's depth in its hierarchy (0 without ``depth``), by name."""
+    if depth is None:
+        return dict.fromkeys(concepts, 0)
+    array = depth.cpu().numpy() if isinstance(depth, torch.Tensor) else np.asarray(depth)
+    if array.shape != (len(concepts),) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"`concept_depth` must be integers of shape (n_concepts,) = ({len(concepts)},), one hierarchy "
+            f"depth per concept (0 for roots), got dtype {array.dtype} and shape {array.shape}"
+        )
+    return dict(zip(concepts, array.tolist()))
 
 
 def validate_strata(strata, n_samples: int) -> np.ndarray | None:

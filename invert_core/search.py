@@ -19,8 +19,9 @@ from typing import Literal as TypingLiteral
 import torch
 
 from invert_core.auroc import auc_from_sums
-from invert_core.formula import And, Formula, Literal, Or, canonical
+from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
+from invert_core.selection import Criterion, Selection
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -28,7 +29,11 @@ Semantics = TypingLiteral["exact", "reference"]
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Validated search parameters; counts are the support bounds in samples (inclusive)."""
+    """Validated search parameters; counts are the support bounds in samples (inclusive).
+
+    ``selection`` and ``literal_cost`` define the criterion beams are ranked by (see
+    :mod:`invert_core.selection`); ``semantics="reference"`` always uses ``"auc"`` at cost 0.
+    """
 
     length: int
     beam: int
@@ -37,20 +42,29 @@ class SearchConfig:
     mode: Mode
     limit_search: int | None
     semantics: Semantics
-    min_gain: float = 0.0
+    selection: Selection = "auc"
+    literal_cost: float = 0.0
+
+    @property
+    def criterion(self) -> Criterion:
+        return Criterion(self.selection, self.literal_cost, self.mode == "positive")
 
 
 @dataclass(frozen=True)
 class BeamEntry:
     """One formula of a final beam.
 
-    n_pos is the number of samples where it is true; doubled_rank_sum is 2 * S, the sum of their ranks.
+    n_pos is the number of samples where it is true; doubled_rank_sum is 2 * S, the sum of their ranks;
+    score is the selection criterion the beam was ranked by; synonyms are the other formulas the search
+    met that are true on exactly the same samples (canonical forms, preferred first).
     """
 
     formula: Formula
     length: int
     n_pos: int
     doubled_rank_sum: float
+    score: float = float("nan")
+    synonyms: tuple[Formula, ...] = ()
 
 
 def _sort_direction(values: torch.Tensor, mode: Mode) -> torch.Tensor:
@@ -63,19 +77,62 @@ class _Beams:
     """The beams of a chunk of neurons: formulas (Python) and their truth, counts and sums (tensors).
 
     truth : (n_groups, n_neurons, beam) bool     alive : (n_neurons, beam) bool
-    n_pos, doubled_sum : (n_neurons, beam) float64    formulas, lengths : lists [neuron][slot]
+    n_pos, doubled_sum, support_key : (n_neurons, beam) float64
+    formulas, lengths, synonyms : lists [neuron][slot]
+    ``support_key`` fingerprints the set of samples where the formula is true (see :class:`_Supports`).
     """
 
     truth: torch.Tensor
     alive: torch.Tensor
     n_pos: torch.Tensor
     doubled_sum: torch.Tensor
+    support_key: torch.Tensor
     formulas: list[list[Formula | None]]
     lengths: list[list[int]]
+    synonyms: list[list[tuple[Formula, ...]]]
+
+
+class _Supports:
+    """Fingerprints of supports (sets of label groups) and the preference among formulas of one support.
+
+    A support's key is the sum of random integer weights of its groups, exact in float64 (the weights are
+    below 2**52 / n_groups), so two formulas true on the same samples have the same key and two
+    different supports collide with probability about n_groups / 2**52.
+
+    Among formulas of one support the representative is the shortest, then the one with fewer negations,
+    then the most specific: ``specificity[c]`` orders concepts, most specific first.
+    """
+
+    def __init__(self, grouped: GroupedLabels, specificity: list[int]) -> None:
+        generator = torch.Generator().manual_seed(0)
+        high = max(2, (1 << 52) // max(1, grouped.n_groups))
+        weights = torch.randint(1, high, (grouped.n_groups,), generator=generator, dtype=torch.int64)
+        self.weights = weights.to(torch.float64).to(grouped.group_size.device)
+        self.total = float(self.weights.sum())
+        self.specificity = specificity
+
+    def of_truth(self, truth: torch.Tensor) -> torch.Tensor:
+        """Keys of supports given as truth on the groups, shape (n_groups, M) bool: (M,) float64."""
+        keys = []
+        step = max(1, (1 << 23) // max(1, truth.shape[0]))
+        for start in range(0, truth.shape[1], step):
+            keys.append(self.weights @ truth[:, start : start + step].to(torch.float64))
+        return torch.cat(keys) if keys else torch.zeros(0, dtype=torch.float64, device=truth.device)
+
+    def preference(self, formula: Formula, concepts: dict[str, int]) -> tuple:
+        found = literals(formula)
+        return (len(formula), sum(lit.negated for lit in found),
+                tuple(sorted(self.specificity[concepts[lit.concept]] for lit in found)))
 
 
 def beam_search(
-    group_sums: torch.Tensor, grouped: GroupedLabels, concepts: list[str], n_samples: int, config: SearchConfig
+    group_sums: torch.Tensor,
+    grouped: GroupedLabels,
+    concepts: list[str],
+    n_samples: int,
+    config: SearchConfig,
+    tie_term: torch.Tensor | None = None,
+    specificity: list[int] | None = None,
 ) -> list[list[BeamEntry]]:
     """Run the beam search for a chunk of neurons.
 
@@ -86,6 +143,9 @@ def beam_search(
     concepts : the C concept names, in column order
     n_samples : N
     config : search parameters
+    tie_term : Tensor of shape (n_neurons,), float64, each neuron's ``sum_t (t**3 - t)`` (default: no ties)
+    specificity : the C concepts' order from most to least specific (a rank per concept; default:
+        column order), which picks the representative among formulas true on the same samples
 
     Returns
     -------
@@ -94,6 +154,10 @@ def beam_search(
     """
     n_concepts = len(concepts)
     n_neurons = group_sums.shape[1]
+    if tie_term is None:
+        tie_term = torch.zeros(n_neurons, dtype=torch.float64, device=group_sums.device)
+    supports = _Supports(grouped, list(range(n_concepts)) if specificity is None else list(specificity))
+    criterion = config.criterion
     atoms = [Literal(name) for name in concepts] + [Literal(name, negated=True) for name in concepts]
 
     # Atoms: c_0 .. c_{C-1}, then ~c_0 .. ~c_{C-1}.
@@ -102,32 +166,61 @@ def beam_search(
     total_sum = float(n_samples * (n_samples + 1))  # doubled sum of all ranks
     atom_count = torch.cat([positive_count, n_samples - positive_count])  # (2C,)
     atom_sum = torch.cat([positive_sum, total_sum - positive_sum], dim=1)  # (K, 2C)
+    positive_key = torch.mv(grouped.concept_by_group, supports.weights)
+    atom_key = torch.cat([positive_key, supports.total - positive_key])  # (2C,)
     atom_valid = _supported(atom_count, config)  # (2C,)
-    atom_auc = auc_from_sums(atom_count, atom_sum, n_samples)  # (K, 2C)
+    atom_score = criterion.base(atom_count, atom_sum, n_samples, tie_term)  # (K, 2C)
 
-    by_auc = _sort_direction(atom_auc, config.mode)  # (K, 2C)
+    by_score = _sort_direction(atom_score, config.mode)  # (K, 2C)
     # |AUC - 0.5| as |2U - n_pos n_neg| / (n_pos n_neg): bit-identical for c and ~c.
     pairs = atom_count * (n_samples - atom_count)
     deviation = (atom_sum - atom_count * (atom_count + 1) - pairs).abs() / pairs
-    by_deviation = torch.sort(deviation.gather(1, by_auc), dim=1, descending=True, stable=True).indices
-    expansion = by_auc.gather(1, by_deviation)[:, : config.limit_search]  # (K, E)
+    by_deviation = torch.sort(deviation.gather(1, by_score), dim=1, descending=True, stable=True).indices
+    expansion = by_score.gather(1, by_deviation)[:, : config.limit_search]  # (K, E)
 
-    beams = _initial_beams(by_auc, atom_valid, atom_count, atom_sum, atoms, grouped, n_concepts, config)
+    context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, tie_term,
+                       supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config)
+    if config.semantics == "exact":
+        beams = _initial_distinct_beams(by_score, atom_valid, context)
+    else:
+        beams = _initial_beams(by_score, atom_valid, context)
     for step in range(2, config.length + 1):
-        beams = _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, n_concepts,
-                        n_samples, step, config)
+        beams = _expand(beams, expansion, step, context)
 
+    lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=beams.n_pos.device)
+    scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, tie_term) - criterion.charge(lengths)
     alive = beams.alive.cpu().tolist()
     n_pos = beams.n_pos.cpu().tolist()
     sums = beams.doubled_sum.cpu().tolist()
+    scores = scores.cpu().tolist()
     return [
         [
-            BeamEntry(beams.formulas[k][s], beams.lengths[k][s], int(n_pos[k][s]), sums[k][s])
+            BeamEntry(beams.formulas[k][s], beams.lengths[k][s], int(n_pos[k][s]), sums[k][s], scores[k][s],
+                      beams.synonyms[k][s])
             for s in range(config.beam)
             if alive[k][s]
         ]
         for k in range(n_neurons)
     ]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every step of one chunk's search reads: atoms, labels, sums and the criterion."""
+
+    atoms: list[Literal]
+    atom_count: torch.Tensor  # (2C,)
+    atom_sum: torch.Tensor  # (K, 2C)
+    atom_key: torch.Tensor  # (2C,)
+    atom_score: torch.Tensor  # (K, 2C)
+    grouped: GroupedLabels
+    group_sums: torch.Tensor  # (n_groups, K)
+    tie_term: torch.Tensor  # (K,)
+    supports: _Supports
+    concept_index: dict[str, int]
+    n_concepts: int
+    n_samples: int
+    config: SearchConfig
 
 
 def _supported(counts: torch.Tensor, config: SearchConfig) -> torch.Tensor:
@@ -140,35 +233,79 @@ def _atom_truth(grouped: GroupedLabels, atom_index: torch.Tensor, n_concepts: in
     return truth ^ (atom_index >= n_concepts)
 
 
-def _initial_beams(by_auc, atom_valid, atom_count, atom_sum, atoms, grouped, n_concepts, config) -> _Beams:
-    n_neurons = by_auc.shape[0]
-    valid_sorted = atom_valid[by_auc]  # (K, 2C)
-    # Position of each supported atom among the supported ones, in AUC order: keep the first B.
-    keep = valid_sorted & (valid_sorted.cumsum(dim=1) <= config.beam)
-    # Stable sort moves the kept atoms (True) to the front in AUC order.
-    front = torch.sort(keep.to(torch.int8), dim=1, descending=True, stable=True).indices[:, : config.beam]
-    chosen = by_auc.gather(1, front)  # (K, B) atom indices
-    alive = keep.gather(1, front)
-    if chosen.shape[1] < config.beam:  # fewer atoms than the beam is wide
-        padding = config.beam - chosen.shape[1]
-        chosen = torch.nn.functional.pad(chosen, (0, padding))
-        alive = torch.nn.functional.pad(alive, (0, padding), value=False)
+def _beams_of_atoms(chosen: torch.Tensor, alive: torch.Tensor, context: _Context,
+                    synonyms: list[list[tuple[Formula, ...]]] | None = None) -> _Beams:
+    """Beams holding the atoms ``chosen`` (K, B) where ``alive``."""
+    n_neurons, width = chosen.shape
     chosen_list = chosen.cpu().tolist()
     return _Beams(
-        truth=_atom_truth(grouped, chosen, n_concepts),
+        truth=_atom_truth(context.grouped, chosen, context.n_concepts),
         alive=alive,
-        n_pos=atom_count[chosen],
-        doubled_sum=atom_sum.gather(1, chosen),
+        n_pos=context.atom_count[chosen],
+        doubled_sum=context.atom_sum.gather(1, chosen),
+        support_key=context.atom_key[chosen],
         formulas=[
-            [atoms[a] if is_alive else None for a, is_alive in zip(row, alive_row)]
+            [context.atoms[a] if is_alive else None for a, is_alive in zip(row, alive_row)]
             for row, alive_row in zip(chosen_list, alive.cpu().tolist())
         ],
-        lengths=[[1] * config.beam for _ in range(n_neurons)],  # unused where not alive
+        lengths=[[1] * width for _ in range(n_neurons)],  # unused where not alive
+        synonyms=synonyms if synonyms is not None else [[()] * width for _ in range(n_neurons)],
     )
 
 
-def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, n_concepts, n_samples,
-            step, config) -> _Beams:
+def _initial_beams(by_score, atom_valid, context: _Context) -> _Beams:
+    """The spec's initial beam: the first B supported atoms in criterion order, duplicates kept."""
+    width = context.config.beam
+    valid_sorted = atom_valid[by_score]  # (K, 2C)
+    # Position of each supported atom among the supported ones, in score order: keep the first B.
+    keep = valid_sorted & (valid_sorted.cumsum(dim=1) <= width)
+    # Stable sort moves the kept atoms (True) to the front in score order.
+    front = torch.sort(keep.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :width]
+    chosen = by_score.gather(1, front)  # (K, B) atom indices
+    alive = keep.gather(1, front)
+    if chosen.shape[1] < width:  # fewer atoms than the beam is wide
+        padding = width - chosen.shape[1]
+        chosen = torch.nn.functional.pad(chosen, (0, padding))
+        alive = torch.nn.functional.pad(alive, (0, padding), value=False)
+    return _beams_of_atoms(chosen, alive, context)
+
+
+def _initial_distinct_beams(by_score, atom_valid, context: _Context) -> _Beams:
+    """The first B supported atoms in criterion order with distinct supports, one representative each."""
+    width = context.config.beam
+    order = by_score.cpu().tolist()
+    valid = atom_valid.cpu().tolist()
+    keys = context.atom_key.cpu().tolist()
+    scores = context.atom_score.cpu().tolist()
+    chosen, synonyms, counts = [], [], []
+    for k, row in enumerate(order):
+        groups: dict[float, list[int]] = {}
+        last_score = None
+        for atom in row:
+            if not valid[atom]:
+                continue
+            if len(groups) == width and keys[atom] not in groups and scores[k][atom] != last_score:
+                break  # every atom of a kept support has been met (synonyms share the score)
+            if keys[atom] in groups:
+                groups[keys[atom]].append(atom)
+            elif len(groups) < width:
+                groups[keys[atom]] = [atom]
+                last_score = scores[k][atom]
+        picked, picked_synonyms = [], []
+        for members in groups.values():
+            ranked = sorted(members, key=lambda a: (context.supports.preference(context.atoms[a],
+                                                                               context.concept_index), a))
+            picked.append(ranked[0])
+            picked_synonyms.append(tuple(context.atoms[a] for a in ranked[1:]))
+        counts.append(len(picked))
+        chosen.append(picked + [0] * (width - len(picked)))
+        synonyms.append(picked_synonyms + [()] * (width - len(picked)))
+    device = by_score.device
+    alive = torch.tensor([[slot < count for slot in range(width)] for count in counts], device=device)
+    return _beams_of_atoms(torch.tensor(chosen, dtype=torch.int64, device=device), alive, context, synonyms)
+
+
+def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context) -> _Beams:
     """One beam step: every beam entry combined with every expansion atom by AND, then OR.
 
     Items of the step are the old beam slots s (item s) followed by the candidates: beam entry i,
@@ -176,13 +313,14 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
     Their order in the spec's combined list (creation order) puts atoms in expansion order instead;
     only the few items that can enter the new beam are ever put in that order.
     """
+    config, grouped, criterion = context.config, context.grouped, context.config.criterion
     n_groups, n_neurons, width = beams.truth.shape
-    n_atoms = 2 * n_concepts
+    n_concepts, n_atoms, n_samples = context.n_concepts, 2 * context.n_concepts, context.n_samples
     weights = beams.truth.to(torch.float64) * beams.alive.unsqueeze(0)
     stacked = torch.cat(
         [
             (weights * grouped.group_size[:, None, None]).reshape(n_groups, -1),
-            (weights * group_sums[:, :, None]).reshape(n_groups, -1),
+            (weights * context.group_sums[:, :, None]).reshape(n_groups, -1),
         ],
         dim=1,
     )
@@ -193,8 +331,8 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
     beam_sum = beams.doubled_sum.unsqueeze(2)
     and_count = torch.cat([and_count_pos, beam_count - and_count_pos], dim=2)  # (K, B, 2C)
     and_sum = torch.cat([and_sum_pos, beam_sum - and_sum_pos], dim=2)
-    count = torch.stack([and_count, beam_count + atom_count - and_count], dim=3).reshape(n_neurons, -1)
-    sums = torch.stack([and_sum, beam_sum + atom_sum.unsqueeze(1) - and_sum], dim=3).reshape(n_neurons, -1)
+    count = torch.stack([and_count, beam_count + context.atom_count - and_count], dim=3).reshape(n_neurons, -1)
+    sums = torch.stack([and_sum, beam_sum + context.atom_sum.unsqueeze(1) - and_sum], dim=3).reshape(n_neurons, -1)
     del and_count_pos, and_sum_pos, and_count, and_sum
 
     in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
@@ -205,16 +343,14 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
         & in_expansion[:, None, :, None]
     ).reshape(n_neurons, -1)
     worst = -torch.inf if config.mode == "positive" else torch.inf
-    # Scores: AUC less min_gain per literal beyond the first (towards 0.5 in negative mode), so that a
-    # longer formula displaces a shorter one only if it gains at least min_gain per added literal. A
-    # candidate counts one literal more than its beam entry.
-    penalty = config.min_gain if config.mode == "positive" else -config.min_gain
-    old_penalty = penalty * (torch.tensor(beams.lengths, dtype=torch.float64, device=count.device) - 1)
-    candidate_penalty = (old_penalty + penalty)[:, :, None, None].expand(n_neurons, width, n_atoms, 2)
-    value = torch.where(valid, auc_from_sums(count, sums, n_samples) - candidate_penalty.reshape(n_neurons, -1), worst)
-    old_value = torch.where(
-        beams.alive, auc_from_sums(beams.n_pos, beams.doubled_sum, n_samples) - old_penalty, worst
-    )
+    # A candidate is charged one literal more than its beam entry; in exact semantics the charge is
+    # settled on the canonical length of its support's representative (see _distinct_best).
+    old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
+    candidate_lengths = (old_lengths + 1)[:, :, None, None].expand(n_neurons, width, n_atoms, 2).reshape(n_neurons, -1)
+    base = criterion.base(count, sums, n_samples, context.tie_term)
+    value = torch.where(valid, base - criterion.charge(candidate_lengths), worst)
+    old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, context.tie_term)
+    old_value = torch.where(beams.alive, old_base - criterion.charge(old_lengths), worst)
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
@@ -227,14 +363,15 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
             return beams.formulas[k][item], beams.lengths[k][item]
         entry, rest = divmod(item - width, 2 * n_atoms)
         node_type = And if rest % 2 == 0 else Or
-        return node_type((beams.formulas[k][entry], atoms[rest // 2])), step
+        return node_type((beams.formulas[k][entry], context.atoms[rest // 2])), step
 
     if config.semantics == "reference":
-        ranked = items.ranked(limit=width)
-        selected = [row[:width] for row in ranked]
+        selected = [row[:width] for row in items.ranked(limit=width)]
         described = [[describe(k, item) for item in row] for k, row in enumerate(selected)]
+        synonyms = [[()] * width for _ in range(n_neurons)]
     elif config.semantics == "exact":
-        selected, described = _distinct_best(items, describe, width)
+        scores = _Scores(old_base, base, criterion)
+        selected, described, synonyms = _distinct_best(items, describe, scores, beams, context)
     else:
         raise ValueError(f"unknown semantics {config.semantics!r}")
 
@@ -252,11 +389,21 @@ def _expand(beams, expansion, atoms, atom_count, atom_sum, grouped, group_sums, 
     is_and = candidate % 2 == 0
     n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
     doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
-    base = beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1))
+    base_truth = beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1))
     atom_truth = _atom_truth(grouped, atom_index, n_concepts)
-    combined = torch.where(is_and.unsqueeze(0), base & atom_truth, base | atom_truth)
-    truth = torch.where(from_candidate.unsqueeze(0), combined, base)
-    return _Beams(truth, alive, n_pos, doubled_sum, formulas, lengths)
+    combined = torch.where(is_and.unsqueeze(0), base_truth & atom_truth, base_truth | atom_truth)
+    truth = torch.where(from_candidate.unsqueeze(0), combined, base_truth)
+    support_key = context.supports.of_truth(truth.reshape(n_groups, -1)).reshape(n_neurons, width)
+    return _Beams(truth, alive, n_pos, doubled_sum, support_key, formulas, lengths, synonyms)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """The criterion of a step's items before the literal charge: old_base (K, B), base (K, B * 2C * 2)."""
+
+    old_base: torch.Tensor
+    base: torch.Tensor
+    criterion: Criterion
 
 
 class _Items:
@@ -311,33 +458,64 @@ class _Items:
         return int(self.old_valid[k].sum()) + int(self.valid[k].sum())
 
 
-def _distinct_best(items: _Items, describe, width: int):
-    """Per neuron, the first ``width`` distinct canonical formulas in the ranked items.
+def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, context: _Context):
+    """Per neuron, the best ``width`` distinct supports among the ranked items, one formula each.
 
-    Returns the selected items and their (formula, length) per neuron, best first.
+    Items true on the same samples form one support; its representative is the preferred canonical
+    formula among them (see :class:`_Supports`), the others (and the synonyms the old beam entry
+    carried) become its synonyms, and its score is charged for the representative's length.
+    Returns the selected items, their (formula, length) and their synonyms per neuron, best first.
     """
+    width = items.width
     pools = items.ranked(limit=4 * width)
-    selected, described = [], []
+    selected, described, synonyms = [], [], []
     for k, pool in enumerate(pools):
-        kept_items, kept = _first_distinct(pool, k, describe, width)
-        if len(kept) < width and len(pool) < items.n_valid(k):  # many duplicates: rank everything
-            kept_items, kept = _first_distinct(items.ranked(None, slice(k, k + 1))[0], k, describe, width)
-        selected.append(kept_items)
-        described.append([(formula, len(formula)) for formula in kept])
-    return selected, described
+        chosen = _first_distinct(k, pool, describe, scores, beams, context)
+        if len(chosen) < width and len(pool) < items.n_valid(k):  # many synonyms: rank everything
+            chosen = _first_distinct(k, items.ranked(None, slice(k, k + 1))[0], describe, scores, beams, context)
+        selected.append([item for item, _, _ in chosen])
+        described.append([(formula, len(formula)) for _, formula, _ in chosen])
+        synonyms.append([others for _, _, others in chosen] + [()] * (width - len(chosen)))
+    return selected, described, synonyms
 
 
-def _first_distinct(pool: list[int], k: int, describe, width: int) -> tuple[list[int], list[Formula]]:
-    seen: set[Formula] = set()
-    kept_items: list[int] = []
-    kept: list[Formula] = []
-    for item in pool:
+def _first_distinct(k: int, pool: list[int], describe, scores: _Scores, beams: _Beams, context: _Context):
+    """(item, representative, synonyms) of the best ``width`` supports among ``pool``'s items of neuron k."""
+    width = beams.alive.shape[1]
+    keys, bases = _pool_keys_and_bases(k, pool, scores, beams, context)
+    supports: dict[float, dict] = {}
+    for item, key, base in zip(pool, keys, bases):
         formula = canonical(describe(k, item)[0])
-        if formula is None or formula in seen:
+        if formula is None:
             continue
-        seen.add(formula)
-        kept_items.append(item)
-        kept.append(formula)
-        if len(kept) == width:
-            break
-    return kept_items, kept
+        support = supports.setdefault(key, {"item": item, "base": base, "formulas": []})
+        support["formulas"].append(formula)
+        if item < width:
+            support["formulas"].extend(beams.synonyms[k][item])
+    preference = lambda formula: context.supports.preference(formula, context.concept_index)  # noqa: E731
+    ranked = []
+    for support in supports.values():
+        formulas = sorted(dict.fromkeys(support["formulas"]), key=preference)
+        value = support["base"] - scores.criterion.charge_of(len(formulas[0]))
+        ranked.append((value, support["item"], formulas[0], tuple(formulas[1:])))
+    ranked.sort(key=lambda row: row[0], reverse=scores.criterion.positive)  # stable: pool order breaks ties
+    return [(item, formula, others) for _, item, formula, others in ranked[:width]]
+
+
+def _pool_keys_and_bases(k: int, pool: list[int], scores: _Scores, beams: _Beams, context: _Context):
+    """Support keys and criterion values (before the charge) of neuron k's items in ``pool``."""
+    width = beams.alive.shape[1]
+    n_atoms = 2 * context.n_concepts
+    device = beams.n_pos.device
+    new = torch.tensor([item - width for item in pool if item >= width], dtype=torch.int64, device=device)
+    old = torch.tensor([item for item in pool if item < width], dtype=torch.int64, device=device)
+    entry, rest = new // (2 * n_atoms), new % (2 * n_atoms)
+    atom_truth = _atom_truth(context.grouped, rest // 2, context.n_concepts)  # (G, M)
+    entry_truth = beams.truth[:, k, :][:, entry]
+    is_and = (rest % 2 == 0).unsqueeze(0)
+    new_keys = context.supports.of_truth(torch.where(is_and, entry_truth & atom_truth, entry_truth | atom_truth))
+    new_keys, new_bases = new_keys.cpu().tolist(), scores.base[k, new].cpu().tolist()
+    old_keys, old_bases = beams.support_key[k, old].cpu().tolist(), scores.old_base[k, old].cpu().tolist()
+    old_pairs, new_pairs = iter(zip(old_keys, old_bases)), iter(zip(new_keys, new_bases))
+    pairs = [next(old_pairs if item < width else new_pairs) for item in pool]
+    return [key for key, _ in pairs], [base for _, base in pairs]

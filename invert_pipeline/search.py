@@ -81,6 +81,7 @@ def explain_layer(
         labels,
         concepts,
         strata=_class_strata(dataset_dir, rows),
+        concept_depth=_concept_depth(dataset_dir, concepts),
         **_explain_options(params),
     )
     explanations = explanations.filter(pc.less(explanations["rank"], params.top_k))
@@ -151,6 +152,7 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
         "mode": params.mode,
         "limit_search": params.limit_search,
         "semantics": params.semantics,
+        "selection": params.selection,
         "device": params.device,
         "min_gain": params.min_gain,
         "holdout": params.holdout,
@@ -162,6 +164,14 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
     if params.min_fraction is not None:
         options["min_fraction"] = params.min_fraction
     return options
+
+
+def _concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> np.ndarray:
+    """Each concept's depth in the dataset's hierarchy (0 for roots and concepts outside it), in the
+    order of ``concepts``: it decides which of several formulas true on the same samples is reported."""
+    table = pq.read_table(Path(dataset_dir) / "concepts.parquet", columns=["name", "depth"])
+    depth = dict(zip(table.column("name").to_pylist(), table.column("depth").fill_null(0).to_pylist()))
+    return np.array([depth[name] for name in concepts], dtype=np.int64)
 
 
 def _class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarray | None:

@@ -93,8 +93,14 @@ class SearchParams(BaseModel):
     mode: Literal["positive", "negative"] = "positive"
     limit_search: int | None = Field(default=None, ge=1)
     semantics: Literal["exact", "reference"] = "exact"
+    selection: Literal["significance", "auc"] | None = Field(
+        default=None, description="criterion the beams are ranked by; None: 'significance' (exact), 'auc' (reference)"
+    )
     device: str = "cpu"
-    min_gain: float | None = Field(default=None, ge=0.0, lt=1.0, description="None: invert_core's default")
+    min_gain: float | None = Field(
+        default=None, ge=0.0, description="gain a longer formula needs per literal, in the criterion's units; "
+        "None: invert_core's default"
+    )
     holdout: float = Field(default=0.2, ge=0.0, lt=1.0, description="fraction of samples held out of the search")
     seed: int = 0
     permutations: int = Field(default=0, ge=0, description="permuted searches for empirical p-values")

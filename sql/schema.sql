@@ -96,6 +96,8 @@ create table explanations (
     fraction double,                      -- share of samples where the formula is true
     n_pos bigint,
     mode varchar not null check (mode in ('positive', 'negative')),
+    selection_score double,               -- the criterion the search ranked by (a z-statistic or an AUC)
+    synonyms varchar[],                   -- other formulas true on exactly the same searched samples
     heldout_auc double,
     heldout_p_value double,
     heldout_q_value double,

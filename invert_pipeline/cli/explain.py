@@ -54,7 +54,11 @@ SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
     ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
     ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
-    ("--min-gain", "min_gain", {"type": float, "help": "AUC a longer formula must gain per added literal (default 0.005)"}),
+    ("--selection", "selection", {"choices": ("significance", "auc"),
+                                  "help": "criterion the beams are ranked by (default significance; auc: the "
+                                          "authors' maximum AUC)"}),
+    ("--min-gain", "min_gain", {"type": float, "help": "what a longer formula must gain per added literal, in units "
+                                                       "of the criterion (default 2 for significance, 0.005 for auc)"}),
     ("--holdout", "holdout", {"type": float, "help": "fraction of samples held out for held-out AUC/p/q (default 0.2)"}),
     ("--search-seed", "seed", {"type": int, "help": "seed of the held-out split, permutations and bootstrap"}),
     ("--permutations", "permutations", {"type": int, "help": "permuted searches for empirical p-values (default 0)"}),

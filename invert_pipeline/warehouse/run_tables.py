@@ -24,9 +24,11 @@ from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
 from invert_pipeline.workspace import file_digest, fingerprint, source_version
 
 LOGITS_LAYER = "logits"
-# invert_core's columns after the search figures (metrics and trust statistics): nullable, and
-# absent from files written before they existed.
-TRUST_COLUMNS = tuple(EXPLANATION_SCHEMA.names[EXPLANATION_SCHEMA.get_field_index("n_pos") + 1 :])
+# invert_core's columns after the search figures (selection score, synonyms, metrics and trust
+# statistics), with their types: nullable, and absent from files written before they existed.
+TRUST_COLUMNS = {
+    field.name: field.type for field in list(EXPLANATION_SCHEMA)[EXPLANATION_SCHEMA.get_field_index("n_pos") + 1 :]
+}
 _EXPLANATION_COLUMNS = {
     "neuron": pa.int32(),
     "rank": pa.int32(),
@@ -179,7 +181,7 @@ def _read_dataset_json(manifest: RunManifest) -> dict:
     return info
 
 
-def _read_parquet(path: Path, columns: dict[str, pa.DataType], optional: tuple[str, ...] = ()) -> pa.Table:
+def _read_parquet(path: Path, columns: dict[str, pa.DataType], optional: dict[str, pa.DataType] | None = None) -> pa.Table:
     """``columns`` of the Parquet file at ``path`` cast to their types; ``optional`` ones null-filled."""
     if not path.is_file():
         raise WarehouseError(f"the Parquet file {path} is missing")
@@ -193,9 +195,9 @@ def _read_parquet(path: Path, columns: dict[str, pa.DataType], optional: tuple[s
             arrays[name] = table.column(name).cast(kind)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
             raise WarehouseError(f"{path}: column {name!r} cannot be read as {kind}: {error}") from error
-    for name in optional:
+    for name, kind in (optional or {}).items():
         column = table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
-        arrays[name] = column.cast(pa.float64())
+        arrays[name] = column.cast(kind)
     return pa.table(arrays)
 
 

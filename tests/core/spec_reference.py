@@ -2,6 +2,13 @@
 
 Used only by the tests to check the fast engine. AUC is an exact rational computed from all pairs
 (ties count one half), so sorting by it is exact; candidates are scored one at a time.
+
+``semantics="exact"`` is this project's search as the README states it: candidates in canonical form,
+one formula per support (set of samples where it is true) whose representative is the shortest, then
+the one with fewer negations, then the one over the most specific concepts (fewest positives, then
+column order), the others kept as its synonyms; ranked by AUC or by the Mann–Whitney z-statistic
+(``selection``), here without a charge per literal, so that ranking stays exact: z is ranked through
+sign(z)·z², an exact rational.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from invert_core import And, Literal, Or, canonical
+from invert_core import And, Literal, Or, canonical, literals
 
 
 def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
@@ -22,10 +29,46 @@ def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
     return Fraction(2 * greater + equal, 2 * len(positive) * len(negative))
 
 
+def signed_z_squared(truth: np.ndarray, activations: np.ndarray) -> Fraction:
+    """sign(z)·z² of the Mann–Whitney z-statistic (no continuity correction, tie-corrected), exactly."""
+    n_samples, n_pos = len(activations), int(truth.sum())
+    pairs = n_pos * (n_samples - n_pos)
+    centred = 2 * pairwise_auc(truth, activations) * pairs - pairs  # 2U - n+ n-
+    _, tie_sizes = np.unique(activations, return_counts=True)
+    tie_term = int(sum(t**3 - t for t in tie_sizes.tolist()))
+    variance = Fraction(pairs, 12) * (Fraction(n_samples + 1) - Fraction(tie_term, n_samples * (n_samples - 1)))
+    if variance == 0:
+        return Fraction(0)
+    return (1 if centred >= 0 else -1) * centred * centred / (4 * variance)
+
+
 def spec_beam_search(activations, labels, concepts, *, length, beam, min_fraction, max_fraction, mode,
-                     limit_search=None, semantics="reference"):
-    """The final beam as (formula, length, auc, n_pos) tuples, best first."""
+                     limit_search=None, semantics="reference", selection="auc"):
+    """The final beam as (formula, length, auc, n_pos, synonyms) tuples, best first."""
     n_samples = len(activations)
+    counts = labels.sum(axis=0)
+    specificity = {name: (int(counts[i]), i) for i, name in enumerate(concepts)}
+
+    def preference(formula):
+        found = literals(formula)
+        return (len(formula), sum(lit.negated for lit in found), sorted(specificity[lit.concept] for lit in found))
+
+    def value(entry):
+        return signed_z_squared(entry[4], activations) if selection == "significance" else entry[2]
+
+    def distinct(ranked, carried):
+        """One entry per support in order of first appearance: (representative entry, synonyms)."""
+        supports = {}
+        for entry in ranked:
+            members = supports.setdefault(entry[4].tobytes(), [entry, []])[1]
+            members.append(entry[0])
+            members.extend(carried.get(entry[0], ()))
+        result = []
+        for first, members in supports.values():
+            formulas = sorted(dict.fromkeys(members), key=preference)
+            result.append(((formulas[0], len(formulas[0])) + first[2:], tuple(formulas[1:])))
+        return result
+
     low = max(1, math.ceil(min_fraction * n_samples - 1e-9))
     high = min(n_samples - 1, math.floor(max_fraction * n_samples + 1e-9))
 
@@ -39,8 +82,14 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     atoms = [(Literal(name), labels[:, i]) for i, name in enumerate(concepts)]
     atoms += [(Literal(name, negated=True), ~labels[:, i]) for i, name in enumerate(concepts)]
     scored = [score(formula, truth, 1) for formula, truth in atoms]
-    by_auc = sorted(scored, key=lambda entry: entry[2], reverse=descending)
-    current = [entry for entry in by_auc if supported(entry[4])][:beam]
+    by_auc = sorted(scored, key=value, reverse=descending)
+    current = [entry for entry in by_auc if supported(entry[4])]
+    synonyms = {}
+    if semantics == "exact":
+        chosen = distinct(current, {})[:beam]
+        current = [entry for entry, _ in chosen]
+        synonyms = {entry[0]: others for entry, others in chosen}
+    current = current[:beam]
     expansion = sorted(by_auc, key=lambda entry: abs(entry[2] - Fraction(1, 2)), reverse=True)[:limit_search]
     for step in range(2, length + 1):
         candidates = []
@@ -55,13 +104,10 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
                         candidates.append(score(new, combined, len(new)))
                     else:
                         candidates.append(score(new, combined, step))
-        ranked = sorted(current + candidates, key=lambda entry: entry[2], reverse=descending)
+        ranked = sorted(current + candidates, key=value, reverse=descending)
         if semantics == "exact":
-            distinct, seen = [], set()
-            for entry in ranked:
-                if entry[0] not in seen:
-                    seen.add(entry[0])
-                    distinct.append(entry)
-            ranked = distinct
+            chosen = distinct(ranked, synonyms)[:beam]
+            ranked = [entry for entry, _ in chosen]
+            synonyms = {entry[0]: others for entry, others in chosen}
         current = ranked[:beam]
-    return [(formula, size, auc, n_pos) for formula, size, auc, n_pos, _ in current]
+    return [(formula, size, auc, n_pos, synonyms.get(formula, ())) for formula, size, auc, n_pos, _ in current]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from invert_core import And, Literal, Or, canonical, evaluate, explain, parse_formula, to_text
-from core.spec_reference import pairwise_auc, spec_beam_search
+from core.spec_reference import pairwise_auc, signed_z_squared, spec_beam_search
 
 
 def _rows(table, neuron=0):
@@ -25,7 +25,7 @@ def test_hand_derived_beam_keeps_duplicates_in_reference_mode():
     assert reference.formula.tolist() == ["a", "a & a"]
     assert reference.length.tolist() == [1, 2]
     assert reference.auc.tolist() == [1.0, 1.0]
-    exact = _rows(explain(activations, labels, ["a", "b"], semantics="exact", min_gain=0, **options))
+    exact = _rows(explain(activations, labels, ["a", "b"], semantics="exact", selection="auc", min_gain=0, **options))
     assert exact.formula.tolist() == ["a", "a & b"]
     assert exact.length.tolist() == [1, 2]
 
@@ -40,7 +40,7 @@ def _random_problem(rng, n_samples=36, n_concepts=5, ties=True):
     return activations, labels, [f"c{i}" for i in range(n_concepts)]
 
 
-@pytest.mark.parametrize("semantics", ["reference", "exact"])
+@pytest.mark.parametrize("semantics, selection", [("reference", "auc"), ("exact", "auc"), ("exact", "significance")])
 @pytest.mark.parametrize(
     "length, beam, mode, limit_search, min_fraction, max_fraction",
     [
@@ -51,23 +51,24 @@ def _random_problem(rng, n_samples=36, n_concepts=5, ties=True):
         (3, 6, "negative", 3, 0.1, 0.9),
     ],
 )
-def test_matches_literal_spec_implementation(rng, semantics, length, beam, mode, limit_search, min_fraction,
-                                             max_fraction):
+def test_matches_literal_spec_implementation(rng, semantics, selection, length, beam, mode, limit_search,
+                                             min_fraction, max_fraction):
     """Every beam equals a literal, one-candidate-at-a-time implementation of the spec."""
     for _ in range(4):
         activations, labels, concepts = _random_problem(rng)
         table = explain(activations, labels, concepts, length=length, beam=beam, min_fraction=min_fraction,
                         max_fraction=max_fraction, mode=mode, limit_search=limit_search, semantics=semantics,
-                        min_gain=0.0)
+                        selection=selection, min_gain=0.0)
         for neuron in range(activations.shape[1]):
             expected = spec_beam_search(activations[:, neuron], labels, concepts, length=length, beam=beam,
                                         min_fraction=min_fraction, max_fraction=max_fraction, mode=mode,
-                                        limit_search=limit_search, semantics=semantics)
+                                        limit_search=limit_search, semantics=semantics, selection=selection)
             got = _rows(table, neuron)
-            assert got.formula.tolist() == [to_text(formula) for formula, _, _, _ in expected]
-            assert got.length.tolist() == [size for _, size, _, _ in expected]
-            assert got.n_pos.tolist() == [n_pos for _, _, _, n_pos in expected]
-            np.testing.assert_allclose(got.auc, [float(auc) for _, _, auc, _ in expected], rtol=0, atol=1e-12)
+            assert got.formula.tolist() == [to_text(formula) for formula, *_ in expected]
+            assert got.length.tolist() == [size for _, size, *_ in expected]
+            assert got.n_pos.tolist() == [n_pos for _, _, _, n_pos, _ in expected]
+            np.testing.assert_allclose(got.auc, [float(auc) for _, _, auc, *_ in expected], rtol=0, atol=1e-12)
+            assert [list(row) for row in got.synonyms] == [[to_text(f) for f in others] for *_, others in expected]
 
 
 def test_exact_beams_hold_distinct_formulas(rng):
@@ -80,19 +81,19 @@ def test_exact_beams_hold_distinct_formulas(rng):
         assert all(len(formula) == size for formula, size in zip(canon, group.length))
 
 
-def test_brute_force_length_two(rng):
-    """With a beam holding every atom, the best formula equals the best of all formulas up to length 2."""
+@pytest.mark.parametrize("selection, criterion", [("auc", pairwise_auc), ("significance", signed_z_squared)])
+def test_brute_force_length_two(rng, selection, criterion):
+    """With a beam holding every atom, the best formula is the best of all formulas up to length 2."""
     activations, labels, concepts = _random_problem(rng, n_samples=40, n_concepts=4)
-    table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0, min_gain=0)
+    table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0,
+                    selection=selection, min_gain=0)
     atoms = [Literal(name) for name in concepts] + [Literal(name, True) for name in concepts]
     formulas = atoms + [node((x, y)) for x, y in itertools.product(atoms, atoms) for node in (And, Or)]
     for neuron in range(activations.shape[1]):
-        best = max(
-            pairwise_auc(truth, activations[:, neuron])
-            for truth in (evaluate(formula, labels, concepts) for formula in formulas)
-            if 0 < truth.sum() < len(truth)
-        )
-        assert _rows(table, neuron).auc.iloc[0] == pytest.approx(float(best), abs=1e-12)
+        truths = [evaluate(formula, labels, concepts) for formula in formulas]
+        best = max((criterion(truth, activations[:, neuron]), pairwise_auc(truth, activations[:, neuron]))
+                   for truth in truths if 0 < truth.sum() < len(truth))
+        assert _rows(table, neuron).auc.iloc[0] == pytest.approx(float(best[1]), abs=1e-12)
 
 
 @pytest.mark.parametrize("planted", ["shoe", "shoe & ~stamp", "bag | stamp", "(shoe | bag) & ~stamp"])

@@ -10,6 +10,8 @@ import torch
 
 from invert_core._validation import (
     drop_degenerate_concepts,
+    validate_depth,
+    validate_selection,
     validate_activations,
     validate_concepts,
     validate_device,
@@ -27,29 +29,14 @@ from invert_core.ranks import doubled_average_ranks
 from invert_core.search import BeamEntry, SearchConfig, beam_search
 from invert_core.significance import mann_whitney_p, q_values_by_rank
 
-DEFAULT_MIN_FRACTION = 0.005
-DEFAULT_MIN_GAIN = 0.005
-DEFAULT_TOP_QUANTILE = 0.005
-DEFAULT_MEMORY_BUDGET = 1 << 30
+from invert_core.parameters import (
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_MIN_FRACTION,
+    DEFAULT_MIN_GAIN,
+    DEFAULT_TOP_QUANTILE,
+)
+from invert_core.schema import BASE_FIELDS, EXPLANATION_SCHEMA, METRIC_FIELDS, TRUST_FIELDS
 
-_BASE_FIELDS = [
-    pa.field("neuron", pa.int64()),
-    pa.field("rank", pa.int32()),
-    pa.field("formula", pa.string()),
-    pa.field("length", pa.int32()),
-    pa.field("auc", pa.float64()),
-    pa.field("p_value", pa.float64()),
-    pa.field("log10_p", pa.float64()),
-    pa.field("q_value", pa.float64()),
-    pa.field("fraction", pa.float64()),
-    pa.field("n_pos", pa.int64()),
-]
-_METRIC_FIELDS = [pa.field(name, pa.float64()) for name in FormulaMetrics._fields]
-_TRUST_FIELDS = [
-    pa.field(name, pa.float64())
-    for name in ("heldout_auc", "heldout_p_value", "heldout_q_value", "empirical_p_value", "stability")
-]
-EXPLANATION_SCHEMA = pa.schema(_BASE_FIELDS + _METRIC_FIELDS + _TRUST_FIELDS)
 
 
 def explain(
@@ -65,7 +52,9 @@ def explain(
     limit_search: int | None = None,
     semantics: str = "exact",
     device: str | torch.device = "cpu",
+    selection: str | None = None,
     min_gain: float | None = None,
+    concept_depth=None,
     holdout: float = 0.0,
     seed: int = 0,
     strata=None,
@@ -161,8 +150,9 @@ def explain(
         limit_search=limit_search,
         semantics=semantics,
     )
-    min_gain = validate_trust_options(
-        semantics=semantics, min_gain=min_gain, holdout=holdout, permutations=permutations,
+    selection, min_gain = validate_selection(semantics=semantics, selection=selection, min_gain=min_gain)
+    validate_trust_options(
+        semantics=semantics, holdout=holdout, permutations=permutations,
         permutation_neurons=permutation_neurons, bootstrap=bootstrap, top_quantile=top_quantile,
     )
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
@@ -172,6 +162,7 @@ def explain(
     label_matrix = validate_labels(labels, values.shape[0])
     names = validate_concepts(concepts, label_matrix.shape[1])
     strata = validate_strata(strata, values.shape[0])
+    depth_by_name = validate_depth(concept_depth, names)
     label_matrix, names = drop_degenerate_concepts(label_matrix, names)
     if not names:
         return EXPLANATION_SCHEMA.empty_table()
@@ -191,9 +182,11 @@ def explain(
         mode=mode,
         limit_search=None if limit_search is None else int(limit_search),
         semantics=semantics,
-        min_gain=float(min_gain),
+        selection=selection,
+        literal_cost=min_gain,
     )
-    search = _Search(labels_search, names, config, torch_device, memory_budget)
+    specificity = _specificity(label_matrix, np.array([depth_by_name[name] for name in names]))
+    search = _Search(labels_search, names, config, torch_device, memory_budget, specificity)
     rows = search.run(values_search)
     table = _table(rows, n_samples)
     if table.num_rows == 0:
@@ -214,8 +207,8 @@ def explain(
                                    permutation_neurons, rng)
     if bootstrap:
         stability = _stability(values_search, labels_search, names, config, torch_device, memory_budget,
-                               formulas, neurons, bootstrap, rng)
-    for field, column in zip(_TRUST_FIELDS, (heldout_auc, heldout_p, heldout_q, empirical_p, stability)):
+                               specificity, formulas, neurons, bootstrap, rng)
+    for field, column in zip(TRUST_FIELDS, (heldout_auc, heldout_p, heldout_q, empirical_p, stability)):
         table = table.append_column(field, [column])
     return table
 
@@ -223,12 +216,13 @@ def explain(
 class _Search:
     """The search over fixed labels, run for any activations of the same samples, chunk by chunk."""
 
-    def __init__(self, labels, names, config, device, memory_budget) -> None:
+    def __init__(self, labels, names, config, device, memory_budget, specificity) -> None:
         # A concept constant on these samples (possible in a held-out split or a bootstrap resample,
         # though not on all the data) can only restate another formula: leave it out, silently.
         counts = np.asarray(labels.sum(axis=0)).ravel()
         varying = np.flatnonzero((counts > 0) & (counts < labels.shape[0]))
         self.names = [names[i] for i in varying]
+        self.specificity = [specificity[i] for i in varying]
         self.config, self.device = config, device
         self.grouped = group_samples(labels[:, varying], device)
         self.n_samples = labels.shape[0]
@@ -241,9 +235,11 @@ class _Search:
             block = values[:, start : start + self.chunk].to(self.device)
             ranks = doubled_average_ranks(block)
             sums = group_rank_sums(ranks.doubled, self.grouped)
-            tie_terms = ranks.tie_term.cpu().tolist()
+            tie_term = ranks.tie_term
+            tie_terms = tie_term.cpu().tolist()
             del block, ranks  # free the N-long arrays before the search
-            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config)
+            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, tie_term,
+                                self.specificity)
             for offset, entries in enumerate(beams):
                 rows.extend((start + offset, rank, entry, tie_terms[offset]) for rank, entry in enumerate(entries))
         return rows
@@ -263,7 +259,7 @@ def _with_metrics(table, values, labels, names, formulas, neurons, top_quantile)
         metrics = formula_metrics(values[:, neuron], np.stack([truths[formulas[i]] for i in rows]), top_quantile)
         for name, column in zip(FormulaMetrics._fields, metrics):
             columns[name][rows] = column
-    for field in _METRIC_FIELDS:
+    for field in METRIC_FIELDS:
         table = table.append_column(field, [pa.array(columns[field.name], from_pandas=True)])
     return table
 
@@ -310,14 +306,15 @@ def _empirical_p(search, values, auc, mode, permutations, permutation_neurons, r
     return pa.array((1 + as_extreme) / (1 + len(null)))
 
 
-def _stability(values, labels, names, config, device, memory_budget, formulas, neurons, bootstrap, rng):
+def _stability(values, labels, names, config, device, memory_budget, specificity, formulas, neurons, bootstrap,
+               rng):
     """Fraction of bootstrap resamples whose best formula is each row's formula (canonical forms)."""
     n_samples = values.shape[0]
     hits = np.zeros(len(formulas))
     canonical_rows = [canonical(parse_formula(text)) for text in formulas]
     for _ in range(bootstrap):
         resample = rng.integers(0, n_samples, size=n_samples)
-        search = _Search(labels[resample], names, config, device, memory_budget)
+        search = _Search(labels[resample], names, config, device, memory_budget, specificity)
         best = {neuron: canonical(entry.formula) for neuron, rank, entry, _ in search.run(values[resample]) if rank == 0}
         hits += [best.get(int(neuron)) == formula for neuron, formula in zip(neurons, canonical_rows)]
     return pa.array(hits / bootstrap)
@@ -348,6 +345,15 @@ def atomic_auc(activations, labels, *, device: str | torch.device = "cpu") -> np
         sums = grouped.concept_by_group @ group_rank_sums(ranks.doubled, grouped)  # (C, k)
         blocks.append(auc_from_sums(counts[:, None], sums, n_samples).T.cpu().numpy())
     return np.concatenate(blocks, axis=0)
+
+
+def _specificity(labels, depth: np.ndarray) -> list[int]:
+    """Each concept's place from most to least specific: fewest positives on all samples, then deepest."""
+    counts = np.asarray(labels.sum(axis=0)).ravel()
+    order = np.lexsort((np.arange(len(counts)), -depth, counts))
+    ranks = np.empty(len(counts), dtype=np.int64)
+    ranks[order] = np.arange(len(counts))
+    return ranks.tolist()
 
 
 def _neurons_per_chunk(n_samples: int, n_groups: int, n_concepts: int, config: SearchConfig, budget: int) -> int:
@@ -384,6 +390,8 @@ def _table(rows: list[tuple[int, int, BeamEntry, float]], n_samples: int) -> pa.
             "q_value": q_value,
             "fraction": n_pos / n_samples,
             "n_pos": n_pos.astype(np.int64),
+            "selection_score": np.array([entry.score for _, _, entry, _ in rows], dtype=np.float64),
+            "synonyms": [[to_text(f) for f in entry.synonyms] for _, _, entry, _ in rows],
         },
-        schema=pa.schema(_BASE_FIELDS),
+        schema=pa.schema(BASE_FIELDS),
     )

@@ -1,0 +1,32 @@
+"""The columns of :func:`invert_core.explain`'s table (pyarrow only, so readers need no torch).
+
+Base columns describe a formula on the search samples; metric columns compare its truth with the
+neuron's activations; trust columns are null unless ``explain`` was asked for them.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+BASE_FIELDS = [
+    pa.field("neuron", pa.int64()),
+    pa.field("rank", pa.int32()),
+    pa.field("formula", pa.string()),
+    pa.field("length", pa.int32()),
+    pa.field("auc", pa.float64()),
+    pa.field("p_value", pa.float64()),
+    pa.field("log10_p", pa.float64()),
+    pa.field("q_value", pa.float64()),
+    pa.field("fraction", pa.float64()),
+    pa.field("n_pos", pa.int64()),
+    pa.field("selection_score", pa.float64()),
+    pa.field("synonyms", pa.list_(pa.string())),
+]
+METRIC_FIELDS = [
+    pa.field(name, pa.float64()) for name in ("average_precision", "f1", "iou", "mean_difference")
+]
+TRUST_FIELDS = [
+    pa.field(name, pa.float64())
+    for name in ("heldout_auc", "heldout_p_value", "heldout_q_value", "empirical_p_value", "stability")
+]
+EXPLANATION_SCHEMA = pa.schema(BASE_FIELDS + METRIC_FIELDS + TRUST_FIELDS)
