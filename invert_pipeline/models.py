@@ -20,6 +20,14 @@ weights' own ``transforms()``; the factory named by ``ModelSpec.preprocess`` (``
 called with no arguments, returning a callable); the default, which converts the image to RGB for
 3-channel models or to grayscale for 1-channel models, resizes it to ``input_size`` (H, W) and scales
 pixels to [0, 1] (no normalisation).
+
+The input size (C, H, W), which layer listing runs a dummy input of, is ``ModelSpec.input_size``, else
+the weights' crop size, the module's ``input_size`` attribute, what the ``preprocess`` factory's
+callable gives for synthetic images (when it gives one size whatever the image), or a torchvision
+architecture's default (3, 224, 224).
+
+A model given no ``weights`` (a torchvision architecture's random initialisation, or whatever a
+factory returns) loads with a :class:`RandomWeightsWarning`.
 """
 
 from __future__ import annotations
@@ -47,8 +55,14 @@ DEFAULT_INPUT_SIZE = (3, 224, 224)
 RANDOM_INIT_SEED = 0
 _SEEDED_INIT = threading.Lock()
 _NESTED_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+# Synthetic images (mode, (width, height)) a --preprocess runs on to find the input size it gives.
+PREPROCESS_PROBES = (("RGB", (45, 37)), ("RGB", (67, 53)), ("L", (45, 37)))
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
+
+
+class RandomWeightsWarning(UserWarning):
+    """A model loaded without ``--weights``: its explanations may describe a random initialisation."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +141,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             f"Close torchvision names: {_close(spec.source, torchvision.models.list_models())}"
         )
     module.eval()
-    input_size = _input_size(spec, module, transforms)
-    preprocess = _preprocess(spec, transforms, input_size)
+    custom = _custom_preprocess(spec) if transforms is None and spec.preprocess is not None else None
+    input_size = _input_size(spec, module, transforms, custom)
+    preprocess = _preprocess(transforms, custom, input_size)
     fingerprint = weights_fingerprint(module)
     return LoadedModel(
         module=module,
@@ -204,7 +219,15 @@ def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preproce
             f"--model {spec.source!r} returned a {type(module).__name__}; the factory must return an nn.Module"
         )
     version = None
-    if spec.weights is not None:
+    if spec.weights is None:
+        if next(module.parameters(), None) is not None:
+            warnings.warn(
+                f"--model {spec.source!r} without --weights: the weights are whatever the factory returns, a "
+                "random initialisation unless it loads trained weights itself; pass --weights CHECKPOINT (a state dict)",
+                RandomWeightsWarning,
+                stacklevel=3,
+            )
+    else:
         state_dict = _read_checkpoint(_checkpoint_path(spec.weights))
         _load_state_dict(module, state_dict, spec.weights)
         version = Path(spec.weights).name
@@ -214,6 +237,13 @@ def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preproce
 def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
     arch = spec.source
     if spec.weights is None:
+        warnings.warn(
+            f"--model {arch!r} without --weights: its weights are a random initialisation (seeded "
+            f"{RANDOM_INIT_SEED}), so the explanations describe an untrained network; pass --weights "
+            f"{torchvision.models.get_model_weights(arch).__name__}.DEFAULT (from the torch hub cache) or a checkpoint",
+            RandomWeightsWarning,
+            stacklevel=3,
+        )
         # The global RNG is shared by threads (extraction shards run concurrently): one seeded init at a time.
         with _SEEDED_INIT, torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
@@ -320,7 +350,11 @@ def _num_classes_override(arch: str, state_dict: Mapping[str, torch.Tensor]) -> 
     return {"num_classes": int(weight.shape[0])}
 
 
-def _input_size(spec: ModelSpec, module: nn.Module, transforms: Preprocess | None) -> tuple[int, ...]:
+def _input_size(
+    spec: ModelSpec, module: nn.Module, transforms: Preprocess | None, custom: Preprocess | None
+) -> tuple[int, ...]:
+    """(C, H, W) of one input: ``--input-size``, else the weights' crop, the module's ``input_size``
+    attribute, what ``--preprocess`` gives (:func:`_preprocessed_size`), a torchvision architecture's default."""
     if spec.input_size is not None:
         size = tuple(spec.input_size)
     elif transforms is not None and hasattr(transforms, "crop_size"):
@@ -328,30 +362,76 @@ def _input_size(spec: ModelSpec, module: nn.Module, transforms: Preprocess | Non
         size = (3, crop[0], crop[-1])
     elif isinstance(getattr(module, "input_size", None), tuple):
         size = tuple(module.input_size)
+    elif custom is not None:
+        size = _preprocessed_size(spec.preprocess, custom)
     elif spec.source in torchvision.models.list_models():
         size = DEFAULT_INPUT_SIZE
     else:
         raise ValueError(
             f"--input-size C H W is needed for --model {spec.source!r}: pass the channels, height and width of "
-            "one input, e.g. --input-size 1 28 28, or give the module an input_size attribute"
+            "one input, e.g. --input-size 1 28 28, give the module an input_size attribute, or pass a --preprocess "
+            "that resizes images to a fixed size"
         )
     if len(size) != 3 or min(size) < 1:
         raise ValueError(f"--input-size must be C H W, three positive integers; got {' '.join(map(str, size))}")
     return size
 
 
-def _preprocess(spec: ModelSpec, transforms: Preprocess | None, input_size: tuple[int, ...]) -> Preprocess:
+def _preprocessed_size(path: str, preprocess: Preprocess) -> tuple[int, ...]:
+    """The (C, H, W) ``preprocess`` gives, found by running it on synthetic images of two sizes and both modes.
+
+    The model is loaded before, and without, any dataset, so the samples are synthetic: a
+    preprocessing that fixes the input (converts the mode, resizes or crops) gives one shape for
+    all of them, which is the input size. One whose output follows the image (no resize, no mode
+    conversion) gives several, and ``--input-size`` is asked for rather than guessed. A probe the
+    preprocessing refuses (a grayscale image where it expects RGB) is left out.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    failures: dict[str, str] = {}
+    for mode, size in PREPROCESS_PROBES:
+        name = f"{'RGB' if mode == 'RGB' else 'grayscale'} {size[0]}x{size[1]}"
+        try:
+            output = preprocess(Image.new(mode, size, color=128 if mode == "L" else (128, 128, 128)))
+        except Exception as error:  # noqa: BLE001 - any failure of user code: that probe is left out
+            failures[name] = f"{type(error).__name__}: {error}"
+            continue
+        if not isinstance(output, torch.Tensor):
+            raise ValueError(
+                f"--preprocess {path!r} returned a {type(output).__name__} for an image; it must return a "
+                "float tensor [C, H, W]"
+            )
+        shapes[name] = tuple(output.shape)
+    if not shapes:
+        raise ValueError(
+            f"--preprocess {path!r} failed on every synthetic image it was tried on ({failures}); pass "
+            "--input-size C H W"
+        )
+    if len(set(shapes.values())) > 1 or len(next(iter(shapes.values()))) != 3:
+        found = ", ".join(f"{name} -> {'x'.join(map(str, shape))}" for name, shape in shapes.items())
+        raise ValueError(
+            f"--preprocess {path!r} does not give one input size [C, H, W] whatever the image ({found}): pass "
+            "--input-size C H W, or make the preprocessing convert the mode and resize"
+        )
+    return next(iter(shapes.values()))
+
+
+def _custom_preprocess(spec: ModelSpec) -> Preprocess:
+    """The callable the ``--preprocess`` factory returns when called with no arguments."""
+    factory = import_object(spec.preprocess, field="--preprocess")
+    preprocess = factory() if callable(factory) else None
+    if not callable(preprocess):
+        raise ValueError(
+            f"--preprocess {spec.preprocess!r} must name a factory that returns a callable "
+            "PIL image -> tensor"
+        )
+    return preprocess
+
+
+def _preprocess(transforms: Preprocess | None, custom: Preprocess | None, input_size: tuple[int, ...]) -> Preprocess:
     if transforms is not None:
         return ConvertThen(_pil_mode(input_size[0]), transforms)
-    if spec.preprocess is not None:
-        factory = import_object(spec.preprocess, field="--preprocess")
-        preprocess = factory() if callable(factory) else None
-        if not callable(preprocess):
-            raise ValueError(
-                f"--preprocess {spec.preprocess!r} must name a factory that returns a callable "
-                "PIL image -> tensor"
-            )
-        return preprocess
+    if custom is not None:
+        return custom
     _pil_mode(input_size[0])  # fail now, not in a DataLoader worker
     return DefaultPreprocess(input_size)
 

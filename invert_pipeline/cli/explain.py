@@ -36,12 +36,20 @@ DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--min-positives", "min_positives", {"type": int, "help": "drop concepts with fewer positives"}),
 )
 MODEL_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("--model", "source", {"help": "torchvision architecture, import path 'pkg.module:factory' or TorchScript file"}),
-    ("--weights", "weights", {"help": "checkpoint (state dict) or torchvision weights enum name"}),
+    ("--model", "source", {"help": "torchvision architecture, TorchScript file, or import path 'pkg.module:factory' "
+                                   "of a function called with no arguments that returns the torch.nn.Module"}),
+    ("--weights", "weights", {"help": "checkpoint (state dict) or torchvision weights enum name, read from the torch "
+                                      "hub cache (nothing is downloaded); without it the weights are a random "
+                                      "initialisation, with a warning"}),
     ("--model-name", "name", {"help": "name recorded in the warehouse"}),
     ("--model-version", "version", {"help": "version recorded in the warehouse"}),
-    ("--preprocess", "preprocess", {"help": "import path of a preprocessing factory"}),
-    ("--input-size", "input_size", {"type": int, "nargs": 3, "metavar": ("C", "H", "W"), "help": "size of one input"}),
+    ("--preprocess", "preprocess", {"help": "import path 'pkg.module:factory' of a function called with no "
+                                            "arguments that returns a function PIL image -> float tensor [C, H, W] "
+                                            "(default: the weights' own transforms, else grayscale/RGB, resize to "
+                                            "--input-size, scale to [0, 1])"}),
+    ("--input-size", "input_size", {"type": int, "nargs": 3, "metavar": ("C", "H", "W"),
+                                    "help": "size of one input (default: the weights' crop, the module's input_size "
+                                            "attribute, or the shape --preprocess gives)"}),
 )
 SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--length", "length", {"type": int, "help": "maximum literals per formula (default 3)"}),

@@ -23,6 +23,15 @@ class TestOptions:
         for option in ("--dataset", "--weights", "--beam", "--batch-size", "--layers", "--runner", "--dask-address"):
             assert option in text
 
+    def test_help_states_the_model_and_preprocess_contracts(self, capsys):
+        """--model and --preprocess say how their factories are called and what they return."""
+        with pytest.raises(SystemExit):
+            main(["explain", "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "'pkg.module:factory' of a function called with no arguments that returns the torch.nn.Module" in text
+        assert "a function called with no arguments that returns a function PIL image -> float tensor [C, H, W]" in text
+        assert "or the shape --preprocess gives" in text and "nothing is downloaded" in text
+
     def test_omitted_options_keep_spec_defaults(self):
         """Only the given options reach the specs; the dataset defaults to explain_model's own."""
         parameters = flow_parameters(_parse("--model", "resnet18", "--layers", "layer4", "--beam", "4"))

@@ -94,3 +94,18 @@ def two_layer_head() -> TwoLayerHead:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return TwoLayerHead()
+
+
+def resized_rgb_preprocess():
+    """Preprocessing factory: RGB, 10x14 (H x W), pixels in [0, 1], whatever the image."""
+
+    def preprocess(image):
+        return TF.to_tensor(image.convert("RGB").resize((14, 10)))
+
+    return preprocess
+
+
+def unresized_preprocess():
+    """Preprocessing factory that neither converts nor resizes: the input size follows the image."""
+    return TF.to_tensor
+

@@ -13,6 +13,7 @@ from PIL import Image
 
 from invert_pipeline.models import (
     DefaultPreprocess,
+    RandomWeightsWarning,
     load_model,
     model_fingerprint,
     weights_fingerprint,
@@ -228,3 +229,37 @@ class TestInvalidInput:
         """A module with no input_size attribute needs --input-size, and the message says it in flags."""
         with pytest.raises(ValueError, match=r"--input-size C H W is needed for --model 'torch.nn:Identity'.*--input-size 1 28 28"):
             load_model(ModelSpec(source="torch.nn:Identity"))
+
+
+class TestInputSizeFromPreprocess:
+    def test_preprocess_that_fixes_the_input_gives_the_input_size(self):
+        """A factory model with --preprocess needs no --input-size: the preprocessing's output shape is it."""
+        loaded = load_model(ModelSpec(source="torch.nn:Identity", preprocess="model_factories:resized_rgb_preprocess"))
+        assert loaded.input_size == (3, 10, 14)
+
+    def test_input_size_given_wins(self):
+        spec = ModelSpec(source="torch.nn:Identity", preprocess="model_factories:resized_rgb_preprocess",
+                         input_size=(3, 8, 8))
+        assert load_model(spec).input_size == (3, 8, 8)
+
+    def test_preprocess_whose_output_follows_the_image_asks_for_input_size(self):
+        """No guess when the shape depends on the image: the error names both flags and the shapes seen."""
+        spec = ModelSpec(source="torch.nn:Identity", preprocess="model_factories:unresized_preprocess")
+        with pytest.raises(ValueError, match=r"--preprocess 'model_factories:unresized_preprocess' does not give one "
+                           r"input size .*RGB 45x37 -> 3x37x45.*grayscale 45x37 -> 1x37x45.*pass --input-size C H W"):
+            load_model(spec)
+
+
+class TestRandomWeightsWarning:
+    def test_torchvision_architecture_without_weights(self):
+        with pytest.warns(RandomWeightsWarning, match=r"--model 'resnet18' without --weights: its weights are a "
+                          r"random initialisation.*ResNet18_Weights.DEFAULT"):
+            load_model(ModelSpec(source="resnet18"))
+
+    def test_factory_without_weights(self):
+        with pytest.warns(RandomWeightsWarning, match=r"--model 'model_factories:tiny_cnn' without --weights"):
+            load_model(ModelSpec(source="model_factories:tiny_cnn"))
+
+    def test_no_warning_with_weights(self, tiny_checkpoint, recwarn):
+        load_model(ModelSpec(source="model_factories:tiny_cnn", weights=str(tiny_checkpoint[0])))
+        assert not [warning for warning in recwarn if warning.category is RandomWeightsWarning]
