@@ -7,7 +7,9 @@ A :class:`~invert_pipeline.specs.DatasetSpec` names the data: ``path`` is one of
 - a ``save_to_disk`` folder (``datasets.load_from_disk``): a saved ``DatasetDict`` is indexed by
   ``split``, a saved ``Dataset`` is the split;
 - any other local folder (Parquet files, an image folder with class subfolders, ...), through
-  ``datasets.load_dataset(folder)``, which infers the builder and the splits from the file names.
+  ``datasets.load_dataset(folder)``, which infers the builder and the splits from the file names
+  (an image folder has one split, ``train``). An image folder keeps its subfolders' classes as the
+  ``label`` column when a ``metadata.csv`` adds attribute columns (the builder alone drops them).
 
 The image and label columns are found from the features (the one ``Image`` feature, the one
 ``ClassLabel`` feature) unless ``image_column`` / ``label_column`` name them; a named image column
@@ -134,15 +136,22 @@ def _offline() -> bool:
     return datasets.config.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
 
 
+def _missing_split(spec: DatasetSpec, available: list[str], where: str) -> ValueError:
+    """The error for a ``--split`` that ``where`` lacks: it names the split to pass when there is one."""
+    fix = f"pass --split {available[0]}" if len(available) == 1 else "pass --split with one of them"
+    return ValueError(
+        f"--split {spec.split!r} does not exist in {where} {spec.path!r}; its splits: {available}; {fix}"
+    )
+
+
 def _load_hub_or_folder(spec: DatasetSpec) -> datasets.Dataset:
     try:
         return datasets.load_dataset(spec.path, spec.name, split=spec.split)
     except ValueError as error:
         if "Unknown split" not in str(error):
             raise
-        raise ValueError(
-            f"--split {spec.split!r} does not exist in dataset {spec.path!r} ({error}); pass --split with one of those"
-        ) from error
+        available = datasets.get_dataset_split_names(spec.path, spec.name)
+        raise _missing_split(spec, available, "dataset") from error
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
         if _offline():
             raise ConnectionError(
@@ -158,10 +167,7 @@ def _load_saved(spec: DatasetSpec) -> datasets.Dataset:
     if isinstance(saved, datasets.Dataset):
         return saved
     if spec.split not in saved:
-        raise ValueError(
-            f"--split {spec.split!r} does not exist in the saved dataset {spec.path!r}; available splits: "
-            f"{sorted(saved)}; pass --split with one of them"
-        )
+        raise _missing_split(spec, sorted(saved), "the saved dataset")
     return saved[spec.split]
 
 
@@ -175,6 +181,41 @@ def _load_raw(spec: DatasetSpec) -> datasets.Dataset:
         return _load_hub_or_folder(spec)
     else:
         raise AssertionError(f"unhandled source kind {kind!r}")
+
+
+def _with_folder_labels(split: datasets.Dataset, spec: DatasetSpec) -> datasets.Dataset:
+    """An image folder's split with the class of each image's subfolder as ``label``, where the builder dropped it.
+
+    Hugging Face's image folder builder labels images by their class subfolders (when they all lie
+    one level down, in at least two subfolders), but drops those labels as soon as a ``metadata.csv``
+    adds columns. This adds them back under the same rule, so that attribute columns from a metadata
+    file come on top of the folder's classes. Unchanged: other sources, a dataset that has a class
+    label column or a ``label`` column, or a ``--label-column`` given.
+    """
+    if source_kind(spec.path) != "folder" or spec.label_column is not None or "label" in split.column_names:
+        return split
+    if any(isinstance(feature, datasets.ClassLabel) for feature in split.features.values()):
+        return split
+    images = [name for name, feature in split.features.items() if isinstance(feature, datasets.Image)]
+    if len(images) != 1:
+        return split
+    files = split.select_columns(images).cast_column(images[0], datasets.Image(decode=False))[images[0]]
+    root = Path(spec.path).expanduser().resolve()
+    folders = [_class_subfolder(value, root) for value in files]
+    names = sorted(set(folders) - {None})
+    if None in folders or len(names) < 2:
+        return split
+    index = {name: position for position, name in enumerate(names)}
+    labels = [index[folder] for folder in folders]
+    return split.add_column("label", labels).cast_column("label", datasets.ClassLabel(names=names))
+
+
+def _class_subfolder(value: dict | None, root: Path) -> str | None:
+    """The name of the subfolder of ``root`` an undecoded image file lies in, or ``None`` if it lies elsewhere."""
+    if not value or not value.get("path"):
+        return None
+    folder = Path(value["path"]).resolve().parent
+    return folder.name if folder.parent == root else None
 
 
 def _column(split: datasets.Dataset, requested: str | None, feature_type: type, role: str) -> str | None:
@@ -216,7 +257,7 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     ValueError
         For a split that does not exist, or a missing image, label or attribute column.
     """
-    split = _load_raw(spec)
+    split = _with_folder_labels(_load_raw(spec), spec)
     missing = [column for column in spec.attribute_columns if column not in split.column_names]
     if missing:
         raise ValueError(

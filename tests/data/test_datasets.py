@@ -77,6 +77,18 @@ class TestSources:
         assert names == ["cat", "dog"]
         assert len(sample_ids) == 8 and labels.sum(axis=0).tolist() == [4, 4]
 
+    def test_image_folder_with_metadata_keeps_its_classes(self, image_folder: Path, tmp_path: Path) -> None:
+        """A metadata.csv adds attribute columns to an image folder; the subfolders stay its classes."""
+        rows = [f"{name}/{index}.png,{'true' if index % 2 else 'false'}" for name in ("cat", "dog") for index in range(4)]
+        (image_folder / "metadata.csv").write_text("file_name,striped\n" + "\n".join(rows) + "\n")
+        spec = DatasetSpec(path=str(image_folder), split="train", attribute_columns=("striped",))
+        split = load_split(spec)
+        assert split.features["label"].names == ["cat", "dog"]
+        assert split["label"] == [0, 0, 0, 0, 1, 1, 1, 1] and split["striped"] == [False, True] * 4
+        sample_ids, labels, names = read_labels(prepare_dataset(spec, tmp_path / "ws"))
+        assert names == ["cat", "dog", "striped"]
+        assert labels.sum(axis=0).tolist() == [4, 4, 4]
+
     def test_saved_dataset_dict_and_dataset(self, tmp_path: Path, rng: np.random.Generator) -> None:
         """A save_to_disk DatasetDict is indexed by split; a saved Dataset is the split itself."""
         tiny = data_samples.tiny_dataset(rng, 10)
@@ -402,8 +414,9 @@ class TestErrors:
             load_split(DatasetSpec(path="no-such-org/no-such-dataset"))
 
     def test_image_folder_has_no_test_split(self, image_folder: Path) -> None:
-        """An image folder's one split is train: the default split is refused naming --split, its value and the splits."""
-        with pytest.raises(ValueError, match=r"--split 'test' does not exist in dataset .*\['train'\].*pass --split"):
+        """An image folder's one split is train: the default split is refused naming the flag to pass."""
+        with pytest.raises(ValueError, match=r"--split 'test' does not exist in dataset .*; its splits: \['train'\]; "
+                           r"pass --split train$"):
             load_split(DatasetSpec(path=str(image_folder)))
 
     def test_missing_columns(self, parquet_file: Path) -> None:
