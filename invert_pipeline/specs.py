@@ -6,9 +6,11 @@ command line. They validate themselves on construction; the code that consumes t
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class DatasetSpec(BaseModel):
@@ -82,7 +84,8 @@ class ExtractionParams(BaseModel):
 
 
 class SearchParams(BaseModel):
-    """Parameters of :func:`invert_core.explain` for every layer of a run."""
+    """Parameters of :func:`invert_core.explain` for every layer of a run; ``per_layer`` sets some for
+    some layers only (``for_layer`` gives a layer's own)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +111,11 @@ class SearchParams(BaseModel):
     bootstrap: int = Field(default=0, ge=0, description="bootstrap resamples for stability")
     top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
     neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")
+    per_layer: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="layer name or glob -> the fields above that differ for the layers it matches, "
+        "e.g. {'logits': {'length': 1}}; see for_layer",
+    )
 
     @model_validator(mode="after")
     def _fractions_ordered(self) -> "SearchParams":
@@ -116,6 +124,41 @@ class SearchParams(BaseModel):
                 f"min_fraction ({self.min_fraction}) must not exceed max_fraction ({self.max_fraction})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _per_layer_valid(self) -> "SearchParams":
+        for pattern, options in self.per_layer.items():
+            if "per_layer" in options:
+                raise ValueError(f"per_layer[{pattern!r}] cannot hold per_layer itself")
+            try:
+                self._updated(options)
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, detail['loc'])) or 'value'}: {detail['msg']} (got {detail['input']!r})"
+                    for detail in error.errors()
+                )
+                raise ValueError(f"per_layer[{pattern!r}]: {problems}") from None
+        return self
+
+    def for_layer(self, layer: str) -> "SearchParams":
+        """The parameters of ``layer``: these, updated by every ``per_layer`` entry whose key (a layer
+        name or glob, matched case-sensitively) matches ``layer``, in the order of ``per_layer``."""
+        update: dict[str, Any] = {}
+        for pattern, options in self.per_layer.items():
+            if fnmatch.fnmatchcase(layer, pattern):
+                update.update(options)
+        return self._updated(update)
+
+    def unmatched_layers(self, layers: Sequence[str]) -> list[str]:
+        """The keys of ``per_layer`` that match none of ``layers`` (most likely misspelt)."""
+        return [
+            pattern for pattern in self.per_layer
+            if not any(fnmatch.fnmatchcase(layer, pattern) for layer in layers)
+        ]
+
+    def _updated(self, update: dict[str, Any]) -> "SearchParams":
+        """These parameters with ``update`` applied and no ``per_layer``, validated."""
+        return SearchParams(**{**self.model_dump(exclude={"per_layer"}), **update})
 
 
 class ModelChanges(BaseModel):

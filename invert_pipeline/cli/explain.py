@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from invert_pipeline.cli import layer_options
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
@@ -104,10 +105,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_pipeline_arguments(parser: argparse.ArgumentParser, *, model_required: bool) -> None:
     """The spec options, ``--layers``, ``--workspace``, ``--runner`` and ``--dask-address``."""
     for title, _, options in _GROUPS:
-        group = parser.add_argument_group(title)
+        group = parser.add_argument_group(title, layer_options.DESCRIPTION if title == "search" else None)
         for flag, field, kwargs in options:
             required = model_required and flag == "--model"
-            if "choices" not in kwargs:
+            if title == "search":
+                kwargs = layer_options.per_layer_argument(flag, kwargs)
+            elif "choices" not in kwargs:
                 kwargs = {"metavar": flag.lstrip("-").replace("-", "_").upper(), **kwargs}
             group.add_argument(flag, dest=f"{title}__{field}", default=None, required=required, **kwargs)
     parser.add_argument("--layers", nargs="+", required=model_required, metavar="LAYER",
@@ -136,12 +139,16 @@ def flow_parameters(
     for title, spec_class, options in _GROUPS:
         given = {field: getattr(args, f"{title}__{field}") for _, field, _ in options}
         given = {field: value for field, value in given.items() if value is not None}
+        if title == "search":
+            given = layer_options.split_layer_values(given)
         if title in defaults:
             given = {**defaults[title].model_dump(exclude_defaults=True), **given}
         elif title == "dataset" and not given:
             continue  # explain_model's default dataset
         elif title == "dataset" and "path" not in given:
             given = {**_default_dataset(given), **given}
+        if title == "search":
+            _check_layer_values(given, options)
         parameters[title] = validated_spec(spec_class, given, options).model_dump(mode="json")
     if not (args.layers or layers):
         raise ValueError("--layers is required: name the layers to explain (`invert layers MODEL` lists them)")
@@ -150,6 +157,16 @@ def flow_parameters(
     if args.dask_address is not None and args.runner != "dask":
         raise ValueError(f"--dask-address {args.dask_address!r} needs --runner dask")
     return parameters
+
+
+def _check_layer_values(given: dict[str, Any], options) -> None:
+    """Validate the search options of each layer that has its own, naming the flags and the layer."""
+    for_every_layer = {field: value for field, value in given.items() if field != "per_layer"}
+    for layer, values in given.get("per_layer", {}).items():
+        try:
+            validated_spec(SearchParams, {**for_every_layer, **values}, options)
+        except ValueError as error:
+            raise ValueError(f"{error} (the search options for layer {layer!r}, given as {layer}=VALUE)") from None
 
 
 def _default_dataset(given: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,33 @@ class TestOptions:
         with pytest.raises(ValueError, match=r"^--limit 5 and --first 7 exclude each other"):
             flow_parameters(_parse("--model", "m", "--layers", "fc", "--limit", "5", "--first", "7"))
 
+    def test_search_options_for_some_layers(self):
+        """--length 3 --length logits=1: the logits at length 1, the rest at 3, as SearchParams.per_layer."""
+        search = flow_parameters(_parse(
+            "--model", "m", "--layers", "fc", "logits", "--length", "3", "--length", "logits=1",
+            "--mode", "logits=negative", "--beam", "conv*=4",
+        ))["search"]
+        assert search["length"] == 3 and search["beam"] == 10
+        assert search["per_layer"] == {"logits": {"length": 1, "mode": "negative"}, "conv*": {"beam": 4}}
+
+    @pytest.mark.parametrize(
+        ("argv", "match"),
+        [
+            (("--length", "logits=x"), "argument --length: 'logits=x': 'x' is not an int"),
+            (("--mode", "logits=neg"), "argument --mode: 'logits=neg': 'neg' is not one of positive, negative"),
+            (("--length", "=2"), "argument --length: '=2': LAYER=VALUE needs a layer name or glob"),
+        ],
+    )
+    def test_bad_layer_value_names_the_flag(self, argv, match, capsys):
+        with pytest.raises(SystemExit):
+            _parse("--model", "m", "--layers", "fc", *argv)
+        assert match in capsys.readouterr().err
+
+    def test_refused_layer_value_names_the_flag_and_layer(self):
+        with pytest.raises(ValueError, match=r"^--length: .*greater than or equal to 1 \(got 0\) \(the search options "
+                           r"for layer 'logits', given as logits=VALUE\)"):
+            flow_parameters(_parse("--model", "m", "--layers", "fc", "--length", "logits=0"))
+
     def test_dask_address_needs_dask_runner(self):
         """--dask-address without --runner dask is refused."""
         with pytest.raises(ValueError, match="needs --runner dask"):
