@@ -30,7 +30,8 @@ class RunContents:
     layer_summary : the named query ``significant_neurons_by_layer``.
     best : one row per neuron: layer, neuron, class_name, formula, length, auc, p_value, log10_p,
         effective_q_value, fraction, heldout_auc, heldout_p_value, empirical_p_value, average_precision,
-        f1, iou, mean_difference and stability (null where the run did not compute them).
+        f1, iou, mean_difference and stability (null where the run did not compute them), and synonyms
+        (the other formulas true on the same samples).
     concepts : the dataset's concepts: concept_id, concept, kind, depth, n_pos, description.
     edges : (child, parent) concept names.
     explained_concepts : (concept, layer, n_neurons): how many significant best explanations of the
@@ -90,7 +91,7 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
             select best.layer, best.neuron, neurons.class_name, best.formula, best.length, best.auc,
                 best.p_value, best.log10_p, best.effective_q_value, best.fraction, best.heldout_auc,
                 best.heldout_p_value, best.empirical_p_value, best.average_precision, best.f1, best.iou,
-                best.mean_difference, best.stability
+                best.mean_difference, best.stability, best.synonyms
             from best_explanations as best
             join neurons using (run_id, layer, neuron)
             join layers using (run_id, layer)

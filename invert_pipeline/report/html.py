@@ -21,6 +21,7 @@ th, td { border: 1px solid #e2e8f0; padding: 2px 6px; text-align: left; vertical
 th { background: #edf2f7; } td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { background: #f7fafc; padding: 0 2px; } .note { color: #4a5568; font-size: 0.85em; }
 img.figure { max-width: 100%; border: 1px solid #e2e8f0; } img.strip { display: block; }
+tr.below td { border-top: none; padding-bottom: 6px; } .synonyms { max-width: 24em; }
 nav a { margin-right: 1em; }
 """
 
@@ -32,12 +33,14 @@ def text(value: object) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: the source column name, its heading, and how to format a value."""
+    """A table column: the source column name, its heading, how to format a value, and whether it is
+    left out of a table where no row has a value (a statistic the run did not compute)."""
 
     name: str
     heading: str
     format: Callable[[object], str] = text
     number: bool = False
+    optional: bool = False
 
 
 def markup(value: object) -> str:
@@ -48,6 +51,15 @@ def markup(value: object) -> str:
 def formula(value: object) -> str:
     """A formula in a code span."""
     return "" if value is None else f"<code>{escape(str(value))}</code>"
+
+
+def formula_with_synonyms(value: object, synonyms: Sequence[str] | None, shown: int = 3) -> str:
+    """A formula in a code span and, under it, the first ``shown`` other formulas true on the same samples."""
+    if not synonyms:
+        return formula(value)
+    listed = ", ".join(formula(synonym) for synonym in synonyms[:shown])
+    more = f" and {len(synonyms) - shown} more" if len(synonyms) > shown else ""
+    return f'{formula(value)}<div class="note synonyms">same samples as {listed}{more}</div>'
 
 
 def decimal(value: object, digits: int = 3) -> str:
@@ -71,22 +83,38 @@ def p_value(value: object, log10_p: object) -> str:
     return probability(value)
 
 
-def table(rows: pa.Table | Sequence[dict], columns: Sequence[Column], *, limit: int | None = None) -> str:
-    """An HTML table of ``rows`` with ``columns``; with ``limit``, the first rows and a note of how many more."""
+def table(
+    rows: pa.Table | Sequence[dict], columns: Sequence[Column], *, limit: int | None = None, below: Column | None = None
+) -> str:
+    """An HTML table of ``rows`` with ``columns``; with ``limit``, the first rows and a note of how many more.
+
+    Optional columns with no value in any row are left out. ``below`` is shown in a row of its own
+    under each record, across the table (wide content such as a strip of images).
+    """
     records = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
     if not records:
         return '<p class="note">none</p>'
     shown = records if limit is None else records[:limit]
+    columns = [
+        column for column in columns
+        if not column.optional or any(not _is_missing(record.get(column.name)) for record in shown)
+    ]
     head = "".join(f"<th>{escape(column.heading)}</th>" for column in columns)
     body = "".join(
         "<tr>" + "".join(
             f'<td{" class=number" if column.number else ""}>{column.format(record.get(column.name))}</td>'
             for column in columns
         ) + "</tr>"
+        + ("" if below is None else
+           f'<tr class="below"><td colspan="{len(columns)}">{below.format(record.get(below.name))}</td></tr>')
         for record in shown
     )
     more = "" if len(shown) == len(records) else f'<p class="note">and {len(records) - len(shown)} more rows</p>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def figure(source: str, alternative: str, *, css_class: str = "figure") -> str:

@@ -43,6 +43,15 @@ def layer_extremes(layer_dir: str | Path, neurons: Iterable[int], k: int) -> dic
     return extreme_samples(sample_ids, activations, neurons, k)
 
 
+def constant_neurons(layer_dir: str | Path) -> list[int]:
+    """The neurons of one layer's activation folder whose activation is the same on every sample (dead
+    neurons): every formula ranks them at AUC 0.5, so their "best explanation" means nothing."""
+    _, activations = read_activations(layer_dir)
+    if len(activations) == 0:
+        return []
+    return np.flatnonzero(activations.min(axis=0) == activations.max(axis=0)).tolist()
+
+
 def load_images(dataset_dir: str | Path, sample_ids: Iterable[int]) -> dict[int, Image.Image]:
     """The images of ``sample_ids`` (row indices of the prepared dataset's source split), decoded."""
     split, image_column = open_split(dataset_dir)

@@ -31,7 +31,7 @@ from invert_pipeline.report.contents import (
     read_run,
 )
 from invert_pipeline.report.html import Column
-from invert_pipeline.report.samples import layer_extremes, load_images
+from invert_pipeline.report.samples import constant_neurons, layer_extremes, load_images
 from invert_pipeline.workspace import atomic_write_text
 
 NEURONS_PER_LAYER = 8
@@ -65,8 +65,9 @@ def write_report(
     for contents in runs:
         sections.append(_run_section(contents, Path(workspace), figure_dir, written))
     diffs = [read_diff(db_path, a.run["run_id"], b.run["run_id"]) for a, b in pairwise(runs)]
+    dead = {run.run["run_id"]: _dead_neurons(run, Path(workspace)) for run in runs} if diffs else {}
     for diff, (before, after) in zip(diffs, pairwise(runs), strict=True):
-        sections.append(_diff_section(diff, before, after, figure_dir, written))
+        sections.append(_diff_section(diff, before, after, dead, figure_dir, written))
     navigation = [("overview", "Overview")]
     navigation += [(_slug(run.run["run_id"]), _run_label(run)) for run in runs]
     navigation += [(f"diff-{_slug(d.run_a)}-{_slug(d.run_b)}", "What changed") for d in diffs]
@@ -156,8 +157,8 @@ def _run_section(contents: RunContents, workspace: Path, figure_dir: Path, writt
         "<h3>Neurons</h3>",
         (
             f'<p class="note">Per layer, the {NEURONS_PER_LAYER} best explained neurons and every neuron a '
-            f"spurious finding names. Images: the {SAMPLES_PER_END} most activating samples, then the "
-            f"{SAMPLES_PER_END} least activating ones.</p>"
+            f"spurious finding names, each with its {SAMPLES_PER_END} most activating samples, then its "
+            f"{SAMPLES_PER_END} least activating ones, in the row below.</p>"
         ),
     ]
     parts += _neuron_tables(contents, workspace, figure_dir, written)
@@ -252,20 +253,20 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
     images = load_images(workspace / contents.manifest["dataset"]["dir"], wanted)
     best = {(row["layer"], row["neuron"]): row for row in contents.best.to_pylist()}
     columns = [
-        Column("label", "neuron", html.markup), Column("formula", "explanation", html.formula),
+        Column("label", "neuron", html.markup), Column("explanation", "explanation", html.markup),
         Column("auc", "AUC", html.decimal, number=True), Column("p", "p-value", html.markup, number=True),
         Column("effective_q_value", "q", html.probability, number=True),
-        Column("heldout_auc", "held-out AUC", html.decimal, number=True),
-        Column("heldout_p_value", "held-out p", html.probability, number=True),
-        Column("empirical_p_value", "permutation p", html.probability, number=True),
+        Column("heldout_auc", "held-out AUC", html.decimal, number=True, optional=True),
+        Column("heldout_p_value", "held-out p", html.probability, number=True, optional=True),
+        Column("empirical_p_value", "permutation p", html.probability, number=True, optional=True),
         Column("average_precision", "AP", html.decimal, number=True),
         Column("f1", "F1 (top act.)", html.decimal, number=True),
         Column("iou", "IoU (top act.)", html.decimal, number=True),
         Column("mean_difference", "mean diff. (σ)", html.decimal, number=True),
-        Column("stability", "bootstrap stability", html.decimal, number=True),
+        Column("stability", "bootstrap stability", html.decimal, number=True, optional=True),
         Column("fraction", "share true", html.decimal, number=True),
-        Column("strip", "most activating | least activating", html.markup),
     ]
+    strip_row = Column("strip", "sample images", html.markup)
     parts = []
     for layer in contents.layers:
         rows = []
@@ -280,14 +281,51 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
             rows.append({
                 **row,
                 "label": html.text(neuron if row.get("class_name") is None else f"{neuron} ({row['class_name']})"),
+                "explanation": html.formula_with_synonyms(row.get("formula"), row.get("synonyms")),
                 "p": html.p_value(row.get("p_value"), row.get("log10_p")),
-                "strip": html.figure(f"{FIGURES}/{strip.name}", f"{layer} {neuron} samples", css_class="strip"),
+                "strip": f'<span class="note">{SAMPLES_PER_END} most activating, then {SAMPLES_PER_END} least '
+                f"activating images of neuron {html.text(neuron)}</span>"
+                + html.figure(f"{FIGURES}/{strip.name}", f"{layer} {neuron} samples", css_class="strip"),
             })
-        parts.append(f"<h3>{html.text(layer)}</h3>" + html.table(rows, columns))
+        parts.append(f"<h3>{html.text(layer)}</h3>" + html.table(rows, columns, below=strip_row))
     return parts
 
 
-def _diff_section(diff: RunDiff, before: RunContents, after: RunContents, figure_dir: Path, written: set[Path]) -> str:
+def _dead_neurons(contents: RunContents, workspace: Path) -> set[tuple[str, int]]:
+    """The run's (layer, neuron) pairs whose activation is the same on every sample."""
+    return {
+        (layer["name"], neuron)
+        for layer in contents.manifest["layers"]
+        for neuron in constant_neurons(workspace / layer["activations"])
+    }
+
+
+def _dead_note(dead: dict[str, set[tuple[str, int]]], runs: Sequence[RunContents]) -> str:
+    """Which neurons of each run are dead, for the note under the table of changes that leaves them out."""
+    listed = []
+    for contents in runs:
+        by_layer: dict[str, list[int]] = {}
+        for layer, neuron in sorted(dead[contents.run["run_id"]]):
+            by_layer.setdefault(layer, []).append(neuron)
+        if by_layer:
+            neurons = "; ".join(f"{layer} {', '.join(map(str, found))}" for layer, found in by_layer.items())
+            listed.append(f"{html.text(_run_label(contents))}: {html.text(neurons)}")
+    if not listed:
+        return ""
+    return (
+        '<p class="note">Left out above: dead neurons, whose activation is the same on every sample, so that no '
+        f"formula explains them (each reads AUC 0.5). {'. '.join(listed)}.</p>"
+    )
+
+
+def _diff_section(
+    diff: RunDiff,
+    before: RunContents,
+    after: RunContents,
+    dead: dict[str, set[tuple[str, int]]],
+    figure_dir: Path,
+    written: set[Path],
+) -> str:
     anchor = f"diff-{_slug(diff.run_a)}-{_slug(diff.run_b)}"
     scatter = figures.auc_changes(diff.auc, after.layers, figure_dir / f"{anchor}.png")
     written.add(scatter)
@@ -297,7 +335,8 @@ def _diff_section(diff: RunDiff, before: RunContents, after: RunContents, figure
         Column("auc_a", "AUC before", html.decimal, number=True), Column("auc_b", "AUC after", html.decimal, number=True),
     ]
     concepts = [Column(name, name.replace("_", " ")) for name in diff.concepts.column_names]
-    moved = diff.explanations.to_pylist()
+    dead_in_either = dead[diff.run_a] | dead[diff.run_b]
+    moved = [row for row in diff.explanations.to_pylist() if (row["layer"], row["neuron"]) not in dead_in_either]
     moved.sort(key=lambda row: -abs(row["auc_change"] or 0.0))
     return (
         f'<h2 id="{anchor}">What changed: {html.text(_run_label(before))} → {html.text(_run_label(after))}</h2>'
@@ -306,4 +345,5 @@ def _diff_section(diff: RunDiff, before: RunContents, after: RunContents, figure
         + html.table(diff.concepts, concepts)
         + f"<h3>Neurons whose explanation changed ({len(moved)}), largest AUC change first</h3>"
         + html.table(moved, changed, limit=DIFF_ROWS)
+        + _dead_note(dead, [before, after])
     )

@@ -27,7 +27,7 @@ def test_report_shows_neuron_explanations_beside_their_images(browser, demo_flow
     browser.execute_script("arguments[0].scrollIntoView()", logits)
     bag = logits.find_element(By.XPATH, ".//tr[td[1][contains(., '(Bag)')]]")
     assert "Bag" in bag.find_element(By.TAG_NAME, "code").text
-    strip = bag.find_element(By.CSS_SELECTOR, "img.strip")
+    strip = bag.find_element(By.XPATH, "following-sibling::tr[1]//img[@class='strip']")  # its own row below
     assert strip.is_displayed() and strip.size["width"] > 500
     assert browser.execute_script("return arguments[0].naturalWidth", strip) > 0
     logits.screenshot(str(screenshots / "report-logits.png"))

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from invert_pipeline.report.html import Column, decimal, figure, formula, p_value, page, probability, table
+from invert_pipeline.report.html import (
+    Column,
+    decimal,
+    figure,
+    formula,
+    formula_with_synonyms,
+    p_value,
+    page,
+    probability,
+    table,
+)
 
 
 def test_formulas_and_text_are_escaped():
@@ -36,3 +46,22 @@ def test_page_links_sections_and_uses_relative_images():
     assert '<a href="#a">Section A</a>' in document
     assert 'src="figures/x.png"' in document
     assert document.startswith("<!DOCTYPE html>")
+
+
+def test_optional_columns_without_values_are_left_out():
+    """A statistic the run did not compute (all null or NaN) gets no column; one with a value keeps it."""
+    columns = [Column("auc", "AUC"), Column("stability", "stability", optional=True)]
+    assert "stability" not in table([{"auc": 0.9, "stability": None}, {"auc": 0.8, "stability": float("nan")}], columns)
+    assert "<th>stability</th>" in table([{"auc": 0.9, "stability": None}, {"auc": 0.8, "stability": 0.7}], columns)
+
+
+def test_below_column_gets_a_row_across_the_table():
+    html = table([{"a": 1, "b": 2, "wide": "<img>"}], [Column("a", "a"), Column("b", "b")],
+                 below=Column("wide", "wide", lambda value: str(value)))
+    assert html.endswith('<tr class="below"><td colspan="2"><img></td></tr></tbody></table>')
+
+
+def test_synonyms_follow_the_formula_escaped_and_capped():
+    assert formula_with_synonyms("a", None) == "<code>a</code>"
+    cell = formula_with_synonyms("a", ["b & c", "d", "e", "f"])
+    assert cell.startswith("<code>a</code>") and "<code>b &amp; c</code>, <code>d</code>, <code>e</code> and 1 more" in cell

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,7 +51,39 @@ def test_neuron_rows_show_formula_auc_and_sample_strip(report_workspace, tmp_pat
     for metric in ("AP", "F1 (top act.)", "IoU (top act.)"):
         assert 0.0 <= float(cells[metric]) <= 1.0
     assert float(cells["mean diff. (σ)"]) > 0  # the best formula of a positive search is where activations are high
-    assert cells["bootstrap stability"] == ""  # not asked for in the fixture's search
+    # Not asked for in the fixture's search: the columns are left out rather than shown empty.
+    assert "bootstrap stability" not in headings and "permutation p" not in headings
+
+
+def test_strip_has_a_row_of_its_own_and_synonyms_follow_the_formula(report_workspace, tmp_path):
+    """The sample strip sits in a full-width row under its neuron's statistics; synonyms under the formula."""
+    index = write_report(report_workspace.db_path, report_workspace.root, report_workspace.run_ids[:1], tmp_path)
+    fc_table = index.read_text().split("<h3>fc</h3>")[1].split("</table>")[0]
+    n_columns = len(re.findall(r"<th>", fc_table))
+    below = re.findall(r'<tr class="below"><td colspan="(\d+)">(.*?)</td></tr>', fc_table)
+    assert below and all(int(span) == n_columns and 'class="strip"' in cell for span, cell in below)
+    assert "same samples as <code>" in fc_table
+
+
+def test_dead_neurons_are_left_out_of_the_changes(report_workspace, tmp_path):
+    """Neurons with a constant activation are not listed as changed (as `"T-shirt/top"` at AUC 0.500) but named in a note."""
+    from invert_pipeline.report.samples import constant_neurons
+
+    first, second = report_workspace.run_ids
+    dead = set()
+    for run_id in (first, second):
+        manifest = json.loads((report_workspace.root / "runs" / run_id / "run.json").read_text())
+        for layer in manifest["layers"]:
+            dead |= {(layer["name"], n) for n in constant_neurons(report_workspace.root / layer["activations"])}
+    assert dead, "the fixture's fc layer has dead neurons"
+    text = write_report(report_workspace.db_path, report_workspace.root, [first, second], tmp_path).read_text()
+    changes = text.split("Neurons whose explanation changed")[1]
+    table_part, note = changes.split("</table>", 1)
+    for layer, neuron in dead:
+        assert f"<tr><td>{layer}</td><td class=number>{neuron}</td>" not in table_part
+    assert "Left out above: dead neurons" in note
+    layer, neuron = sorted(dead)[0]
+    assert f"{layer} {neuron}" in note
 
 
 def test_two_runs_add_the_diff_and_both_runs(report_workspace, tmp_path):
