@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from invert_pipeline.cli import layer_options
+from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
@@ -186,13 +188,20 @@ def quiet_tracebacks() -> None:
 def run_explain(args: argparse.Namespace) -> int:
     parameters = flow_parameters(args)
     from flows.explain import explain_model
+    from invert_pipeline.findings import previous_version
 
     if not args.debug:
         quiet_tracebacks()
     result = explain_model(**parameters)
+    db_path = Path(result["warehouse"])
+    runs = {"this run": result["run_id"]}
     print(f"run {result['run_id']}")
+    print_significant_per_layer(db_path, runs)
+    print_spurious_findings(db_path, runs)
+    print("\nWhere the results are")
     for name in ("manifest", "warehouse", "report"):
         print(f"  {name:<10} {result[name]}")
+    print_next_commands(args.workspace, result["run_id"], compare_with=previous_version(db_path, result["run_id"]))
     return 0
 
 

@@ -111,8 +111,9 @@ class TestRun:
         assert code == 2
         assert error.startswith("invert explain: error: unknown layer 'conv9'")
 
-    def test_run_prints_where_results_are(self, prefect_harness, tiny_problem, tmp_path, capsys):
-        """A run prints its id and the paths of its manifest, warehouse and report."""
+    def test_run_prints_findings_layers_and_next_commands(self, prefect_harness, tiny_problem, tmp_path, capsys):
+        """A run ends like `invert run`: its id, significant neurons per layer, the spurious findings, the paths of
+        its manifest, warehouse and report, and the commands to type next."""
         code = main([
             "explain", "--dataset", str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
             "--weights", str(tiny_problem.checkpoint_v1), "--model-name", "tiny", "--layers", *flow_models.LAYERS,
@@ -121,5 +122,11 @@ class TestRun:
         out = capsys.readouterr().out
         assert code == 0
         assert out.startswith("run tiny-")
+        run_id = out.split()[1]
         for name in ("manifest", "warehouse", "report"):
             assert f"  {name}" in out and str(tmp_path) in out
+        assert "Neurons with a significant explanation (q < 0.05), per layer" in out
+        for layer in flow_models.LAYERS:
+            assert f"\n{layer} " in out
+        assert f"Spurious findings: classes that follow a concept outside their own hierarchy\n  this run ({run_id}):" in out
+        assert f"Next\n  invert query spurious_logit_explanations --param run={run_id} --workspace {tmp_path}" in out
