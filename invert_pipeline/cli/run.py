@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
 from invert_pipeline.warehouse.output import format_table
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
-OTHER_FINDINGS_SHOWN = 3
 CHANGES_SHOWN = 5
 
 
@@ -206,12 +206,12 @@ def run_demo(args: argparse.Namespace) -> int:
     db_path = Path(results[VERSIONS[-1]]["warehouse"])
     print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS)
     print("\nWhere the results are")
-    print(f"  warehouse  {db_path}   (try: invert query spurious_logit_explanations --param run=v2 "
-          f"--workspace {args.workspace})")
+    print(f"  warehouse  {db_path}")
     print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
     for version in VERSIONS:
         print(f"  {version} alone  {results[version]['report']}")
     print(f"  finished in {time.perf_counter() - started:.0f} s")
+    print_next_commands(args.workspace, run_ids[-1], compare_with=run_ids[0])
     return 0
 
 
@@ -220,29 +220,8 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     from invert_pipeline.warehouse import run_named_query
 
     query = {"max_q_value": SIGNIFICANCE_LEVEL}
-    per_layer = None
-    for version, run_id in runs.items():
-        table = run_named_query(db_path, "significant_neurons_by_layer", {**query, "run": run_id})
-        if per_layer is None:
-            per_layer = table.select(["layer", "n_neurons"])
-        per_layer = per_layer.append_column(f"significant {version}", table.column("n_significant"))
-    print(f"\nNeurons with a significant explanation (q < {SIGNIFICANCE_LEVEL}), per layer")
-    print(format_table(per_layer))
-
-    print("\nSpurious findings: classes that follow a concept outside their own hierarchy")
-    for version, run_id in runs.items():
-        findings = spurious_findings(db_path, run_id)
-        outside = [finding for finding in findings if finding.is_attribute]
-        others = [finding for finding in findings if not finding.is_attribute]
-        print(f"  {version} ({run_id}):")
-        if not outside:
-            print("    no class relies on an attribute concept (such as watermark)")
-        for finding in outside:
-            print(f"    ! {finding.describe()}")
-        for finding in others[:OTHER_FINDINGS_SHOWN]:
-            print(f"    - {finding.describe()}")
-        if len(others) > OTHER_FINDINGS_SHOWN:
-            print(f"    - and {len(others) - OTHER_FINDINGS_SHOWN} more involving other classes")
+    print_significant_per_layer(db_path, runs)
+    print_spurious_findings(db_path, runs)
 
     (version_a, run_a), (version_b, run_b) = list(runs.items())[:2]
     pair = {"run_a": run_a, "run_b": run_b}
