@@ -7,9 +7,10 @@ Files (see docs/ARCHITECTURE.md)::
 ``start`` and ``stop`` are positions in the row order of the dataset's ``samples.parquet``. Chunks lie
 on a fixed grid (``[k * chunk_size, (k + 1) * chunk_size)``, the last one cut at the number of
 samples), so the files do not depend on how the work was split: a whole run, a resumed run and any
-set of shards write the same files. Each file is written atomically (temporary name, then rename);
-a chunk counts as done when its file exists for every requested layer, so an interrupted run resumes
-at the first chunk that is not. Each file's Parquet metadata records the total number of samples,
+set of shards write the same files. Each file is written atomically (temporary name, then rename)
+with its digest recorded (:mod:`invert_pipeline.workspace`); a chunk counts as done when its file is
+intact for every requested layer, so an interrupted run resumes at the first chunk that is not, and
+a damaged chunk is extracted again. Each file's Parquet metadata records the total number of samples,
 which lets :func:`read_activations` name the ranges still missing.
 
 Memory is bounded by two chunks of neurons (``chunk_size x K`` floats per layer: one being written,
@@ -41,7 +42,7 @@ from invert_pipeline.layers import (
 )
 from invert_pipeline.models import LoadedModel, Preprocess, load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
-from invert_pipeline.workspace import atomic_write_parquet
+from invert_pipeline.workspace import atomic_write_parquet, check_file, is_intact, read_parquet, read_verified_bytes
 
 CHUNK_SIZE = 1024
 N_SAMPLES_KEY = b"invert.n_samples"
@@ -101,9 +102,16 @@ def pending_chunks(
     *,
     chunk_size: int = CHUNK_SIZE,
 ) -> list[tuple[int, int]]:
-    """The chunks of ``shard`` not yet written for every one of ``layers`` (resolved names)."""
+    """The chunks of ``shard`` not yet written, or damaged, for one of ``layers`` (resolved names).
+
+    A chunk file that fails its digest record counts as not written (and is named in a warning).
+    """
     done = [set(completed_chunks(Path(out_dir) / layer)) for layer in layers]
-    return [chunk for chunk in chunk_ranges(n_samples, shard, chunk_size=chunk_size) if not all(chunk in d for d in done)]
+    return [
+        chunk
+        for chunk in chunk_ranges(n_samples, shard, chunk_size=chunk_size)
+        if not all(chunk in d and is_intact(Path(out_dir) / layer / part_name(*chunk)) for layer, d in zip(layers, done))
+    ]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -154,7 +162,7 @@ def extract_activations(
     samples_path = dataset_dir / "samples.parquet"
     if not samples_path.is_file():
         raise FileNotFoundError(f"dataset_dir {str(dataset_dir)!r} has no samples.parquet: prepare the dataset first")
-    sample_ids = pq.read_table(samples_path, columns=["sample_id"]).column("sample_id").to_numpy()
+    sample_ids = read_parquet(samples_path, columns=["sample_id"]).column("sample_id").to_numpy()
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     names = resolve_layers(loaded.module, layers)
     out_dir = Path(out_dir)
@@ -195,6 +203,8 @@ def read_activations(layer_dir: str | Path, neurons: slice | None = None) -> tup
     ------
     FileNotFoundError
         When the folder holds no chunk.
+    invert_pipeline.workspace.DamagedFileError
+        When a chunk fails its digest record (truncated, changed): the message names it.
     ValueError
         When chunks overlap, disagree on the number of samples or neurons, or leave positions
         missing (the message lists the missing ranges).
@@ -209,7 +219,10 @@ def read_activations(layer_dir: str | Path, neurons: slice | None = None) -> tup
                 f"activation chunks overlap in {str(layer_dir)!r}: a file ends at position {previous_stop} "
                 f"after {part_name(start, stop)} starts; remove the folder and extract again"
             )
-    footers = [pq.read_metadata(layer_dir / part_name(start, stop)) for start, stop in chunks]
+    footers = [
+        pq.read_metadata(pa.BufferReader(read_verified_bytes(layer_dir / part_name(start, stop))))
+        for start, stop in chunks
+    ]
     _check_chunks(layer_dir, chunks, footers)
     n_samples = int(footers[0].metadata[N_SAMPLES_KEY])
     width = footers[0].num_columns - 1
@@ -224,7 +237,7 @@ def read_activations(layer_dir: str | Path, neurons: slice | None = None) -> tup
     sample_ids = np.empty(n_samples, dtype=np.int64)
     activations = np.empty((n_samples, len(columns)), dtype=np.float32)
     for start, stop in chunks:  # one chunk in memory at a time besides the result
-        table = pq.read_table(layer_dir / part_name(start, stop), columns=["sample_id", *columns])
+        table = read_parquet(layer_dir / part_name(start, stop), columns=["sample_id", *columns])
         sample_ids[start:stop] = table.column(0).to_numpy()
         for k in range(activations.shape[1]):
             activations[start:stop, k] = table.column(k + 1).to_numpy()
@@ -341,16 +354,14 @@ def _collect_chunk(
 def _write_chunk(
     chunk: dict[str, np.ndarray], layer_dirs: dict[str, Path], sample_ids: np.ndarray, start: int, stop: int
 ) -> None:
-    """Write chunk ``[start, stop)`` of each layer whose file is not there yet."""
+    """Write chunk ``[start, stop)`` of each layer whose file is not there yet (or is damaged)."""
     file_name = part_name(start, stop)
     metadata = {N_SAMPLES_KEY: str(len(sample_ids)).encode()}
     ids = pa.array(sample_ids[start:stop], type=pa.int64())
     for name, layer_dir in layer_dirs.items():
         path = layer_dir / file_name
-        if path.exists():
+        if check_file(path) is None:  # written meanwhile by another writer of this folder
             continue
-        for stale in layer_dir.glob(f".{file_name}.*.tmp"):  # left by a killed writer of this chunk
-            stale.unlink(missing_ok=True)
         values = chunk[name]
         columns = [ids, *(pa.array(values[:, k]) for k in range(values.shape[1]))]
         column_names = ["sample_id", *(str(k) for k in range(values.shape[1]))]

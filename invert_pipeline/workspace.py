@@ -13,6 +13,12 @@ Layout (all paths relative to the workspace root)::
 Every file is written to a temporary name in its final folder and renamed into place, so a reader
 never sees a half-written file and an interrupted run leaves only complete files behind. Files and
 folders get the permissions of the user's umask, as ``open`` and ``mkdir`` give them.
+
+Every file is also *verified*: its size and sha256 are recorded at write time in a hidden
+``.<name>.sha256`` beside it, and readers (:func:`read_parquet`, :func:`read_json`,
+:func:`is_intact`) check the bytes they read against it. A file that fails (truncated, flipped
+bytes, no record) counts as missing: the task that writes it runs again, and says so in the log.
+``invert verify`` checks a whole workspace.
 """
 
 from __future__ import annotations
@@ -20,15 +26,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
-import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from invert_pipeline.faults import fault_point
+from invert_pipeline.temporaries import remove_orphaned, temporary_name
+
+logger = logging.getLogger(__name__)
+
 DEFAULT_WORKSPACE = Path("invert-workspace")
+RECORD_SUFFIX = ".sha256"
 
 
 def fingerprint(*parts: object) -> str:
@@ -62,66 +74,181 @@ def source_version(modules: Iterable[object]) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, record: bool = True, requires: Iterable[str] = ()) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block succeeds.
 
-    On an error (or a kill) the temporary file is removed (or left hidden as ``.<name>.*.tmp``), and
-    ``path`` keeps whatever it held before.
+    With ``record`` (the default, for workspace files) the file's size and digest are recorded
+    beside it (:func:`record_path`) before it is renamed into place, so a reader can tell that its
+    bytes are the ones written; ``requires`` names sibling files that must be intact for this one
+    to be (see :func:`check_file`). On an error the temporary file is removed, and ``path`` keeps
+    whatever it held before; a kill leaves it hidden as ``.<name>.<host>.<pid>.<token>.tmp``, removed
+    by the next writer of ``path`` once its owner is gone (:mod:`invert_pipeline.temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_name(path)
+    remove_orphaned(path.parent, path.name)
+    temporary = temporary_name(path)
     # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield temporary
+        if record:
+            _write_record(path, temporary, tuple(requires))
+        fault_point(f"rename:{path.name}")
         os.replace(temporary, path)
+        fault_point(f"renamed:{path.name}")
     finally:
         temporary.unlink(missing_ok=True)
 
 
 def temporary_dir(path: str | os.PathLike) -> Path:
-    """A new empty folder beside ``path`` (``.<name>.<random>.tmp``) to build ``path`` in, then rename.
+    """A new empty folder beside ``path`` (``.<name>.<host>.<pid>.<token>.tmp``) to build ``path`` in.
 
     Its mode is 0o777 less the umask, as ``mkdir`` gives (``tempfile.mkdtemp`` would make it 0o700).
-    The caller renames it onto ``path`` when complete, and removes it otherwise.
+    The caller renames it onto ``path`` when complete, and removes it otherwise; leftovers of
+    builders that are gone are removed here first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    folder = _temporary_name(path)
+    remove_orphaned(path.parent, path.name)
+    folder = temporary_name(path)
     folder.mkdir()
     return folder
 
 
-def _temporary_name(path: Path) -> Path:
-    """A fresh hidden name beside ``path``: ``.<name>.<random>.tmp``."""
-    return path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-
-
-def atomic_write_parquet(table: pa.Table, path: str | os.PathLike, **write_options: object) -> Path:
+def atomic_write_parquet(
+    table: pa.Table, path: str | os.PathLike, *, record: bool = True, **write_options: object
+) -> Path:
     """Write ``table`` to ``path`` as Parquet, visible only once complete (write then rename).
 
     ``write_options`` go to :func:`pyarrow.parquet.write_table` (``compression``, ``row_group_size``...).
     """
-    with atomic_path(path) as temporary:
+    with atomic_path(path, record=record) as temporary:
         pq.write_table(table, temporary, **write_options)
     return Path(path)
 
 
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+def atomic_write_text(text: str, path: str | os.PathLike, *, record: bool = True) -> Path:
     """Write ``text`` to ``path``, visible only once complete (write then rename)."""
-    with atomic_path(path) as temporary:
+    with atomic_path(path, record=record) as temporary:
         temporary.write_text(text)
     return Path(path)
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+def atomic_write_bytes(data: bytes, path: str | os.PathLike, *, record: bool = True) -> Path:
     """Write ``data`` to ``path``, visible only once complete (write then rename)."""
-    with atomic_path(path) as temporary:
+    with atomic_path(path, record=record) as temporary:
         temporary.write_bytes(data)
     return Path(path)
 
 
-def atomic_write_json(value: object, path: str | os.PathLike) -> Path:
-    """Write ``value`` as indented JSON, visible only once complete."""
-    return atomic_write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", path)
+def atomic_write_json(
+    value: object, path: str | os.PathLike, *, record: bool = True, requires: Iterable[str] = ()
+) -> Path:
+    """Write ``value`` as indented JSON, visible only once complete; ``requires``: see :func:`atomic_path`."""
+    text = json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
+    with atomic_path(path, record=record, requires=requires) as temporary:
+        temporary.write_text(text)
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verified files: each workspace file's size and sha256, recorded at write time, checked on read.
+
+
+class DamagedFileError(Exception):
+    """A workspace file that is missing or truncated, differs from its digest record, or has none.
+
+    The message names the file, what is wrong and the fix: run again (the file is recomputed) or
+    list every damaged file with ``invert verify``.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(
+            f"{self.path}: {problem}. Run the pipeline again to recompute it (a damaged file counts as missing), "
+            "or list every damaged file of the workspace with `invert verify WORKSPACE`"
+        )
+
+
+def record_path(path: str | os.PathLike) -> Path:
+    """Where the digest record of ``path`` lies: ``.<name>.sha256`` beside it."""
+    path = Path(path)
+    return path.parent / f".{path.name}{RECORD_SUFFIX}"
+
+
+def check_file(path: str | os.PathLike) -> str | None:
+    """What is wrong with the workspace file ``path`` (``None``: it is intact).
+
+    Intact means: its digest record exists, the file has the recorded size and sha256, and every
+    file the record ``requires`` is intact too. Reads the whole file.
+    """
+    try:
+        _verified_bytes(Path(path))
+    except DamagedFileError as error:
+        return error.problem
+    return None
+
+
+def is_intact(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is intact (:func:`check_file`); a damaged file is logged as a warning.
+
+    A missing file is simply not intact. A file that exists but fails is reported, since the
+    caller will treat it as missing and compute it again.
+    """
+    problem = check_file(path)
+    if problem is not None and Path(path).exists():
+        logger.warning("%s is damaged (%s): treated as missing, it will be computed again", path, problem)
+    return problem is None
+
+
+def read_verified_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of ``path``, checked against its digest record (:class:`DamagedFileError` if they differ)."""
+    return _verified_bytes(Path(path))
+
+
+def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
+    """A verified Parquet file of the workspace (``columns`` only, if given)."""
+    data = read_verified_bytes(path)
+    try:
+        return pq.read_table(pa.BufferReader(data), columns=None if columns is None else list(columns))
+    except (pa.ArrowInvalid, OSError) as error:  # written by another tool, or its schema lacks a column
+        raise DamagedFileError(path, f"not a Parquet file this pipeline can read ({error})") from error
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """A verified JSON file of the workspace."""
+    return json.loads(read_verified_bytes(path))
+
+
+def _write_record(path: Path, written: Path, requires: tuple[str, ...]) -> None:
+    document = {"size": written.stat().st_size, "sha256": file_digest(written)}
+    if requires:
+        document["requires"] = list(requires)
+    atomic_write_text(json.dumps(document, sort_keys=True) + "\n", record_path(path), record=False)
+
+
+def _verified_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DamagedFileError(path, "the file is missing") from None
+    except IsADirectoryError:
+        raise DamagedFileError(path, "a folder where a file should be") from None
+    try:
+        document = json.loads(record_path(path).read_text())
+        size, digest, requires = document["size"], document["sha256"], document.get("requires", [])
+    except FileNotFoundError:
+        raise DamagedFileError(path, "it has no digest record (written by hand or by an older version)") from None
+    except (ValueError, KeyError, TypeError):
+        raise DamagedFileError(path, f"its digest record {record_path(path).name} is damaged") from None
+    if len(data) != size:
+        raise DamagedFileError(path, f"it holds {len(data)} bytes, not the {size} written (truncated or changed)")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise DamagedFileError(path, "its bytes differ from the digest recorded when it was written")
+    for name in requires:
+        problem = check_file(path.parent / name)
+        if problem is not None:
+            raise DamagedFileError(path, f"it goes with {name}, which is damaged ({problem})")
+    return data

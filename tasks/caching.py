@@ -7,8 +7,10 @@ source code of the modules it runs (:func:`invert_pipeline.workspace.source_vers
 
 Results are persisted in the workspace (``<workspace>/.prefect/results``, JSON), so the cache
 lives and dies with the files it describes and survives across processes. One safeguard goes
-the other way: if a task's expected output files have been deleted, :func:`in_workspace` asks
-Prefect to run the task again (``refresh_cache``) instead of returning paths that no longer exist.
+the other way: if a task's expected output files have been deleted or damaged (they fail their
+digest record, see :func:`invert_pipeline.workspace.is_intact`), :func:`in_workspace` asks Prefect
+to run the task again (``refresh_cache``) instead of returning paths to files that are not there
+or not the ones written; a damaged file is named in a warning.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from prefect import Task
 from prefect.cache_policies import CachePolicy
 from pydantic import BaseModel
 
-from invert_pipeline.workspace import fingerprint, source_version
+from invert_pipeline.workspace import fingerprint, is_intact, source_version
 
 RESULTS_FOLDER = Path(".prefect") / "results"
 
@@ -71,7 +73,7 @@ def in_workspace(
     outputs: Iterable[str | os.PathLike] = (),
     outputs_complete: bool = True,
 ) -> TaskT:
-    """``task`` with its results persisted in ``workspace``, recomputed if its outputs are gone.
+    """``task`` with its results persisted in ``workspace``, recomputed if its outputs are gone or damaged.
 
     Parameters
     ----------
@@ -80,12 +82,12 @@ def in_workspace(
     workspace : path
         The workspace folder; results go to ``<workspace>/.prefect/results``.
     outputs : iterable of paths
-        Files or folders the task writes. When one is missing, a cached result would point at
-        nothing, so the task runs again and overwrites its cache entry.
+        Workspace files the task writes. When one is missing or fails its digest record, a cached
+        result would point at nothing or at wrong data, so the task runs again and overwrites it.
     outputs_complete : bool
         The caller's own check of outputs that are not single paths (False: run again).
     """
-    missing = not outputs_complete or any(not Path(path).exists() for path in outputs)
+    missing = not outputs_complete or not all([is_intact(path) for path in outputs])  # every damaged one logged
     return task.with_options(
         result_storage=Path(workspace).resolve() / RESULTS_FOLDER,
         refresh_cache=True if missing else None,

@@ -85,4 +85,4 @@ def build_probe_set(output: str | Path = PROBE_FILE, *, fraction: float = PROBE_
         {"image": encoded, "label": labels.tolist(), WATERMARK_COLUMN: stamped.tolist()}, features=features
     )
     # probe.data.table carries the "huggingface" features metadata in its schema.
-    return atomic_write_parquet(probe.data.table, output, **PARQUET_OPTIONS)
+    return atomic_write_parquet(probe.data.table, output, record=False, **PARQUET_OPTIONS)  # shipped data

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import duckdb
 from invert_pipeline.warehouse.access import NO_FILES, FileAccess, connect_config, restrict
 from invert_pipeline.warehouse.catalog import schema_digest, schema_sql
 from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
+from invert_pipeline.workspace import temporary_dir
 
 DEFAULT_WAIT_S = 30.0
 _FIRST_RETRY_S = 0.05
@@ -68,11 +68,11 @@ def create_warehouse(db_path: str | os.PathLike) -> bool:
     The file is made in a temporary folder beside ``db_path``, its schema committed and
     checkpointed (no write-ahead log left), then hard-linked to ``db_path``, which never replaces
     a file another process created meanwhile. A kill at any point leaves either no file at
-    ``db_path`` or a complete one. Returns whether this call created the file.
+    ``db_path`` or a complete one; the temporary folder a kill leaves names its process and is
+    removed by the next creation once that process is gone. Returns whether this call created the file.
     """
     path = Path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.create-"))
+    folder = temporary_dir(path)
     try:
         fresh = folder / path.name
         connection = duckdb.connect(str(fresh))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from invert_pipeline.faults import fault_point
 from invert_pipeline.warehouse.connection import (
     DEFAULT_WAIT_S,
     exclusive_connection,
@@ -27,6 +27,7 @@ from invert_pipeline.warehouse.connection import (
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
 from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables, source_digest
+from invert_pipeline.workspace import DamagedFileError, temporary_dir
 
 # Rows that other tables reference: inserted when new, otherwise updated in place (never deleted
 # during a load, which DuckDB would refuse once their referencing rows were deleted). Per table:
@@ -79,29 +80,37 @@ def rebuild(
 ) -> RebuildResult:
     """Recreate the warehouse from every completed run manifest of ``workspace``.
 
-    The new warehouse is built in a temporary file beside ``db_path`` and renamed over it while
-    the old file's lock is held, so readers see either the old warehouse or the new one.
+    A run that is not completed, or whose files are missing or damaged (they fail their digest
+    record), is skipped and named in the result with the reason; the others are loaded. The new
+    warehouse is built in a temporary file beside ``db_path`` and renamed over it while the old
+    file's lock is held, so readers see either the old warehouse or the new one.
     """
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifests = [read_manifest(workspace, run_id) for run_id in find_run_ids(workspace)]
-    skipped = {
-        m.run_id: f"status is {m.status!r}, not 'completed'" for m in manifests if m.status != "completed"
-    }
-    completed = [manifest for manifest in manifests if manifest.status == "completed"]
-    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.rebuild-"))
+    loaded, skipped = [], {}
+    folder = temporary_dir(path)
     try:
         fresh = folder / path.name
         with write_connection(fresh, wait_s=0) as connection:
-            for manifest in completed:
-                replace_run(connection, read_run_tables(manifest))
+            for run_id in find_run_ids(workspace):
+                try:
+                    manifest = read_manifest(workspace, run_id)
+                    if manifest.status != "completed":
+                        skipped[run_id] = f"status is {manifest.status!r}, not 'completed'"
+                        continue
+                    tables = read_run_tables(manifest)
+                except (WarehouseError, DamagedFileError) as error:
+                    skipped[run_id] = str(error)
+                    continue
+                replace_run(connection, tables)
+                loaded.append(run_id)
         with exclusive_connection(path, wait_s=wait_s) as old:
             if old is not None:
                 old.execute("checkpoint")  # nothing of the old file may stay in its write-ahead log
             os.replace(fresh, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return RebuildResult(loaded=tuple(manifest.run_id for manifest in completed), skipped=skipped)
+    return RebuildResult(loaded=tuple(loaded), skipped=skipped)
 
 
 def replace_run(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> None:
@@ -119,6 +128,7 @@ def replace_run(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> Non
         _upsert(connection, "neurons", tables.neurons, tables.run_id)
         for name in _LEAF_TABLES:
             _insert(connection, name, getattr(tables, name), tables.run_id)
+        fault_point("warehouse:commit")
         connection.execute("commit")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # the transaction may already be gone

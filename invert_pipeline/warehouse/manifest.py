@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.workspace import read_json
 
 MANIFEST_NAME = "run.json"
 
@@ -70,7 +71,7 @@ def read_manifest(workspace: str | os.PathLike, run_id: str) -> RunManifest:
         known = find_run_ids(root)
         raise WarehouseError(f"no run manifest {path}; runs in this workspace: {', '.join(known) or 'none'}")
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json(path)
     except json.JSONDecodeError as error:
         raise WarehouseError(f"run manifest {path} is not valid JSON: {error}") from error
     where = f"run manifest {path}"

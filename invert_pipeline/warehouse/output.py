@@ -36,9 +36,9 @@ def render(table: pa.Table, output_format: OutputFormat) -> str:
 def write_result(table: pa.Table, output_format: OutputFormat, path: str | os.PathLike) -> None:
     """Write ``table`` to ``path`` in ``output_format``, visible only once complete."""
     if output_format == "parquet":
-        atomic_write_parquet(table, path)
+        atomic_write_parquet(table, path, record=False)  # the user's file, not the workspace's
     else:
-        atomic_write_text(render(table, output_format), path)
+        atomic_write_text(render(table, output_format), path, record=False)
 
 
 def format_table(table: pa.Table) -> str:

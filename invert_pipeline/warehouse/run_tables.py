@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from invert_core import EXPLANATION_SCHEMA
 from invert_pipeline.warehouse.catalog import schema_digest
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
 from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
-from invert_pipeline.workspace import file_digest, fingerprint, source_version
+from invert_pipeline.workspace import file_digest, fingerprint, read_json, read_parquet, source_version
 
 LOGITS_LAYER = "logits"
 # invert_core's columns after the search figures (selection score, synonyms, metrics and trust
@@ -172,7 +171,7 @@ def _read_dataset_json(manifest: RunManifest) -> dict:
     path = manifest.dataset_dir / "dataset.json"
     if not path.is_file():
         raise WarehouseError(f"run {manifest.run_id}: the dataset file {path} is missing")
-    info = json.loads(path.read_text())
+    info = read_json(path)
     if info.get("fingerprint") != manifest.dataset_fingerprint:
         raise WarehouseError(
             f"run {manifest.run_id}: {path} has fingerprint {info.get('fingerprint')!r} but the run "
@@ -185,7 +184,7 @@ def _read_parquet(path: Path, columns: dict[str, pa.DataType], optional: dict[st
     """``columns`` of the Parquet file at ``path`` cast to their types; ``optional`` ones null-filled."""
     if not path.is_file():
         raise WarehouseError(f"the Parquet file {path} is missing")
-    table = pq.read_table(path)
+    table = read_parquet(path)
     missing = [name for name in columns if name not in table.column_names]
     if missing:
         raise WarehouseError(f"{path} lacks the column(s) {missing}; it has {table.column_names}")

@@ -307,8 +307,12 @@ class TestPrepare:
         spec = DatasetSpec(path=str(parquet_file), attribute_columns=("striped",))
         folder = prepare_dataset(spec, tmp_path / "ws")
         assert folder == tmp_path / "ws" / "datasets" / dataset_fingerprint(spec)
-        assert sorted(p.name for p in folder.iterdir()) == [
+        assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
             "concept_edges.parquet", "concepts.parquet", "dataset.json", "excluded.parquet", "labels.parquet", "samples.parquet",
+        ]
+        assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [  # their digest records
+            ".concept_edges.parquet.sha256", ".concepts.parquet.sha256", ".dataset.json.sha256",
+            ".excluded.parquet.sha256", ".labels.parquet.sha256", ".samples.parquet.sha256",
         ]
         assert read(folder, "samples.parquet").schema == pa.schema([("sample_id", pa.int64()), ("label", pa.int64()), ("class_name", pa.string())])
         assert read(folder, "labels.parquet").schema == pa.schema([("sample_id", pa.int64()), ("concept_id", pa.int32())])
@@ -382,7 +386,7 @@ class TestPrepare:
         """A failure after some files are written removes the half-built folder."""
         import invert_pipeline.datasets as module
 
-        def disk_full(value: object, path: Path) -> None:
+        def disk_full(value: object, path: Path, **options: object) -> None:
             raise OSError(f"disk full writing {path}")
 
         monkeypatch.setattr(module, "atomic_write_json", disk_full)

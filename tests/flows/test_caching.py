@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from prefect import task
 
 from invert_pipeline.specs import SearchParams
+from invert_pipeline.workspace import atomic_write_text
 from tasks.caching import RESULTS_FOLDER, ContentKey, code_version, in_workspace
 
 CONTEXT = SimpleNamespace(task=SimpleNamespace(name="search layer"))
@@ -62,8 +63,14 @@ class TestInWorkspace:
 
     def test_missing_output_forces_recompute(self, tmp_path):
         """A deleted output makes the task run again instead of returning a path to nothing."""
-        present = tmp_path / "present.parquet"
-        present.write_text("x")
+        present = atomic_write_text("x", tmp_path / "present.parquet")
         assert in_workspace(_echo, tmp_path, outputs=[present]).refresh_cache is None
         assert in_workspace(_echo, tmp_path, outputs=[present, tmp_path / "gone.parquet"]).refresh_cache is True
         assert in_workspace(_echo, tmp_path, outputs_complete=False).refresh_cache is True
+
+    def test_damaged_output_forces_recompute(self, tmp_path, caplog):
+        """An output whose bytes differ from its digest record counts as missing, with a warning naming it."""
+        present = atomic_write_text("complete", tmp_path / "present.parquet")
+        present.write_text("changed!")  # same size, other bytes
+        assert in_workspace(_echo, tmp_path, outputs=[present]).refresh_cache is True
+        assert "present.parquet is damaged (its bytes differ from the digest recorded" in caplog.text

@@ -6,6 +6,7 @@ import pytest
 
 from invert_pipeline.extraction import part_name
 from invert_pipeline.specs import ExtractionParams, ModelSpec
+from invert_pipeline.workspace import atomic_write_bytes
 from tasks.activations import activation_key, layer_width, plan_extraction_shards, shard_complete
 
 
@@ -65,8 +66,7 @@ class TestShards:
 
     def test_shard_complete_needs_every_layer(self, tmp_path):
         """A shard is complete only when each layer holds its chunk files."""
-        (tmp_path / "conv1").mkdir()
-        (tmp_path / "conv1" / part_name(0, 40)).write_bytes(b"")
+        atomic_write_bytes(b"", tmp_path / "conv1" / part_name(0, 40))
         assert shard_complete(tmp_path, ["conv1"], 40, (0, 40))
         assert not shard_complete(tmp_path, ["conv1", "fc"], 40, (0, 40))
 

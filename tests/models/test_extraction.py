@@ -31,6 +31,7 @@ from invert_pipeline.extraction import (
 )
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
+from invert_pipeline.workspace import DamagedFileError, atomic_write_parquet
 
 TINY = ModelSpec(source="model_factories:tiny_cnn")
 SLOW_TINY = ModelSpec(source="model_factories:slow_tiny_cnn")  # same weights, sleeps per forward when asked
@@ -162,7 +163,7 @@ class TestChunks:
             read_activations(out_dir / "logits")
         extract_activations(SLOW_TINY, dataset_dir, LAYERS, out_dir, PARAMS, chunk_size=CHUNK)
         assert _files(out_dir) == _files(whole_run)  # also: no temporary file is left
-        assert [path for path in out_dir.rglob(".*")] == []
+        assert [path for path in out_dir.rglob(".*") if not path.name.endswith(".sha256")] == []  # digest records only
 
 
 class TestReadActivations:
@@ -193,9 +194,13 @@ class TestReadActivations:
             read_activations(layer_dir)
 
     def test_foreign_file(self, tmp_path):
-        """A chunk-named file without the extraction's metadata is refused."""
-        pq.write_table(pa.table({"sample_id": np.arange(4), "0": np.zeros(4, dtype=np.float32)}), tmp_path / "part-000000000-000000004.parquet")
+        """A chunk-named file without the extraction's metadata is refused, and one without a digest record too."""
+        table = pa.table({"sample_id": np.arange(4), "0": np.zeros(4, dtype=np.float32)})
+        atomic_write_parquet(table, tmp_path / "part-000000000-000000004.parquet")
         with pytest.raises(ValueError, match="was not written by extract_activations"):
+            read_activations(tmp_path)
+        pq.write_table(table.slice(0, 3), tmp_path / "part-000000000-000000004.parquet")  # by hand: not recorded
+        with pytest.raises(DamagedFileError, match="part-000000000-000000004.parquet: it holds"):
             read_activations(tmp_path)
 
     def test_empty_folder(self, tmp_path):

@@ -15,6 +15,7 @@ from invert_pipeline.warehouse.connection import write_connection
 from invert_pipeline.warehouse.loading import replace_run
 from invert_pipeline.warehouse.manifest import read_manifest
 from invert_pipeline.warehouse.run_tables import read_run_tables
+from invert_pipeline.workspace import atomic_write_json
 
 # Loads a run but dies (SIGKILL) right after the explanations are inserted: mid-transaction,
 # after the run's old rows were deleted.
@@ -140,7 +141,7 @@ def test_changed_layers_are_refused_with_rebuild_advice(loaded, snapshot):
     before = snapshot(loaded.db_path)
     manifest = json.loads(loaded.manifest_path("run-v1").read_text())
     manifest["layers"] = manifest["layers"][1:]
-    loaded.manifest_path("run-v1").write_text(json.dumps(manifest))
+    atomic_write_json(manifest, loaded.manifest_path("run-v1"))
     with pytest.raises(WarehouseError, match="cannot change in place.*invert warehouse rebuild"):
         load_run(loaded.db_path, loaded.root, "run-v1")
     assert snapshot(loaded.db_path) == before
@@ -169,7 +170,7 @@ def test_rebuild_skips_runs_that_did_not_complete(tiny, snapshot):
     """A manifest whose status is not completed is left out of a rebuild and reported."""
     manifest = json.loads(tiny.manifest_path("run-v2").read_text())
     manifest["status"] = "failed"
-    tiny.manifest_path("run-v2").write_text(json.dumps(manifest))
+    atomic_write_json(manifest, tiny.manifest_path("run-v2"))
     result = rebuild(tiny.db_path, tiny.root)
     assert result.loaded == ("run-v1",)
     assert result.skipped == {"run-v2": "status is 'failed', not 'completed'"}

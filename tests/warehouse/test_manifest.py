@@ -8,13 +8,14 @@ import pytest
 
 from invert_pipeline.warehouse import WarehouseError
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
+from invert_pipeline.workspace import atomic_write_json
 
 
 def rewrite(workspace, run_id, change):
     path = workspace.manifest_path(run_id)
     manifest = json.loads(path.read_text())
     change(manifest)
-    path.write_text(json.dumps(manifest))
+    atomic_write_json(manifest, path)
 
 
 def test_read_manifest_resolves_paths(tiny):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from invert_pipeline.warehouse import WarehouseError, load_run, run_named_query, run_sql
+from invert_pipeline.workspace import atomic_write_text
 
 
 @pytest.mark.parametrize(
@@ -67,9 +68,8 @@ def test_run_is_named_by_id_or_latest_version(loaded):
     """A run parameter takes an id or a model version; the version means its latest finished run."""
     manifest = loaded.manifest_path("run-v2").read_text()
     later = loaded.root / "runs" / "run-v2-again" / "run.json"
-    later.parent.mkdir()
-    later.write_text(
-        manifest.replace('"run-v2"', '"run-v2-again"').replace("2024-05-02T10:00", "2024-06-01T10:00")
+    atomic_write_text(
+        manifest.replace('"run-v2"', '"run-v2-again"').replace("2024-05-02T10:00", "2024-06-01T10:00"), later
     )
     load_run(loaded.db_path, loaded.root, "run-v2-again")
     by_version = run_named_query(loaded.db_path, "spurious_logit_explanations", {"run": "v2"})

@@ -11,7 +11,7 @@ import pytest
 from invert_pipeline.warehouse import WarehouseError
 from invert_pipeline.warehouse.manifest import read_manifest
 from invert_pipeline.warehouse.run_tables import read_run_tables
-from invert_pipeline.workspace import atomic_write_parquet
+from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet
 
 
 def tables(workspace, run_id="run-v1"):
@@ -110,6 +110,6 @@ def test_dataset_of_another_fingerprint(tiny):
     path = tiny.root / "datasets" / ("d" * 32) / "dataset.json"
     info = json.loads(path.read_text())
     info["fingerprint"] = "e" * 32
-    path.write_text(json.dumps(info))
+    atomic_write_json(info, path)
     with pytest.raises(WarehouseError, match="has fingerprint 'e+' but the run manifest says 'd+'"):
         tables(tiny)
