@@ -12,7 +12,7 @@ from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, list_q
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S
 from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from invert_pipeline.warehouse.loading import RebuildResult, is_loaded, load_run, rebuild
-from invert_pipeline.warehouse.querying import run_named_query, run_sql
+from invert_pipeline.warehouse.querying import resolve_run, run_named_query, run_sql
 
 DEFAULT_DB_NAME = "warehouse.duckdb"
 # A best explanation is significant when its effective q-value (held-out when the run has one) is
@@ -32,6 +32,7 @@ __all__ = [
     "list_queries",
     "load_run",
     "rebuild",
+    "resolve_run",
     "run_named_query",
     "run_sql",
 ]

@@ -83,6 +83,13 @@ def run_sql(
         return _fetch(connection, sql, None, access)
 
 
+def resolve_run(db_path: str | os.PathLike, reference: str, *, wait_s: float = DEFAULT_WAIT_S) -> str:
+    """The run id that ``reference`` names, as a named query's ``run`` parameter reads it: a run id,
+    else the model version of the latest finished run that has it."""
+    with read_connection(db_path, wait_s=wait_s) as connection:
+        return _resolve_run(connection, reference)
+
+
 def _access(workspace: str | os.PathLike | None, allow_files: bool) -> FileAccess:
     """The files a query may read: ``workspace``'s (when given), or every local one with ``allow_files``."""
     if workspace is not None and not isinstance(workspace, (str, os.PathLike)):

@@ -15,10 +15,18 @@ def test_report_command_writes_the_page(report_workspace, tmp_path, capsys):
     assert str(tmp_path / "report" / "index.html") in capsys.readouterr().out
 
 
+def test_report_command_takes_model_versions(report_workspace, capsys):
+    """--run v2 names the latest run of model version v2, as `invert query --param run=v2` does."""
+    first, second = report_workspace.run_ids
+    assert main(["report", "--workspace", str(report_workspace.root), "--run", "v1", "--run", "v2"]) == 0
+    index = report_workspace.root / "reports" / f"{first}+{second}" / "index.html"
+    assert index.is_file() and str(index.resolve()) in capsys.readouterr().out
+
+
 def test_report_command_rejects_unknown_run_and_missing_workspace(report_workspace, tmp_path, capsys):
     """An unknown run or a workspace that does not exist is one line on stderr and exit code 2."""
     assert main(["report", "--workspace", str(report_workspace.root), "--run", "nope",
                  "--out", str(tmp_path / "r")]) == 2
-    assert "not in the warehouse" in capsys.readouterr().err
+    assert "--run 'nope': no run with id or model version 'nope'" in capsys.readouterr().err
     assert main(["report", "--workspace", str(tmp_path / "missing"), "--run", "x"]) == 2
     assert "--workspace" in capsys.readouterr().err
