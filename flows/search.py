@@ -44,6 +44,12 @@ def search_flow(
         ``search_key``; ``layers``: layer -> {"explanations", "atomic_scores"} paths under
         ``<workspace>/search/<search_key>/``.
     """
+    unmatched = search.unmatched_layers(list(layer_dirs))
+    if unmatched:
+        raise ValueError(
+            f"search options were given for layer(s) {', '.join(map(repr, unmatched))} (LAYER=VALUE), which match "
+            f"none of the explained layers: {', '.join(layer_dirs)}"
+        )
     activation_keys = {Path(folder).parent.name for folder in layer_dirs.values()}
     if len(activation_keys) != 1:
         raise ValueError(
@@ -51,7 +57,10 @@ def search_flow(
         )
     key = search_key(read_dataset_info(dataset_dir)["fingerprint"], activation_keys.pop(), search)
     search_dir = Path(workspace) / "search" / key
-    plans = {layer: plan_chunks(layer_width(folder), search.neuron_chunk) for layer, folder in layer_dirs.items()}
+    plans = {
+        layer: plan_chunks(layer_width(folder), search.for_layer(layer).neuron_chunk)
+        for layer, folder in layer_dirs.items()
+    }
     get_run_logger().info(
         "searching %d layers (%d tasks) -> %s", len(plans), sum(map(len, plans.values())), search_dir
     )
@@ -65,7 +74,7 @@ def search_flow(
                     "dataset_dir": str(dataset_dir),
                     "layer_dir": str(layer_dirs[layer]),
                     "layer": layer,
-                    "params": search,
+                    "params": search.for_layer(layer),
                     "outputs": outputs,
                     "neurons": None if whole else neurons,
                 }

@@ -111,6 +111,18 @@ class TestRun:
         assert code == 2
         assert error.startswith("invert explain: error: unknown layer 'conv9'")
 
+    def test_layer_options_for_no_explained_layer_are_one_line(self, prefect_harness, tiny_problem, tmp_path, capsys):
+        """--length logit=1 (misspelt: the layer is logits) fails naming the pattern and the explained layers."""
+        code = main([
+            "explain", "--dataset", str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
+            "--weights", str(tiny_problem.checkpoint_v1), "--layers", "conv1", "logits", "--length", "logit=1",
+            "--workspace", str(tmp_path),
+        ])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2
+        assert error.startswith("invert explain: error: search options were given for layer(s) 'logit' (LAYER=VALUE), "
+                                "which match none of the explained layers: conv1, logits")
+
     def test_run_prints_findings_layers_and_next_commands(self, prefect_harness, tiny_problem, tmp_path, capsys):
         """A run ends like `invert run`: its id, significant neurons per layer, the spurious findings, the paths of
         its manifest, warehouse and report, and the commands to type next."""
