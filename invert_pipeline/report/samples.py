@@ -52,6 +52,15 @@ def constant_neurons(layer_dir: str | Path) -> list[int]:
     return np.flatnonzero(activations.min(axis=0) == activations.max(axis=0)).tolist()
 
 
+def dead_neurons(workspace: str | Path, manifest: dict) -> set[tuple[str, int]]:
+    """The (layer, neuron) pairs of a run (its manifest) whose activation is the same on every sample."""
+    return {
+        (layer["name"], neuron)
+        for layer in manifest["layers"]
+        for neuron in constant_neurons(Path(workspace) / layer["activations"])
+    }
+
+
 def load_images(dataset_dir: str | Path, sample_ids: Iterable[int]) -> dict[int, Image.Image]:
     """The images of ``sample_ids`` (row indices of the prepared dataset's source split), decoded."""
     split, image_column = open_split(dataset_dir)

@@ -31,7 +31,7 @@ from invert_pipeline.report.contents import (
     read_run,
 )
 from invert_pipeline.report.html import Column
-from invert_pipeline.report.samples import constant_neurons, layer_extremes, load_images
+from invert_pipeline.report.samples import dead_neurons, layer_extremes, load_images
 from invert_pipeline.workspace import atomic_write_text
 
 NEURONS_PER_LAYER = 8
@@ -65,7 +65,7 @@ def write_report(
     for contents in runs:
         sections.append(_run_section(contents, Path(workspace), figure_dir, written))
     diffs = [read_diff(db_path, a.run["run_id"], b.run["run_id"]) for a, b in pairwise(runs)]
-    dead = {run.run["run_id"]: _dead_neurons(run, Path(workspace)) for run in runs} if diffs else {}
+    dead = {run.run["run_id"]: dead_neurons(workspace, run.manifest) for run in runs} if diffs else {}
     for diff, (before, after) in zip(diffs, pairwise(runs), strict=True):
         sections.append(_diff_section(diff, before, after, dead, figure_dir, written))
     navigation = [("overview", "Overview")]
@@ -289,15 +289,6 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
             })
         parts.append(f"<h3>{html.text(layer)}</h3>" + html.table(rows, columns, below=strip_row))
     return parts
-
-
-def _dead_neurons(contents: RunContents, workspace: Path) -> set[tuple[str, int]]:
-    """The run's (layer, neuron) pairs whose activation is the same on every sample."""
-    return {
-        (layer["name"], neuron)
-        for layer in contents.manifest["layers"]
-        for neuron in constant_neurons(workspace / layer["activations"])
-    }
 
 
 def _dead_note(dead: dict[str, set[tuple[str, int]]], runs: Sequence[RunContents]) -> str:

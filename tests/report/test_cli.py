@@ -30,3 +30,24 @@ def test_report_command_rejects_unknown_run_and_missing_workspace(report_workspa
     assert "--run 'nope': no run with id or model version 'nope'" in capsys.readouterr().err
     assert main(["report", "--workspace", str(tmp_path / "missing"), "--run", "x"]) == 2
     assert "--workspace" in capsys.readouterr().err
+
+
+def test_invert_run_summary_leaves_dead_neurons_out_of_the_largest_changes(report_workspace, capsys):
+    """Dead neurons (constant activation, AUC 0.5 for any formula) are counted, not listed as changes."""
+    import json
+
+    from invert_pipeline.cli.run import print_summary
+    from invert_pipeline.report.samples import constant_neurons
+
+    first, second = report_workspace.run_ids
+    print_summary(report_workspace.db_path, {"v1": first, "v2": second}, "Bag", report_workspace.root)
+    printed = capsys.readouterr().out
+    changes = printed.split("largest AUC changes:")[1]
+    manifest = json.loads((report_workspace.root / "runs" / first / "run.json").read_text())
+    fc = next(layer for layer in manifest["layers"] if layer["name"] == "fc")
+    dead = constant_neurons(report_workspace.root / fc["activations"])
+    assert dead
+    for line in changes.splitlines():
+        fields = line.split()
+        assert not (fields[:1] == ["fc"] and int(fields[1]) in dead), line
+    assert "dead neurons (the same activation on every image), left out below:" in printed
