@@ -13,8 +13,14 @@ A :class:`~invert_pipeline.specs.DatasetSpec` names the data: ``path`` is one of
 
 The image and label columns are found from the features (the one ``Image`` feature, the one
 ``ClassLabel`` feature) unless ``image_column`` / ``label_column`` name them; a named image column
-of paths or bytes is cast to ``Image``, a named label column of strings or integers is encoded as a
-``ClassLabel`` (classes in sorted order).
+of paths or bytes is cast to ``Image``.
+
+Class names come from the dataset's own class list, never from the values present in the split:
+the ``ClassLabel`` feature's names, or ``class_names`` (``--class-names``), which also names the
+classes of a label column of integers or strings. Without a list, integer labels name their class
+by the integer (class ``k`` is label ``k``, whatever values the split holds), and string labels are
+sorted: then the class order is not known to match the model's outputs, and logits stay unnamed
+(``dataset.json`` says so with ``class_order_known: false``).
 
 A sample's id is its row index in the source split (before any subsampling), so a sample keeps its
 id whatever ``limit`` is. With ``limit``, the kept ids are the first ``limit`` of a permutation
@@ -30,18 +36,17 @@ The embedded default is Fashion-MNIST (``fashion_mnist_spec``), shipped as Parqu
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import datasets
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse
 from PIL import Image
 
@@ -56,11 +61,15 @@ from invert_pipeline.concepts import (
 )
 from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
 from invert_pipeline.specs import DatasetSpec
+from invert_pipeline.faults import fault_point
 from invert_pipeline.workspace import (
     atomic_write_json,
     atomic_write_parquet,
     file_digest,
     fingerprint,
+    is_intact,
+    read_json,
+    read_parquet,
     source_version,
     temporary_dir,
 )
@@ -72,6 +81,14 @@ FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, al
 FASHION_MNIST_SPLITS = ("train", "test")
 DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
+# Where a dataset's class list comes from; all but "sorted label values" give the model's class order.
+ClassNamesFrom = Literal["ClassLabel feature", "--class-names", "integer labels", "sorted label values"]
+_CLASS_LIST_WARNINGS = {
+    "integer labels": "label column %r holds integers and no class list: class k is named 'k'; pass --class-names "
+    "to name the classes (and to count those the split lacks)",
+    "sorted label values": "label column %r holds names and no class list: the classes are sorted by name, which "
+    "need not be the model's output order, so logits will not be named; pass --class-names in the model's order",
+}
 
 
 def fashion_mnist_spec(
@@ -246,7 +263,8 @@ def split_columns(split: datasets.Dataset, spec: DatasetSpec) -> tuple[str, str 
 def load_split(spec: DatasetSpec) -> datasets.Dataset:
     """The whole source split of ``spec`` (row ``i`` is sample id ``i``; ``limit`` is not applied here).
 
-    The image column is an ``Image`` feature and the label column (if any) a ``ClassLabel``.
+    The image column is an ``Image`` feature and the label column (if any) a ``ClassLabel`` of the
+    dataset's class list (:func:`encode_labels`).
 
     Raises
     ------
@@ -257,6 +275,11 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     ValueError
         For a split that does not exist, or a missing image, label or attribute column.
     """
+    return _load_labelled(spec)[0]
+
+
+def _load_labelled(spec: DatasetSpec) -> tuple[datasets.Dataset, ClassNamesFrom | None]:
+    """:func:`load_split`, and where its class list came from (``None``: no label column)."""
     split = _with_folder_labels(_load_raw(spec), spec)
     missing = [column for column in spec.attribute_columns if column not in split.column_names]
     if missing:
@@ -267,9 +290,37 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     image_column, label_column = split_columns(split, spec)
     if not isinstance(split.features[image_column], datasets.Image):
         split = split.cast_column(image_column, datasets.Image())
-    if label_column is not None and not isinstance(split.features[label_column], datasets.ClassLabel):
-        split = split.class_encode_column(label_column)
-    return split
+    return (split, None) if label_column is None else encode_labels(split, label_column, spec.class_names)
+
+
+def encode_labels(
+    split: datasets.Dataset, label_column: str, class_names: Sequence[str] | None
+) -> tuple[datasets.Dataset, ClassNamesFrom]:
+    """``split`` with ``label_column`` a ``ClassLabel`` of the dataset's class list, and where the list came from.
+
+    The list is ``class_names`` when given (it renames a ``ClassLabel``'s classes, index by index,
+    and maps integer labels by index or string labels by name), else the ``ClassLabel``'s own
+    names, else ``"0"``..``"<largest label>"`` for integer labels, else the sorted label strings.
+    """
+    feature = split.features[label_column]
+    if class_names is not None:
+        if isinstance(feature, datasets.ClassLabel) and feature.num_classes != len(class_names):
+            raise ValueError(
+                f"--class-names lists {len(class_names)} classes but the label column {label_column!r} has "
+                f"{feature.num_classes} ({feature.names[:5]}...); list every class, by class index"
+            )
+        encoded = datasets.ClassLabel(names=list(class_names))
+        try:
+            return split.cast_column(label_column, encoded), "--class-names"
+        except ValueError as error:
+            raise ValueError(f"--class-names does not cover the labels of {label_column!r}: {error}") from error
+    if isinstance(feature, datasets.ClassLabel):
+        return split, "ClassLabel feature"
+    if isinstance(feature, datasets.Value) and feature.dtype.startswith(("int", "uint")):
+        labels = [label for label in split.unique(label_column) if label is not None]
+        names = [str(index) for index in range(max(labels, default=-1) + 1)]
+        return split.cast_column(label_column, datasets.ClassLabel(names=names)), "integer labels"
+    return split.class_encode_column(label_column), "sorted label values"
 
 
 def select_sample_ids(n_rows: int, limit: int | None, seed: int, *, first: int | None = None) -> np.ndarray:
@@ -360,10 +411,9 @@ def _code_version() -> str:
 
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:
+    """Whether ``folder`` holds the prepared dataset ``dataset_fp``, every file intact (a damaged one is logged)."""
     info = folder / "dataset.json"
-    if not info.is_file() or not all((folder / name).is_file() for name in DATASET_FILES):
-        return False
-    return json.loads(info.read_text()).get("fingerprint") == dataset_fp
+    return is_intact(info) and read_json(info).get("fingerprint") == dataset_fp
 
 
 def build_concepts(spec: DatasetSpec, split: datasets.Dataset, label_column: str | None, sample_ids: np.ndarray) -> ConceptSet:
@@ -422,8 +472,10 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     if _is_complete(folder, dataset_fp):
         _record_location(folder, spec)
         return folder
-    split = load_split(spec)
+    split, class_names_from = _load_labelled(spec)
     image_column, label_column = split_columns(split, spec)
+    if class_names_from in _CLASS_LIST_WARNINGS:
+        logger.warning(_CLASS_LIST_WARNINGS[class_names_from], label_column)
     selected = select_sample_ids(len(split), spec.limit, spec.seed, first=spec.first)
     excluded = find_undecodable(split, image_column, selected)
     if excluded:
@@ -432,7 +484,14 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
             spec.path, spec.split, len(excluded), sorted(excluded)[:10], " ..." if len(excluded) > 10 else "",
         )
     sample_ids = selected[~np.isin(selected, list(excluded))]
+    if len(sample_ids) == 0:
+        raise ValueError(
+            f"--dataset {spec.path!r} [{spec.split}] has no samples to explain ({len(split)} rows, {len(selected)} "
+            f"selected, {len(excluded)} undecodable): check --split, --limit and --first"
+        )
     concepts = build_concepts(spec, split, label_column, sample_ids)
+    if not concepts.concepts:
+        raise ValueError(_no_concepts_message(spec, label_column, concepts))
     info = {
         "fingerprint": dataset_fp,
         "spec": spec.model_dump(mode="json"),
@@ -440,6 +499,7 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
         "n_concepts": len(concepts.concepts),
         "dropped_concepts": concepts.dropped,
         "class_names": split.features[label_column].names if label_column else [],
+        "class_order_known": class_names_from not in (None, "sorted label values"),
         "image_column": image_column,
         "label_column": label_column,
         "n_source_rows": len(split),
@@ -458,9 +518,10 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
             }),
             building / "excluded.parquet",
         )
-        atomic_write_json(info, building / "dataset.json")
+        atomic_write_json(info, building / "dataset.json", requires=DATASET_FILES)
         if folder.exists() and not _is_complete(folder, dataset_fp):
             shutil.rmtree(folder)  # an incomplete leftover from another tool; ours are never visible half-done
+        fault_point("dataset:rename")
         try:
             os.rename(building, folder)
         except OSError:
@@ -469,6 +530,21 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return folder
+
+
+def _no_concepts_message(spec: DatasetSpec, label_column: str | None, concepts: ConceptSet) -> str:
+    """Why a dataset has no concept to explain neurons with, and which flags give it some."""
+    fix = "add concepts with --label-column, --attribute-column or --annotations"
+    if label_column is None and not spec.attribute_columns and not spec.annotations:
+        return f"--dataset {spec.path!r} has no class labels and no concepts: nothing to explain neurons with; {fix}"
+    dropped = ", ".join(f"{item['name']!r} ({item['n_pos']} positives)" for item in concepts.dropped[:5])
+    classes = [item for item in concepts.dropped if item["kind"] == "class"]
+    single = " (the samples all belong to one class)" if len(classes) == 1 and classes[0]["n_pos"] > 0 else ""
+    return (
+        f"--dataset {spec.path!r} [{spec.split}] leaves no concept to explain neurons with{single}: every concept is "
+        f"positive on all samples or rarer than --min-positives {spec.min_positives} ({dropped}); use more samples "
+        f"or several classes, lower --min-positives, or {fix}"
+    )
 
 
 def _record_location(folder: Path, spec: DatasetSpec) -> None:
@@ -480,7 +556,7 @@ def _record_location(folder: Path, spec: DatasetSpec) -> None:
     info = read_dataset_info(folder)
     spec_json = spec.model_dump(mode="json")
     if info["spec"] != spec_json:
-        atomic_write_json({**info, "spec": spec_json}, folder / "dataset.json")
+        atomic_write_json({**info, "spec": spec_json}, folder / "dataset.json", requires=DATASET_FILES)
 
 
 def read_dataset_info(dataset_dir: str | Path) -> dict:
@@ -490,7 +566,7 @@ def read_dataset_info(dataset_dir: str | Path) -> dict:
         raise FileNotFoundError(
             f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first"
         )
-    return json.loads(info_path.read_text())
+    return read_json(info_path)
 
 
 def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_array, list[str]]:
@@ -504,9 +580,9 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
     """
     dataset_dir = Path(dataset_dir)
     read_dataset_info(dataset_dir)  # checks that it is a prepared dataset folder
-    sample_ids = pq.read_table(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
-    concepts = pq.read_table(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
-    labels = pq.read_table(dataset_dir / "labels.parquet")
+    sample_ids = read_parquet(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
+    concepts = read_parquet(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
+    labels = read_parquet(dataset_dir / "labels.parquet")
     rows = np.searchsorted(sample_ids, labels.column("sample_id").to_numpy())
     columns = labels.column("concept_id").to_numpy().astype(np.int64)
     matrix = scipy.sparse.csr_array(

@@ -7,10 +7,12 @@ command line. They validate themselves on construction; the code that consumes t
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class DatasetSpec(BaseModel):
@@ -20,6 +22,9 @@ class DatasetSpec(BaseModel):
     or a ``save_to_disk`` folder. ``hierarchy`` is ``"wordnet"`` (class names are WordNet ids or
     map to them), a path to a parent map (CSV or JSON, child -> parent), or ``None``. ``limit`` keeps
     a random subset of that size (seeded by ``seed``), ``first`` the first rows of the split; not both.
+    ``class_names`` is the dataset's class list, by class index (the model's output order), when its
+    label column is not a ``ClassLabel`` feature that carries one: the names themselves, or the path
+    of a file of them (one per line, a JSON list, or a JSON object mapping class index to name).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,6 +41,18 @@ class DatasetSpec(BaseModel):
     attribute_columns: tuple[str, ...] = ()
     annotations: tuple[str, ...] = Field(default=(), description="Parquet/CSV files of sample_id, concept")
     min_positives: int = Field(default=1, ge=1)
+    class_names: tuple[str, ...] | None = Field(default=None, description="class names by class index, or a file of them")
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _class_list(cls, value: Any) -> Any:
+        if isinstance(value, str) or (isinstance(value, (list, tuple)) and len(value) == 1):
+            path = Path(value if isinstance(value, str) else value[0]).expanduser()
+            if path.is_file():
+                value = _read_class_list(path)
+        if value is not None and (len(value) == 0 or len(set(value)) != len(value)):
+            raise ValueError(f"--class-names must list each class once, by class index; got {list(value)}")
+        return value
 
     @model_validator(mode="after")
     def _one_subset(self) -> "DatasetSpec":
@@ -45,6 +62,25 @@ class DatasetSpec(BaseModel):
                 "(--limit) or the first rows (--first)"
             )
         return self
+
+
+def _read_class_list(path: Path) -> list[str]:
+    """Class names by index from a file: one per line, a JSON list, or a JSON object index -> name."""
+    text = path.read_text()
+    if path.suffix.lower() != ".json":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    value = json.loads(text)
+    if isinstance(value, dict):
+        try:
+            by_index = {int(index): str(name) for index, name in value.items()}
+        except ValueError:
+            raise ValueError(f"--class-names {str(path)!r}: a JSON object must map class indices to names") from None
+        if sorted(by_index) != list(range(len(by_index))):
+            raise ValueError(f"--class-names {str(path)!r}: the indices must be 0..{len(by_index) - 1}, each once")
+        return [by_index[index] for index in range(len(by_index))]
+    if not isinstance(value, list):
+        raise ValueError(f"--class-names {str(path)!r}: expected a JSON list of names or an object index -> name")
+    return [str(name) for name in value]
 
 
 class ModelSpec(BaseModel):

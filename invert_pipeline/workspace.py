@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE = Path("invert-workspace")
 RECORD_SUFFIX = ".sha256"
+WAREHOUSE_FILE = "warehouse.duckdb"  # with its write-ahead log warehouse.duckdb.wal
 
 
 def fingerprint(*parts: object) -> str:
@@ -252,3 +253,24 @@ def _verified_bytes(path: Path) -> bytes:
         if problem is not None:
             raise DamagedFileError(path, f"it goes with {name}, which is damaged ({problem})")
     return data
+
+
+def damaged_files(workspace: str | os.PathLike) -> dict[Path, str]:
+    """Every file of ``workspace`` that is not intact, with what is wrong (:func:`check_file`).
+
+    Checks every visible file but the warehouse (a DuckDB file, rebuilt from the others by
+    ``invert warehouse rebuild``); hidden files and folders (digest records, temporaries, Prefect's
+    results) are not workspace files.
+    """
+    root = Path(workspace)
+    damaged = {}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or (path.parent == root and name.startswith(WAREHOUSE_FILE)):
+                continue
+            problem = check_file(path)
+            if problem is not None:
+                damaged[path] = problem
+    return damaged

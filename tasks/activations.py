@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task
 from prefect.runtime import task_run
@@ -11,7 +12,7 @@ from prefect.runtime import task_run
 from invert_pipeline.extraction import completed_chunks, extract_activations, part_name, pending_chunks, plan_shards
 from invert_pipeline.models import user_code_version
 from invert_pipeline.specs import ExtractionParams, ModelSpec
-from invert_pipeline.workspace import fingerprint
+from invert_pipeline.workspace import fingerprint, read_verified_bytes
 from tasks.caching import ContentKey, code_version
 
 MODEL_CODE = ("invert_pipeline.models", "invert_pipeline.layers")
@@ -55,7 +56,8 @@ def layer_width(layer_dir: str | Path) -> int:
     chunks = completed_chunks(Path(layer_dir))
     if not chunks:
         raise FileNotFoundError(f"no activation parts in {layer_dir}: extract the activations first")
-    return len(pq.read_schema(Path(layer_dir) / part_name(*chunks[0])).names) - 1
+    first_chunk = read_verified_bytes(Path(layer_dir) / part_name(*chunks[0]))
+    return len(pq.read_schema(pa.BufferReader(first_chunk)).names) - 1
 
 
 def _extract_run_name() -> str:

@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from invert_pipeline.cli.guard import guard_descendants
+
 COMMAND_MODULES = (
     "invert_pipeline.cli.run",
     "invert_pipeline.cli.explain",
@@ -19,7 +21,10 @@ COMMAND_MODULES = (
     "invert_pipeline.cli.serve",
     "invert_pipeline.cli.warehouse",
     "invert_pipeline.cli.report",
+    "invert_pipeline.cli.verify",
 )
+# Commands that start no process (no Prefect server, no Dask cluster): no watchdog needed.
+STARTS_NO_PROCESS = frozenset({"sql", "query", "warehouse", "verify", "layers"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in STARTS_NO_PROCESS:
+        guard_descendants()  # a Prefect server or Dask worker it starts dies with it, even on SIGKILL
     # Unless the user chose otherwise: the ephemeral Prefect API's telemetry needs the internet, and on
     # a fresh Prefect database it logs a "database is locked" traceback at start-up.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

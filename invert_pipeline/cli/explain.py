@@ -37,6 +37,10 @@ DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
                                                                           "used as concepts (repeatable)"}),
     ("--annotations", "annotations", {"action": "append", "help": "Parquet/CSV of sample_id, concept (repeatable)"}),
     ("--min-positives", "min_positives", {"type": int, "help": "drop concepts with fewer positives"}),
+    ("--class-names", "class_names", {"nargs": "+", "help": "the class names by class index (the model's output "
+                                                        "order), or a file of them (one per line, a JSON list or "
+                                                        "a JSON object index -> name); default: the label "
+                                                        "column's ClassLabel names"}),
 )
 MODEL_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--model", "source", {"help": "torchvision architecture, TorchScript file, or import path 'pkg.module:factory' "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
 from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
 from invert_pipeline.workspace import file_digest, fingerprint, read_json, read_parquet, source_version
+
+logger = logging.getLogger(__name__)
 
 LOGITS_LAYER = "logits"
 # invert_core's columns after the search figures (selection score, synonyms, metrics and trust
@@ -101,6 +104,7 @@ def read_run_tables(manifest: RunManifest) -> RunTables:
     """Read every file ``manifest`` points to and shape it for the warehouse."""
     dataset_info = _read_dataset_json(manifest)
     class_names = [str(name) for name in dataset_info.get("class_names") or []]
+    logit_names = _logit_class_names(manifest, dataset_info, class_names)
     concepts = _read_parquet(manifest.dataset_dir / "concepts.parquet", _CONCEPT_COLUMNS)
     edges = _read_parquet(manifest.dataset_dir / "concept_edges.parquet", _EDGE_COLUMNS)
     _check_acyclic(edges, manifest.dataset_dir / "concept_edges.parquet")
@@ -159,7 +163,7 @@ def read_run_tables(manifest: RunManifest) -> RunTables:
                 "is_explained": [name in {layer.name for layer in manifest.layers} for name in layer_sizes],
             }
         ),
-        neurons=_neuron_rows(manifest.run_id, layer_sizes, class_names),
+        neurons=_neuron_rows(manifest.run_id, layer_sizes, logit_names),
         explanations=explanation_table,
         explanation_concepts=_explanation_concepts(explanation_table, fingerprint, concept_names),
         atomic_scores=pa.concat_tables(atomic),
@@ -297,14 +301,32 @@ def _explanation_concepts(explanations: pa.Table, fingerprint: str, concept_name
     )
 
 
-def _neuron_rows(run_id: str, sizes: dict[str, int], class_names: list[str]) -> pa.Table:
+def _logit_class_names(manifest: RunManifest, dataset_info: dict, class_names: list[str]) -> list[str]:
+    """The class name of each logit: the dataset's class list when it is in the model's order and has
+    one name per logit; else none (logits by index), with a warning saying why."""
+    logits = next((layer for layer in manifest.layers if layer.name == LOGITS_LAYER), None)
+    if logits is None or not class_names:
+        return []
+    if not dataset_info.get("class_order_known", True):
+        why = "its class names were sorted from string labels, not taken from a class list in the model's order"
+    elif logits.n_neurons != len(class_names):
+        why = f"the model has {logits.n_neurons} logits but the dataset {len(class_names)} classes"
+    else:
+        return class_names
+    logger.warning(
+        "run %s: logits are named by index, not by class: %s; pass the dataset's class list in the model's output "
+        "order with --class-names", manifest.run_id, why,
+    )
+    return []
+
+
+def _neuron_rows(run_id: str, sizes: dict[str, int], logit_names: list[str]) -> pa.Table:
     layers, neurons, classes = [], [], []
     for layer, size in sizes.items():
         for neuron in range(size):
             layers.append(layer)
             neurons.append(neuron)
-            is_class = layer == LOGITS_LAYER and neuron < len(class_names)
-            classes.append(class_names[neuron] if is_class else None)
+            classes.append(logit_names[neuron] if layer == LOGITS_LAYER and logit_names else None)
     return pa.table(
         {
             "run_id": pa.array([run_id] * len(layers), pa.string()),

@@ -1,0 +1,36 @@
+"""``invert verify``: check every file of a workspace against the digest recorded when it was written.
+
+invert verify [WORKSPACE]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, damaged_files
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="check every file of a workspace against its recorded digest",
+        description="Check that every file of the workspace (datasets, activations, search outputs, run manifests, "
+        "reports) holds the bytes written: the size and sha256 recorded beside it when it was written. Lists the "
+        "damaged files (exit code 1); the next run recomputes them, as it treats a damaged file as missing.",
+    )
+    parser.add_argument("workspace", nargs="?", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    parser.set_defaults(handler=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    if not Path(args.workspace).is_dir():
+        raise FileNotFoundError(f"workspace {args.workspace!r} is not a folder: pass the --workspace of the runs to check")
+    damaged = damaged_files(args.workspace)
+    for path, problem in damaged.items():
+        print(f"damaged: {path}: {problem}")
+    if damaged:
+        print(f"{len(damaged)} damaged file(s) in {args.workspace}: run the pipeline again to recompute them")
+        return 1
+    print(f"every file of {args.workspace} is intact")
+    return 0
