@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from invert_core import literals, parse_formula
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
 from invert_pipeline.warehouse.connection import read_connection
+
+# Concept kinds outside every class hierarchy: a class that follows one of them follows a property
+# of the images, not of any class.
+ATTRIBUTE_KINDS = ("attribute", "annotation")
 
 
 @dataclass(frozen=True)
@@ -58,39 +61,30 @@ class Changes:
 def spurious_findings(db_path: str | Path, run_id: str) -> list[Finding]:
     """The run's spurious findings (queries ``spurious_logit_explanations`` and ``spurious_class_features``).
 
-    A finding names the formula's non-negated concepts outside the class's hierarchy (a formula
-    such as ``Trouser & ~watermark`` relies on the absence of the watermark, not on it). Findings
-    that involve a concept outside the hierarchy altogether (an attribute or an annotation, such
-    as ``watermark``) come first; within each group, highest AUC first.
+    The queries decide what lies outside a class's hierarchy; a finding names the formula's
+    non-negated concepts among those (a formula such as ``Trouser & ~watermark`` relies on the
+    absence of the watermark, not on it). Findings that involve a concept outside the hierarchy
+    altogether (an attribute or an annotation, such as ``watermark``) come first; within each
+    group, highest AUC first.
     """
     query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
-    kinds, lineage = _concept_relations(db_path, run_id)
-    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
-
-    def finding(
-        class_name: str, layer: str, neuron: int, formula: str, auc: float, q_value: float, via: str
-    ) -> Finding | None:
-        outside = tuple(dict.fromkeys(
-            literal.concept for literal in literals(parse_formula(formula))
-            if not literal.negated and (class_name, literal.concept) not in lineage
-        ))
-        if not outside:
-            return None
-        return Finding(
-            class_name, outside, layer, neuron, formula, auc, q_value, via, bool(attributes.intersection(outside))
-        )
-
-    logits = run_named_query(db_path, "spurious_logit_explanations", query).to_pylist()
-    features = run_named_query(db_path, "spurious_class_features", query).to_pylist()
-    candidates = {
-        (row["class_name"], row["layer"], row["neuron"], row["formula"], row["auc"], row["effective_q_value"], "logit")
-        for row in logits
-    } | {
-        (row["class_name"], row["source_layer"], row["source_neuron"], row["formula"], row["auc"],
-         row["effective_q_value"], "feeds")
-        for row in features
-    }
-    findings = [found for candidate in candidates if (found := finding(*candidate)) is not None]
+    logit_concepts: dict[tuple, dict[str, str]] = {}
+    for row in run_named_query(db_path, "spurious_logit_explanations", query).to_pylist():
+        key = (row["class_name"], row["layer"], row["neuron"], row["formula"], row["auc"], row["effective_q_value"])
+        concepts = logit_concepts.setdefault(key, {})
+        if not row["negated"]:
+            concepts[row["concept"]] = row["concept_kind"]
+    candidates = [(*key, "logit", concepts) for key, concepts in logit_concepts.items()]
+    for row in run_named_query(db_path, "spurious_class_features", query).to_pylist():
+        concepts = dict(zip(row["unrelated_concepts"] or [], row["unrelated_kinds"] or [], strict=True))
+        candidates.append((row["class_name"], row["source_layer"], row["source_neuron"], row["formula"], row["auc"],
+                           row["effective_q_value"], "feeds", concepts))
+    findings = [
+        Finding(class_name, tuple(concepts), layer, neuron, formula, auc, q_value, via,
+                any(kind in ATTRIBUTE_KINDS for kind in concepts.values()))
+        for class_name, layer, neuron, formula, auc, q_value, via, concepts in candidates
+        if concepts
+    ]
     return sorted(findings, key=lambda found: (not found.is_attribute, -found.auc, found.class_name, found.neuron))
 
 
@@ -132,28 +126,3 @@ def changes_since(db_path: str | Path, run_a: str, run_b: str) -> Changes:
         ),
         n_changed=len(changed),
     )
-
-
-def _concept_relations(db_path: str | Path, run_id: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    """For the run's dataset: concept name -> kind, and the (concept, related) pairs of one line of descent."""
-    with read_connection(db_path) as connection:
-        dataset = {"run": run_id}
-        kinds = connection.execute(
-            """
-            select concepts.concept, concepts.kind
-            from concepts
-            join runs using (dataset_fingerprint)
-            where runs.run_id = $run
-            """,
-            dataset,
-        ).fetchall()
-        lineage = connection.execute(
-            """
-            select lineage.concept, lineage.related
-            from concept_lineage as lineage
-            join runs using (dataset_fingerprint)
-            where runs.run_id = $run
-            """,
-            dataset,
-        ).fetchall()
-    return dict(kinds), {(concept, related) for concept, related in lineage}

@@ -2,7 +2,9 @@
 --   the class's logit) while their significant best explanation has nothing to do with the
 --   class: no literal of the formula names the class, one of its ancestors or one of its
 --   descendants. A watermark neuron feeding the class "bag" is such a shortcut.
--- Grain: one row per class and feeding neuron, strongest weight first within a class.
+-- Grain: one row per class and feeding neuron, strongest weight first within a class; its
+--   unrelated_concepts are the formula's non-negated concepts (what the neuron follows), with
+--   their kinds in unrelated_kinds (a class, an ancestor, an attribute, an annotation).
 -- Parameters:
 --   run (run): the run, by run id or model version (the latest run of that version).
 --   top_k (integer, default 5): how many of each class's strongest feeding neurons to examine.
@@ -63,6 +65,7 @@ literals_vs_class as (
         judged.source_neuron,
         literals.concept,
         literals.negated,
+        concepts.kind as concept_kind,
         lineage.relation is not null as is_related
     from judged
     join explanation_concepts as literals
@@ -70,6 +73,9 @@ literals_vs_class as (
         and literals.layer = judged.source_layer
         and literals.neuron = judged.source_neuron
         and literals.rank = 0
+    join concepts
+        on concepts.dataset_fingerprint = literals.dataset_fingerprint
+        and concepts.concept = literals.concept
     left join concept_lineage as lineage
         on lineage.dataset_fingerprint = (select dataset_fingerprint from run_info)
         and lineage.concept = judged.class_name
@@ -83,7 +89,9 @@ unrelated as (
         source_neuron,
         string_agg(
             case when negated then '~' else '' end || concept, ', ' order by concept, negated
-        ) as unrelated_literals
+        ) as unrelated_literals,
+        list(concept order by concept) filter (where not negated) as unrelated_concepts,
+        list(concept_kind order by concept) filter (where not negated) as unrelated_kinds
     from literals_vs_class
     group by all
     having not bool_or(is_related)
@@ -98,7 +106,9 @@ select
     judged.formula,
     judged.auc,
     judged.effective_q_value,
-    unrelated.unrelated_literals
+    unrelated.unrelated_literals,
+    unrelated.unrelated_concepts,
+    unrelated.unrelated_kinds
 from judged
 join unrelated using (class_name, source_layer, source_neuron)
 order by judged.class_name, judged.weight_rank
