@@ -1,11 +1,10 @@
-"""Stage flow: extract the activations of a model's layers on a prepared dataset, one task per shard."""
+"""Stage: extract the activations of a model's layers on a prepared dataset, one task per shard of the calling flow."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect import get_run_logger
 
 from invert_pipeline.datasets import read_dataset_info
 from invert_pipeline.layers import resolve_layers
@@ -22,14 +21,7 @@ from tasks.caching import in_workspace
 from tasks.monitoring import results_with_progress
 
 
-def _run_name() -> str:
-    parameters = flow_run.parameters
-    model = parameters["model"]
-    return f"extract {model.label} on {Path(parameters['dataset_dir']).name[:12]}"
-
-
-@flow(name="extract-activations", flow_run_name=_run_name)
-def extract_activations_flow(
+def extract_activations_stage(
     model: ModelSpec,
     dataset_dir: str,
     layers: list[str],

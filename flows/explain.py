@@ -1,9 +1,11 @@
 """The pipeline: explain every neuron of a model's layers on a dataset, end to end.
 
-``explain_model`` wires the stage flows together::
+``explain_model`` is one flow whose stages (``flows/<stage>.py``) submit their tasks to it, so the
+parent run's page shows every task run, the progress of each stage and every artifact::
 
     prepare dataset -> extract activations (per shard) -> search (per layer / neuron chunk, in parallel)
-        -> neuron influence + run manifest -> warehouse load -> report -> summary artifact
+        -> neuron influence + run manifest -> warehouse load -> report
+        -> layer tables, summary and report link artifacts -> regression gate against the previous version
 
 Every task is cached by content (see :mod:`tasks.caching`): running it again with nothing
 changed recomputes nothing; new weights recompute the activations and the search; a changed
@@ -25,19 +27,21 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.activations import extract_activations_flow
-from flows.ingest import prepare_dataset_flow
-from flows.report import write_report_flow
-from flows.search import search_flow
-from flows.warehouse import load_warehouse_flow
+from flows.activations import extract_activations_stage
+from flows.ingest import prepare_dataset_stage
+from flows.report import write_report_stage
+from flows.search import search_stage
+from flows.warehouse import load_warehouse_stage
 from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
+from invert_pipeline.findings import previous_version
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE
 from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
 from tasks.ingest import DATASET_CODE
-from tasks.monitoring import publish_layer_tables, publish_summary
+from tasks.monitoring import publish_layer_tables, publish_report_link, publish_summary
+from tasks.regression import regression_gate
 from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
 from tasks.search import SEARCH_CODE
 
@@ -101,6 +105,10 @@ def explain_model(
         The run is then the same as one given the merged model directly; the stated changes are
         logged as warnings and shown in the summary.
 
+    When the model was explained before (the run ``retrained.follows``, else the latest earlier run
+    of the same model name on the same dataset with other weights), the run is compared with it
+    (:func:`tasks.regression.regression_gate`), and a regression emits ``invert.model.regressed``.
+
     Returns
     -------
     dict
@@ -118,9 +126,9 @@ def explain_model(
     model_label = _model_label(model)
 
     with shared_dask_cluster(runner, dask_address) as address:
-        dataset_dir = prepare_dataset_flow(dataset, workspace)
-        activations = extract_activations_flow(model, dataset_dir, layers, extraction, workspace, runner, address)
-        searched = search_flow(dataset_dir, activations["layers"], search, workspace, runner, address)
+        dataset_dir = prepare_dataset_stage(dataset, workspace)
+        activations = extract_activations_stage(model, dataset_dir, layers, extraction, workspace, runner, address)
+        searched = search_stage(dataset_dir, activations["layers"], search, workspace, runner, address)
 
     info = read_dataset_info(dataset_dir)
     names = list(activations["layers"])
@@ -155,19 +163,25 @@ def explain_model(
     write_manifest = in_workspace(write_manifest_task, workspace, outputs=[folder / "run.json"])
     manifest_path = write_manifest(workspace, manifest, started_at)
 
-    warehouse = load_warehouse_flow(workspace, run_id)
-    report = write_report_flow(workspace, [run_id])
+    warehouse = load_warehouse_stage(workspace, run_id)
+    report = write_report_stage(workspace, [run_id])
+    previous = retrained.follows if retrained is not None and retrained.follows else previous_version(warehouse, run_id)
     publish_layer_tables(warehouse, run_id, model_label)
+    report_link = publish_report_link(report, workspace, model_label)
     publish_summary(
         db_path=warehouse,
         run_id=run_id,
         model_label=model_label,
         dataset_label=_dataset_label(dataset),
         report=report,
+        report_link=report_link,
         manifest=manifest_path,
+        previous=previous,
         retrained=retrained,
         stated_changes=stated_changes,
     )
+    if previous is not None:
+        regression_gate(warehouse, run_id, previous, model_label, model.label)
     logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
     return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
 

@@ -1,9 +1,8 @@
-"""Stage flow: prepare a dataset (samples, concepts, labels) in the workspace."""
+"""Stage: prepare a dataset (samples, concepts, labels) in the workspace, as a task of the calling flow."""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect import get_run_logger
 
 from invert_pipeline.datasets import dataset_dir, dataset_fingerprint
 from invert_pipeline.specs import DatasetSpec
@@ -11,13 +10,7 @@ from tasks.caching import in_workspace
 from tasks.ingest import prepare_dataset_task
 
 
-def _run_name() -> str:
-    spec = flow_run.parameters["dataset"]
-    return f"prepare {spec.path} [{spec.split}]"
-
-
-@flow(name="prepare-dataset", flow_run_name=_run_name)
-def prepare_dataset_flow(dataset: DatasetSpec, workspace: str) -> str:
+def prepare_dataset_stage(dataset: DatasetSpec, workspace: str) -> str:
     """Prepare ``dataset`` under ``<workspace>/datasets/<fingerprint>/``; returns that folder."""
     fingerprint = dataset_fingerprint(dataset)
     get_run_logger().info("dataset %s [%s]: fingerprint %s", dataset.path, dataset.split, fingerprint)

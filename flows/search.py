@@ -1,11 +1,11 @@
-"""Stage flow: the INVERT search of every layer in parallel (and of neuron chunks of large layers)."""
+"""Stage: the INVERT search of every layer in parallel (and of neuron chunks of large layers), as tasks of the
+calling flow."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect import get_run_logger
 
 from invert_pipeline.datasets import read_dataset_info
 from invert_pipeline.runners import RunnerName, make_task_runner
@@ -23,12 +23,7 @@ from tasks.search import (
 )
 
 
-def _run_name() -> str:
-    return f"search {', '.join(flow_run.parameters['layer_dirs'])}"
-
-
-@flow(name="search", flow_run_name=_run_name)
-def search_flow(
+def search_stage(
     dataset_dir: str,
     layer_dirs: dict[str, str],
     search: SearchParams,

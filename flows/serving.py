@@ -24,10 +24,9 @@ from prefect.events.clients import get_events_client
 from prefect.settings import PREFECT_API_URL
 
 from flows.explain import explain_model
+from invert_pipeline.events import MODEL_RETRAINED, model_resource
 from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
-MODEL_RETRAINED = "model.retrained"
-MODEL_RESOURCE_PREFIX = "invert.model."
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_DEPLOYMENT_NAME = "explain-model"
 Trigger = Literal["scheduled", "on-retrain"]
@@ -37,11 +36,6 @@ Executor = Literal["served", "work-pool"]  # what executes the runs: `invert ser
 def deployment_name(name: str, trigger: Trigger, executor: Executor) -> str:
     """``<name>-<trigger>-<executor>``: the name of a deployment of ``explain_model`` (see the module docstring)."""
     return f"{name}-{trigger}-{executor}"
-
-
-def model_resource(model_label: str) -> str:
-    """The resource id of a model in ``model.retrained`` events: ``invert.model.<label>``."""
-    return f"{MODEL_RESOURCE_PREFIX}{model_label}"
 
 
 def retrained_trigger(model: ModelSpec) -> DeploymentEventTrigger:

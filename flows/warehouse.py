@@ -1,10 +1,8 @@
-"""Stage flow: load a run's files into the DuckDB warehouse."""
+"""Stage: load a run's files into the DuckDB warehouse, as a task of the calling flow."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from prefect import flow
 
 from invert_pipeline.warehouse import is_loaded
 from tasks.caching import in_workspace
@@ -13,8 +11,7 @@ from tasks.warehouse import load_warehouse_task
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 
-@flow(name="load-warehouse", flow_run_name="load {run_id}")
-def load_warehouse_flow(workspace: str, run_id: str) -> str:
+def load_warehouse_stage(workspace: str, run_id: str) -> str:
     """Load ``<workspace>/runs/<run_id>`` into ``<workspace>/warehouse.duckdb``; returns the file's path."""
     db_path = Path(workspace) / WAREHOUSE_FILE
     # A cached load is only true while the file still holds the run (it may have been deleted and

@@ -16,14 +16,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
-from prefect.artifacts import update_progress_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_progress_artifact
+from prefect.artifacts import create_table_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from rich.console import Console
 from rich.progress import Progress
 
-from invert_pipeline.findings import Changes, Finding, changes_since, previous_version, spurious_findings
+from invert_pipeline.findings import Changes, Finding, changes_since, spurious_findings
 from invert_pipeline.report.html import p_value, probability
+from invert_pipeline.report_server import served_report_url
 from invert_pipeline.specs import RetrainedWeights
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
 from invert_pipeline.warehouse.connection import read_connection
@@ -104,6 +105,19 @@ def publish_layer_tables(db_path: str | Path, run_id: str, model_label: str) -> 
         )
 
 
+def publish_report_link(report: str, workspace: str, model_label: str) -> str:
+    """A link artifact to the run's report over http (``invert report --serve``), which opens from the
+    Prefect UI where a ``file://`` link does not; returns the link."""
+    link = served_report_url(report, workspace)
+    create_link_artifact(
+        key=artifact_key("report", model_label),
+        link=link,
+        link_text=f"report of {model_label}",
+        description=f"Opens while `invert report --serve --workspace {workspace}` runs (file: {report})",
+    )
+    return link
+
+
 def publish_summary(
     *,
     db_path: str | Path,
@@ -112,16 +126,17 @@ def publish_summary(
     dataset_label: str,
     report: str | None,
     manifest: str,
+    previous: str | None,
+    report_link: str | None = None,
     retrained: RetrainedWeights | None = None,
     stated_changes: Mapping[str, tuple[object, object]] | None = None,
 ) -> None:
     """A markdown artifact summarising the run from the warehouse: its headline findings, what changed
-    since the model's previous version (the run ``retrained.follows`` when given), where the
-    retrained weights came from, and the significant neurons per layer."""
+    since the model's ``previous`` version (a run id or version, None: none), where the retrained
+    weights came from, the significant neurons per layer, and where the report is."""
     significant = run_named_query(
         db_path, "significant_neurons_by_layer", {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
     ).to_pylist()
-    previous = retrained.follows if retrained is not None and retrained.follows else previous_version(db_path, run_id)
     markdown = summary_markdown(
         run_id=run_id,
         model_label=model_label,
@@ -132,6 +147,7 @@ def publish_summary(
         retrained=retrained,
         stated_changes=stated_changes or {},
         report=report,
+        report_link=report_link,
         manifest=manifest,
     )
     create_markdown_artifact(key=artifact_key("summary", model_label), markdown=markdown, description=f"INVERT run {run_id}")
@@ -149,6 +165,7 @@ def summary_markdown(
     stated_changes: Mapping[str, tuple[object, object]],
     report: str | None,
     manifest: str,
+    report_link: str | None = None,
 ) -> str:
     """The summary's markdown; every name and formula escaped, p- and q-values in scientific notation.
 
@@ -187,6 +204,8 @@ def summary_markdown(
         f"Manifest: {code(manifest)}",
         f"Report: {code(report)}" if report else "Report: not written.",
     ]
+    if report_link:
+        lines += ["", f"Open it: [{text(report_link)}]({report_link}) (while `invert report --serve` runs)"]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "invert_pipeline.cli.warehouse",
     "invert_pipeline.cli.report",
     "invert_pipeline.cli.verify",
+    "invert_pipeline.cli.check",
 )
 # Commands that start no process (no Prefect server, no Dask cluster): no watchdog needed.
 STARTS_NO_PROCESS = frozenset({"sql", "query", "warehouse", "verify", "layers"})

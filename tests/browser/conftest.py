@@ -1,4 +1,5 @@
-"""Fixtures of the browser tests: headless Chromium, a Prefect server with its UI, one demo flow run on it.
+"""Fixtures of the browser tests: headless Chromium, a Prefect server with its UI, one demo flow run on it, and
+``invert report --serve`` serving its workspace's reports where the run's report links point.
 
 Chromium and its driver come from the system (Debian ``chromium``, ``chromium-driver``); nothing is
 downloaded. Where they are missing, the tests skip and say why. Screenshots go to
@@ -23,7 +24,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent / "flows"))  # the orchestration tests' server helpers
 
-from flow_servers import PrefectServer, running_prefect_server  # noqa: E402
+from flow_servers import PrefectServer, free_port, running_prefect_server, stop_process_group  # noqa: E402
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -88,14 +89,21 @@ class DemoFlowRun:
     flow_run_name: str
     run_id: str
     report: Path
+    workspace: Path
 
 
 @pytest.fixture(scope="session")
-def demo_flow_run(prefect_ui: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> DemoFlowRun:
+def reports_url() -> str:
+    """Where ``invert report --serve`` serves the demo run's reports: a free loopback port."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def demo_flow_run(prefect_ui: PrefectServer, reports_url: str, tmp_path_factory: pytest.TempPathFactory) -> DemoFlowRun:
     """Run the flow in a subprocess whose PREFECT_API_URL is the test server; return what it made."""
     workspace = tmp_path_factory.mktemp("browser-workspace")
     env = {**os.environ, "PREFECT_API_URL": prefect_ui.api_url, "PREFECT_HOME": str(prefect_ui.home),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "INVERT_REPORTS_URL": reports_url}
     done = subprocess.run(
         [sys.executable, str(HERE / "run_demo_flow.py"), str(workspace)],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=FLOW_TIMEOUT_S,
@@ -103,4 +111,19 @@ def demo_flow_run(prefect_ui: PrefectServer, tmp_path_factory: pytest.TempPathFa
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     flow_run = httpx.get(f"{prefect_ui.api_url}/flow_runs/{result['flow_run_id']}", timeout=10).json()
-    return DemoFlowRun(result["flow_run_id"], flow_run["name"], result["run_id"], Path(result["report"]))
+    return DemoFlowRun(result["flow_run_id"], flow_run["name"], result["run_id"], Path(result["report"]), workspace)
+
+
+@pytest.fixture(scope="session")
+def served_reports(demo_flow_run: DemoFlowRun, reports_url: str) -> Iterator[str]:
+    """``invert report --serve`` on the demo run's workspace at ``reports_url``; stopped by its pid."""
+    port = reports_url.rsplit(":", 1)[1]
+    command = [str(Path(sys.executable).parent / "invert"), "report", "--serve", "--port", port,
+               "--workspace", str(demo_flow_run.workspace)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout.readline().startswith("serving "), "invert report --serve did not start"
+        yield reports_url
+    finally:
+        stop_process_group(process)

@@ -1,8 +1,7 @@
 """The Prefect UI shows a demo flow run: its state, its task runs and its artifacts.
 
-The pages are those of Prefect's V2 UI (``/v2/runs/flow-run/<id>``): the V1 UI of Prefect 3.9 lists
-no task runs for this flow, because it cannot parse a task input of type ``flow_run`` (a subflow's
-result passed to a task) and drops the whole list ("Invalid TaskInputResponse" in its console).
+The pages are those of Prefect's V2 UI (``/v2/runs/flow-run/<id>``); ``test_parent_run_page`` checks
+the default (V1) UI too.
 """
 
 from __future__ import annotations

@@ -1,0 +1,144 @@
+"""The regression gate after every retrain, against a real Prefect server with the shipped automation.
+
+The demo's v1, then v2 (retrained with the watermark shortcut), then v1 again as a retrain with the
+same weights are explained on 1,000 probe images (``run_demo_versions.py``, about a minute). v2 is
+compared with v1 automatically and fires ``invert.model.regressed``; the automation of
+``deployments/regression-automation.yaml`` turns it into a notification, received here by a
+loopback webhook. The retrain with the same weights fires nothing. ``invert check`` gives CI the same
+verdict as an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from flow_servers import PrefectServer
+from invert_pipeline.events import MODEL_REGRESSED
+
+HERE = Path(__file__).parent
+REPOSITORY = HERE.parents[1]
+RUN_TIMEOUT_S = 600
+NOTIFY_TIMEOUT_S = 60
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """Records the body of every request it receives in ``server.received``."""
+
+    def do_POST(self) -> None:
+        self.server.received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[ThreadingHTTPServer]:
+    """A webhook on a free loopback port; its ``received`` list holds the bodies posted to it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def automation(prefect_server: PrefectServer, webhook, tmp_path_factory) -> str:
+    """The shipped automation applied as the README says, notifying through a webhook block; its name."""
+    folder = tmp_path_factory.mktemp("automation")
+    make_block = (
+        "from prefect.blocks.notifications import CustomWebhookNotificationBlock as Block\n"
+        f"block = Block(name='invert', url='http://127.0.0.1:{webhook.server_address[1]}/', method='POST', allow_private_urls=True,"
+        " json_data={'subject': '{{subject}}', 'body': '{{body}}'})\n"
+        "print(block.save('invert-regressions', overwrite=True))\n"
+    )
+    made = subprocess.run([sys.executable, "-c", make_block], env=prefect_server.env(), capture_output=True, text=True,
+                          timeout=120)
+    assert made.returncode == 0, made.stderr[-3000:]
+    document = yaml.safe_load((REPOSITORY / "deployments" / "regression-automation.yaml").read_text())
+    document["actions"][0]["block_document_id"] = made.stdout.split()[-1]
+    applied = folder / "regression-automation.yaml"
+    applied.write_text(yaml.safe_dump(document))
+    prefect = str(Path(sys.executable).parent / "prefect")
+    created = subprocess.run([prefect, "automation", "create", "--from-file", str(applied)], env=prefect_server.env(),
+                             capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stdout + created.stderr
+    return document["name"]
+
+
+@pytest.fixture(scope="module")
+def versions(prefect_server: PrefectServer, automation, tmp_path_factory) -> tuple[Path, dict]:
+    """v1, v2 and v1 retrained with the same weights, explained against the server: the workspace and results."""
+    workspace = tmp_path_factory.mktemp("gate-workspace")
+    done = subprocess.run(
+        [sys.executable, str(HERE / "run_demo_versions.py"), str(workspace), str(tmp_path_factory.mktemp("weights"))],
+        env=prefect_server.env(), cwd=REPOSITORY, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workspace, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _regressed_events(server: PrefectServer) -> list[dict]:
+    body = {"filter": {"event": {"name": [MODEL_REGRESSED]}}, "limit": 50}
+    response = httpx.post(f"{server.api_url}/events/filter", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()["events"]
+
+
+def _invert_check(workspace: Path, run: str, against: str) -> subprocess.CompletedProcess:
+    invert = str(Path(sys.executable).parent / "invert")
+    return subprocess.run([invert, "check", "--run", run, "--against", against, "--fail-on", "spurious",
+                           "--workspace", str(workspace)], capture_output=True, text=True, timeout=120)
+
+
+class TestRegressionGate:
+    def test_v2_fires_on_the_watermark_and_the_same_weights_do_not(self, prefect_server, versions):
+        """One invert.model.regressed event: v2 against v1, naming Bag following watermark; none for the retrain."""
+        _, results = versions
+        deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+        while not (events := _regressed_events(prefect_server)) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert len(events) == 1, events
+        payload = events[0]["payload"]
+        assert (payload["run"], payload["against"]) == (results["v2"]["run_id"], results["v1"]["run_id"])
+        assert events[0]["resource"]["prefect.resource.id"] == "invert.model.fashion-cnn"
+        bag = payload["new_spurious"][0]
+        assert (bag["class_name"], bag["via"], bag["concepts"], bag["is_attribute"]) == ("Bag", "logit", ["watermark"], True)
+        assert "spurious" in payload["failed"]
+
+    def test_shipped_automation_notifies(self, versions, webhook):
+        """The automation from deployments/ sends one notification naming the model, the run and the watermark."""
+        _, results = versions
+        deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+        while not webhook.received and time.monotonic() < deadline:
+            time.sleep(1)
+        assert len(webhook.received) == 1, webhook.received
+        notification = webhook.received[0]
+        assert "fashion-cnn regressed" in notification
+        assert results["v2"]["run_id"] in notification and "watermark" in notification
+
+    def test_invert_check_exit_codes(self, versions):
+        """`invert check --fail-on spurious`: exit 1 for v2 against v1 (Bag follows watermark), 0 for the retrain."""
+        workspace, results = versions
+        v2 = _invert_check(workspace, "v2", "v1")
+        assert v2.returncode == 1, v2.stderr
+        assert "new spurious finding: class Bag: its logit is explained by `Bag | watermark`" in v2.stdout
+        same = _invert_check(workspace, results["v1-retrained"]["run_id"], results["v1"]["run_id"])
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert same.stdout.startswith("no regression")
