@@ -538,8 +538,8 @@ def _no_concepts_message(spec: DatasetSpec, label_column: str | None, concepts: 
     if label_column is None and not spec.attribute_columns and not spec.annotations:
         return f"--dataset {spec.path!r} has no class labels and no concepts: nothing to explain neurons with; {fix}"
     dropped = ", ".join(f"{item['name']!r} ({item['n_pos']} positives)" for item in concepts.dropped[:5])
-    classes = [item for item in concepts.dropped if item["kind"] == "class"]
-    single = " (the samples all belong to one class)" if len(classes) == 1 and classes[0]["n_pos"] > 0 else ""
+    present = [item for item in concepts.dropped if item["kind"] == "class" and item["n_pos"] > 0]
+    single = " (the samples all belong to one class)" if len(present) == 1 else ""
     return (
         f"--dataset {spec.path!r} [{spec.split}] leaves no concept to explain neurons with{single}: every concept is "
         f"positive on all samples or rarer than --min-positives {spec.min_positives} ({dropped}); use more samples "
