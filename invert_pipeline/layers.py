@@ -86,6 +86,11 @@ def capture_outputs(
             handle.remove()
 
 
+def is_scripted(module: nn.Module) -> bool:
+    """Whether ``module`` is a TorchScript model, whose submodules take no forward hooks (only ``logits`` is read)."""
+    return isinstance(module, torch.jit.ScriptModule)
+
+
 def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
     """Every submodule with a tensor output, and its output shape for one input, then ``logits``.
 
@@ -97,10 +102,10 @@ def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str,
     Returns
     -------
     ``[(name, shape)]`` in ``named_modules`` order, shapes without the batch dimension. Modules not
-    called by ``forward`` are absent, and so are the submodules of a TorchScript model, whose hooks
-    never fire.
+    called by ``forward`` are absent, and so are the submodules of a TorchScript model, which take
+    no hooks: it lists ``logits`` alone.
     """
-    names = [name for name, _ in module.named_modules() if name]
+    names = [] if is_scripted(module) else [name for name, _ in module.named_modules() if name]
     with capture_outputs(module, names) as captured:
         output = _dummy_forward(module, input_size)
     shapes = [(name, tuple(captured[name].shape[1:])) for name in names if name in captured]
@@ -137,7 +142,7 @@ def resolve_layers(module: nn.Module, patterns: Sequence[str]) -> list[str]:
                 "(`invert layers MODEL` lists every layer)"
             )
         resolved.update(dict.fromkeys(matches))
-    if isinstance(module, torch.jit.ScriptModule) and list(resolved) != [OUTPUT_LAYER]:
+    if is_scripted(module) and list(resolved) != [OUTPUT_LAYER]:
         raise ValueError(
             f"layers {[name for name in resolved if name != OUTPUT_LAYER]} cannot be read from a TorchScript "
             f"model (its submodules take no hooks): only {OUTPUT_LAYER!r} is available"

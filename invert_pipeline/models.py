@@ -306,6 +306,11 @@ def _checkpoint_path(weights: str) -> Path:
 
 def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     """A state dict from a checkpoint, unwrapping ``{"state_dict": ...}``-style containers."""
+    if path.stat().st_size == 0:  # torch.load would fail with "list index out of range"
+        raise ValueError(
+            f"--weights {str(path)!r} is an empty file (0 bytes): the checkpoint was not written completely; "
+            "save the weights again with torch.save(model.state_dict(), path)"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files

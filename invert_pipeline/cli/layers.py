@@ -13,6 +13,13 @@ from invert_pipeline.cli.explain import MODEL_OPTIONS
 from invert_pipeline.specs import ModelSpec
 
 
+SCRIPTED_NOTE = (
+    "{model} is a TorchScript file: its submodules take no forward hooks, so only logits can be listed and "
+    "explained. To explain inner layers, pass the architecture instead (--model pkg.module:factory or a "
+    "torchvision name) with --weights a state dict saved by torch.save(model.state_dict(), path)"
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "layers",
@@ -29,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_layers(args: argparse.Namespace) -> int:
-    from invert_pipeline.layers import list_layers, resolve_layers
+    from invert_pipeline.layers import is_scripted, list_layers, resolve_layers
     from invert_pipeline.models import load_model
 
     fields = ("weights", "name", "version", "preprocess", "input_size")
@@ -45,6 +52,8 @@ def run_layers(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in [("layer", "output shape", "neurons"), *rows]) for i in range(3)]
     for row in [("layer", "output shape", "neurons"), *rows]:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
+    if is_scripted(loaded.module):
+        print(SCRIPTED_NOTE.format(model=args.model))
     return 0
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
+import model_factories
 from invert_pipeline.cli import main
 
 
@@ -29,3 +33,15 @@ def test_unknown_layer_is_one_line_error(capsys):
     assert main(["layers", "model_factories:tiny_cnn", "--match", "conv3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "unknown layer 'conv3'; close matches: conv2, conv1" in err
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torchscript_file_lists_logits_and_says_what_works_instead(tmp_path, capsys):
+    """A TorchScript file lists its logits, then a note naming the file and how to explain inner layers."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.script(model_factories.tiny_cnn().eval()).save(str(path))
+    assert main(["layers", str(path), "--input-size", "1", "12", "12"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines[2:3]] == [["logits", "3", "3"]]
+    assert f"{path} is a TorchScript file" in lines[3]
+    assert "--model pkg.module:factory" in lines[3] and "torch.save(model.state_dict(), path)" in lines[3]

@@ -91,6 +91,12 @@ class TestResolveLayers:
         with pytest.raises(ValueError, match=r"\['conv1'\] cannot be read from a TorchScript model"):
             resolve_layers(scripted, ["conv1", "logits"])
 
+    @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+    def test_torchscript_lists_only_logits(self):
+        """Listing a TorchScript model's layers sets no hooks and gives its output alone."""
+        scripted = torch.jit.script(model_factories.tiny_cnn().eval())
+        assert list_layers(scripted, (1, 12, 12)) == [("logits", (3,))]
+
 
 class TestToNeurons:
     def test_conv_mean_and_max(self, rng):

@@ -218,6 +218,21 @@ class TestInvalidInput:
         with pytest.raises(ValueError, match="holds a list, not a state dict.*torch.save\\(model.state_dict"):
             load_model(ModelSpec(source="model_factories:tiny_cnn", weights=str(path)))
 
+    def test_empty_checkpoint_names_the_file_and_the_fix(self, tmp_path):
+        """A 0-byte checkpoint (an interrupted save) is named as empty, with how to save it again."""
+        path = tmp_path / "empty.pt"
+        path.touch()
+        with pytest.raises(ValueError, match=r"--weights '.*empty\.pt' is an empty file \(0 bytes\).*torch\.save\(model"):
+            load_model(ModelSpec(source="model_factories:tiny_cnn", weights=str(path)))
+
+    def test_truncated_checkpoint_names_the_file_and_the_fix(self, tmp_path):
+        """A checkpoint cut short is refused naming the file and how to save weights."""
+        path = tmp_path / "truncated.pt"
+        torch.save(model_factories.tiny_cnn().state_dict(), path)
+        path.write_bytes(path.read_bytes()[:100])
+        with pytest.raises(ValueError, match=r"--weights '.*truncated\.pt' is not a state dict.*torch\.save\(model"):
+            load_model(ModelSpec(source="model_factories:tiny_cnn", weights=str(path)))
+
     def test_pickled_module_is_refused(self, tmp_path):
         """A pickled nn.Module is not unpickled (weights_only) and the error says what to save instead."""
         path = tmp_path / "pickled.pt"
