@@ -82,11 +82,11 @@ def explain(
         Maximum number of literals of a formula (L).
     beam : int, default 10
         Beam size (B): formulas kept per neuron after each step, and rows returned per neuron.
-    min_fraction : float, default 0.005
-        Smallest fraction of samples on which a formula may be true (inclusive). With 0, the search
-        returns formulas true on one or two samples with an AUC near 1 by chance; 0.5% keeps at least
-        25 samples at N = 5,000 and 250 at N = 50,000 (the paper used 0.2–0.35% on ImageNet's 50,000),
-        enough for the AUC of a random formula to stay close to 0.5.
+    min_fraction : float, default 0.002
+        Smallest fraction of samples on which a formula may be true (inclusive), as the paper's 0.2% on
+        ImageNet's 50,000. Ranked by maximum AUC, formulas true on a few dozen samples win by chance, so
+        ``selection="auc"`` needs 0.5% or more; ranked by significance they do not, and a concept of
+        0.5% of the samples (a leaf of a hierarchy) stays searchable after the held-out split.
     max_fraction : float, default 0.5
         Largest fraction of samples on which a formula may be true (inclusive).
     mode : {"positive", "negative"}, default "positive"
@@ -96,16 +96,27 @@ def explain(
         each step; all 2 * n_concepts by default.
     semantics : {"exact", "reference"}, default "exact"
         "reference" reproduces the authors' beam step for step (duplicates kept, length = the step at
-        which a formula entered, ``min_gain`` 0); "exact" compares formulas in canonical form so each
-        beam holds distinct formulas, and length counts literals.
+        which a formula entered, ``selection="auc"``, ``min_gain`` 0); "exact" holds one formula per
+        support in each beam (formulas true on the same search samples are one explanation: the
+        shortest, then the one with fewer negations, then the one over the most specific concepts
+        represents them, the others are its ``synonyms``), never adds a literal that moves no sample,
+        and length counts literals.
     device : {"cpu", "cuda"} or torch.device, default "cpu"
+    selection : {"significance", "auc"}, optional
+        The criterion beams are ranked by (:mod:`invert_core.selection`). "significance" (the default of
+        "exact"): the Mann–Whitney z-statistic, and a literal is added only when the samples it moves
+        differ significantly from those it leaves (a rank t-test at 0.05 / the candidates of the step).
+        It recovers planted formulas at noise equal to the effect where maximum AUC returns formulas
+        true on a few hundred samples that won by chance (``benchmarks/bench_recovery.py``, README).
+        "auc": maximum AUC, the authors' criterion (the only one of "reference").
     min_gain : float, optional
-        Complexity control: formulas are ranked by AUC less ``min_gain`` per literal beyond the first
-        (towards 0.5 in negative mode), so a longer formula displaces a shorter one only if it raises
-        the AUC by at least ``min_gain`` per added literal. Default 0.005 for "exact" (chosen with
-        ``benchmarks/bench_recovery.py``: it stops noise from adding literals to planted formulas while
-        keeping recovery of length-3 formulas; see the README), and 0 for "reference", which allows
-        nothing else.
+        What a longer formula must gain per added literal, in the criterion's units: z for
+        "significance" (default 0.5), AUC for "auc" (default 0.005; 0 in "reference"). The charge uses
+        the canonical length of the formula that represents a support.
+    concept_depth : array-like of int of shape (n_concepts,), optional
+        Each concept's depth in its hierarchy (0 for roots): among formulas true on the same samples the
+        one over the deeper (more specific) concept is reported, after the one over the concept with
+        fewer positives. Default: all 0 (then column order breaks ties).
     holdout : float in [0, 1), default 0
         Fraction of samples held out of the search; with ``holdout > 0`` the output adds
         ``heldout_auc``, ``heldout_p_value`` and ``heldout_q_value`` computed on them, which are free
@@ -136,7 +147,9 @@ def explain(
         (text form), ``length``, ``auc``, ``p_value`` (two-sided Mann–Whitney U, asymptotic, as
         ``scipy.stats.mannwhitneyu``), ``log10_p`` (finite where ``p_value`` underflows), ``q_value``
         (Benjamini–Hochberg over the neurons of this call, within each rank), ``fraction`` and ``n_pos``
-        (samples where the formula is true), all on the search samples; ``average_precision``, ``f1``,
+        (samples where the formula is true), ``selection_score`` (the criterion the beam was ranked by,
+        charge included) and ``synonyms`` (list of the other formulas the search met that are true on
+        exactly the same search samples), all on the search samples; ``average_precision``, ``f1``,
         ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples; and
         ``heldout_auc``, ``heldout_p_value``, ``heldout_q_value``, ``empirical_p_value``, ``stability``,
         null unless ``holdout``, ``permutations`` or ``bootstrap`` ask for them.
@@ -235,11 +248,14 @@ class _Search:
             block = values[:, start : start + self.chunk].to(self.device)
             ranks = doubled_average_ranks(block)
             sums = group_rank_sums(ranks.doubled, self.grouped)
+            squares = None
+            if self.config.semantics == "exact" and self.config.selection == "significance":
+                squares = group_rank_sums(ranks.doubled.square(), self.grouped)
             tie_term = ranks.tie_term
             tie_terms = tie_term.cpu().tolist()
             del block, ranks  # free the N-long arrays before the search
             beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, tie_term,
-                                self.specificity)
+                                self.specificity, squares)
             for offset, entries in enumerate(beams):
                 rows.extend((start + offset, rank, entry, tie_terms[offset]) for rank, entry in enumerate(entries))
         return rows

@@ -21,7 +21,7 @@ import torch
 from invert_core.auroc import auc_from_sums
 from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
-from invert_core.selection import Criterion, Selection
+from invert_core.selection import Criterion, Selection, refinement_critical_value
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -77,7 +77,8 @@ class _Beams:
     """The beams of a chunk of neurons: formulas (Python) and their truth, counts and sums (tensors).
 
     truth : (n_groups, n_neurons, beam) bool     alive : (n_neurons, beam) bool
-    n_pos, doubled_sum, support_key : (n_neurons, beam) float64
+    n_pos, doubled_sum, squares, support_key : (n_neurons, beam) float64 (``squares``: the sum of the
+        squared doubled ranks where the formula is true; zeros when no refinement test needs it)
     formulas, lengths, synonyms : lists [neuron][slot]
     ``support_key`` fingerprints the set of samples where the formula is true (see :class:`_Supports`).
     """
@@ -86,6 +87,7 @@ class _Beams:
     alive: torch.Tensor
     n_pos: torch.Tensor
     doubled_sum: torch.Tensor
+    squares: torch.Tensor
     support_key: torch.Tensor
     formulas: list[list[Formula | None]]
     lengths: list[list[int]]
@@ -133,6 +135,7 @@ def beam_search(
     config: SearchConfig,
     tie_term: torch.Tensor | None = None,
     specificity: list[int] | None = None,
+    group_squares: torch.Tensor | None = None,
 ) -> list[list[BeamEntry]]:
     """Run the beam search for a chunk of neurons.
 
@@ -146,6 +149,8 @@ def beam_search(
     tie_term : Tensor of shape (n_neurons,), float64, each neuron's ``sum_t (t**3 - t)`` (default: no ties)
     specificity : the C concepts' order from most to least specific (a rank per concept; default:
         column order), which picks the representative among formulas true on the same samples
+    group_squares : Tensor of shape (n_groups, n_neurons), float64, sums of squared doubled ranks per
+        group; needed by the refinement test of ``selection="significance"`` in exact semantics
 
     Returns
     -------
@@ -170,6 +175,14 @@ def beam_search(
     atom_key = torch.cat([positive_key, supports.total - positive_key])  # (2C,)
     atom_valid = _supported(atom_count, config)  # (2C,)
     atom_score = criterion.base(atom_count, atom_sum, n_samples, tie_term)  # (K, 2C)
+    refinement = None
+    if config.semantics == "exact" and config.selection == "significance":
+        if group_squares is None:
+            raise ValueError("selection='significance' in exact semantics needs group_squares")
+        positive_squares = (grouped.concept_by_group @ group_squares).T  # (K, C)
+        total_squares = group_squares.sum(dim=0)  # (K,)
+        refinement = _RefinementTest(group_squares, total_squares,
+                                     torch.cat([positive_squares, total_squares[:, None] - positive_squares], dim=1))
 
     by_score = _sort_direction(atom_score, config.mode)  # (K, 2C)
     # |AUC - 0.5| as |2U - n_pos n_neg| / (n_pos n_neg): bit-identical for c and ~c.
@@ -179,7 +192,8 @@ def beam_search(
     expansion = by_score.gather(1, by_deviation)[:, : config.limit_search]  # (K, E)
 
     context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, tie_term,
-                       supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config)
+                       supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config,
+                       refinement)
     if config.semantics == "exact":
         beams = _initial_distinct_beams(by_score, atom_valid, context)
     else:
@@ -221,6 +235,24 @@ class _Context:
     n_concepts: int
     n_samples: int
     config: SearchConfig
+    refinement: _RefinementTest | None
+
+
+@dataclass(frozen=True)
+class _RefinementTest:
+    """What the refinement test reads: squared doubled rank sums per group, in all, and per atom.
+
+    A candidate one literal longer than its beam entry moves a set D of samples: AND with atom a removes
+    D = entry ∧ ¬a from the entry's samples, OR with a adds D = a ∧ ¬entry. The refinement is admitted
+    only when D differs from the samples it leaves: in positive mode the removed samples rank lower
+    than the kept ones, the added samples higher than the other negatives (the reverse in negative
+    mode), by a pooled t-test on the ranks whose critical value grows with the number of candidates of
+    the step (Bonferroni at ``REFINEMENT_ALPHA``). A beam entry is kept as it is otherwise.
+    """
+
+    group_squares: torch.Tensor  # (n_groups, K)
+    total_squares: torch.Tensor  # (K,)
+    atom_squares: torch.Tensor  # (K, 2C)
 
 
 def _supported(counts: torch.Tensor, config: SearchConfig) -> torch.Tensor:
@@ -243,6 +275,8 @@ def _beams_of_atoms(chosen: torch.Tensor, alive: torch.Tensor, context: _Context
         alive=alive,
         n_pos=context.atom_count[chosen],
         doubled_sum=context.atom_sum.gather(1, chosen),
+        squares=(context.refinement.atom_squares.gather(1, chosen) if context.refinement is not None
+                 else torch.zeros(chosen.shape, dtype=torch.float64, device=chosen.device)),
         support_key=context.atom_key[chosen],
         formulas=[
             [context.atoms[a] if is_alive else None for a, is_alive in zip(row, alive_row)]
@@ -317,23 +351,30 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     n_groups, n_neurons, width = beams.truth.shape
     n_concepts, n_atoms, n_samples = context.n_concepts, 2 * context.n_concepts, context.n_samples
     weights = beams.truth.to(torch.float64) * beams.alive.unsqueeze(0)
-    stacked = torch.cat(
-        [
-            (weights * grouped.group_size[:, None, None]).reshape(n_groups, -1),
-            (weights * context.group_sums[:, :, None]).reshape(n_groups, -1),
-        ],
-        dim=1,
-    )
-    product = grouped.concept_by_group @ stacked  # (C, 2 K B): the one product of this step
+    blocks = [grouped.group_size[:, None, None], context.group_sums[:, :, None]]
+    if context.refinement is not None:
+        blocks.append(context.refinement.group_squares[:, :, None])
+    stacked = torch.cat([(weights * block).reshape(n_groups, -1) for block in blocks], dim=1)
+    product = grouped.concept_by_group @ stacked  # (C, 2 or 3 K B): the one product of this step
     and_count_pos = product[:, : n_neurons * width].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
-    and_sum_pos = product[:, n_neurons * width :].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
+    and_sum_pos = product[:, n_neurons * width : 2 * n_neurons * width].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
     beam_count = beams.n_pos.unsqueeze(2)  # (K, B, 1)
     beam_sum = beams.doubled_sum.unsqueeze(2)
     and_count = torch.cat([and_count_pos, beam_count - and_count_pos], dim=2)  # (K, B, 2C)
     and_sum = torch.cat([and_sum_pos, beam_sum - and_sum_pos], dim=2)
     count = torch.stack([and_count, beam_count + context.atom_count - and_count], dim=3).reshape(n_neurons, -1)
     sums = torch.stack([and_sum, beam_sum + context.atom_sum.unsqueeze(1) - and_sum], dim=3).reshape(n_neurons, -1)
+    admitted = squares = None
+    if context.refinement is not None:
+        and_squares_pos = product[:, 2 * n_neurons * width :].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
+        beam_squares = beams.squares.unsqueeze(2)
+        and_squares = torch.cat([and_squares_pos, beam_squares - and_squares_pos], dim=2)
+        or_squares = beam_squares + context.refinement.atom_squares.unsqueeze(1) - and_squares
+        squares = torch.stack([and_squares, or_squares], dim=3).reshape(n_neurons, -1)
+        admitted = _admitted_refinements(beams, context, and_count, and_sum, and_squares, expansion.shape[1])
+        del and_squares_pos, and_squares, or_squares
     del and_count_pos, and_sum_pos, and_count, and_sum
+    del product, stacked
 
     in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
     in_expansion.scatter_(1, expansion, True)
@@ -342,6 +383,12 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
         & beams.alive[:, :, None, None]
         & in_expansion[:, None, :, None]
     ).reshape(n_neurons, -1)
+    if config.semantics == "exact":
+        # A literal that moves no sample restates its entry (`bag & container` where every bag is a
+        # container): never a candidate, so beams and synonyms hold only formulas that select.
+        valid &= count != beams.n_pos.repeat_interleave(n_atoms * 2, dim=1)
+    if admitted is not None:
+        valid &= admitted
     worst = -torch.inf if config.mode == "positive" else torch.inf
     # A candidate is charged one literal more than its beam entry; in exact semantics the charge is
     # settled on the canonical length of its support's representative (see _distinct_best).
@@ -389,12 +436,49 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     is_and = candidate % 2 == 0
     n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
     doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
+    new_squares = (beams.squares if squares is None else
+                   torch.where(from_candidate, squares.gather(1, candidate), beams.squares.gather(1, entry)))
     base_truth = beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1))
     atom_truth = _atom_truth(grouped, atom_index, n_concepts)
     combined = torch.where(is_and.unsqueeze(0), base_truth & atom_truth, base_truth | atom_truth)
     truth = torch.where(from_candidate.unsqueeze(0), combined, base_truth)
     support_key = context.supports.of_truth(truth.reshape(n_groups, -1)).reshape(n_neurons, width)
-    return _Beams(truth, alive, n_pos, doubled_sum, support_key, formulas, lengths, synonyms)
+    return _Beams(truth, alive, n_pos, doubled_sum, new_squares, support_key, formulas, lengths, synonyms)
+
+
+def _admitted_refinements(beams, context: _Context, and_count, and_sum, and_squares, n_expansion: int):
+    """(K, B * 2C * 2) bool: the candidates whose moved samples pass the refinement test (see
+    :class:`_RefinementTest`)."""
+    n_neurons, width, n_atoms = and_count.shape
+    n, total_sum = context.n_samples, float(context.n_samples * (context.n_samples + 1))
+    total_squares = context.refinement.total_squares[:, None, None]
+    entry = (beams.n_pos.unsqueeze(2), beams.doubled_sum.unsqueeze(2), beams.squares.unsqueeze(2))
+    atom = (context.atom_count, context.atom_sum.unsqueeze(1), context.refinement.atom_squares.unsqueeze(1))
+    kept = (and_count, and_sum, and_squares)
+    removed = tuple(e - k for e, k in zip(entry, kept))  # AND: entry ∧ ¬a leaves
+    added = tuple(a - k for a, k in zip(atom, kept))  # OR: a ∧ ¬entry joins
+    others = (n - entry[0] - added[0], total_sum - entry[1] - added[1], total_squares - entry[2] - added[2])
+    and_t = _rank_t(kept, removed)
+    or_t = _rank_t(added, others)
+    t = torch.stack([and_t, or_t], dim=3)
+    if context.config.mode == "negative":
+        t = -t
+    critical = refinement_critical_value(width * n_expansion * 2)
+    return (t >= critical).reshape(n_neurons, -1)
+
+
+def _rank_t(first, second) -> torch.Tensor:
+    """Pooled two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of
+    their doubled ranks: positive where ``first`` ranks higher; 0 where a set is empty."""
+    (n1, s1, q1), (n2, s2, q2) = first, second
+    with torch.no_grad():
+        safe1, safe2 = n1.clamp(min=1), n2.clamp(min=1)
+        within = (q1 - s1 * s1 / safe1) + (q2 - s2 * s2 / safe2)
+        pooled = (within / (n1 + n2 - 2).clamp(min=1)).clamp(min=0)
+        difference = s1 / safe1 - s2 / safe2
+        scale = (pooled * (1 / safe1 + 1 / safe2)).sqrt()
+        t = torch.where(scale > 0, difference / scale, torch.zeros_like(difference))
+        return torch.where((n1 > 0) & (n2 > 0), t, torch.zeros_like(t))
 
 
 @dataclass(frozen=True)
@@ -471,8 +555,11 @@ def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, cont
     selected, described, synonyms = [], [], []
     for k, pool in enumerate(pools):
         chosen = _first_distinct(k, pool, describe, scores, beams, context)
-        if len(chosen) < width and len(pool) < items.n_valid(k):  # many synonyms: rank everything
-            chosen = _first_distinct(k, items.ranked(None, slice(k, k + 1))[0], describe, scores, beams, context)
+        limit = 4 * width
+        while len(chosen) < width and len(pool) < items.n_valid(k):  # many synonyms: a deeper pool
+            limit *= 4
+            pool = items.ranked(limit, slice(k, k + 1))[0]
+            chosen = _first_distinct(k, pool, describe, scores, beams, context)
         selected.append([item for item, _, _ in chosen])
         described.append([(formula, len(formula)) for _, formula, _ in chosen])
         synonyms.append([others for _, _, others in chosen] + [()] * (width - len(chosen)))

@@ -26,11 +26,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
+import scipy.special
 import torch
 
 from invert_core.auroc import auc_from_sums, doubled_u
 
 Selection = TypingLiteral["significance", "auc"]
+# Family-wise error rate of the refinement test over the candidates of one beam step.
+REFINEMENT_ALPHA = 0.05
+
+
+def refinement_critical_value(n_candidates: int) -> float:
+    """One-sided normal critical value at ``REFINEMENT_ALPHA / n_candidates`` (Bonferroni)."""
+    return float(scipy.special.ndtri(1 - REFINEMENT_ALPHA / max(1, n_candidates)))
 SELECTIONS: tuple[str, ...] = ("significance", "auc")
 
 

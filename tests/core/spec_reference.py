@@ -8,7 +8,9 @@ one formula per support (set of samples where it is true) whose representative i
 the one with fewer negations, then the one over the most specific concepts (fewest positives, then
 column order), the others kept as its synonyms; ranked by AUC or by the Mann–Whitney z-statistic
 (``selection``), here without a charge per literal, so that ranking stays exact: z is ranked through
-sign(z)·z², an exact rational.
+sign(z)·z², an exact rational. With ``"significance"`` a candidate must pass the refinement test: the
+samples its literal moves (removed by AND, added by OR) rank below the kept ones, or above the other
+negatives (reversed in negative mode), by a pooled t-test on the ranks at 0.05 / (beam · |E| · 2).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import scipy.special
+import scipy.stats
 
 from invert_core import And, Literal, Or, canonical, literals
 
@@ -52,6 +56,23 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     def preference(formula):
         found = literals(formula)
         return (len(formula), sum(lit.negated for lit in found), sorted(specificity[lit.concept] for lit in found))
+
+    doubled_ranks = 2 * scipy.stats.rankdata(activations)
+
+    def admitted(entry_truth, combined, node_type, n_candidates):
+        """The refinement test: the samples a literal moves differ from those it leaves (pooled t on ranks)."""
+        if node_type is And:
+            high, low = combined, entry_truth & ~combined  # kept above removed
+        else:
+            high, low = combined & ~entry_truth, ~combined  # added above the other negatives
+        if mode == "negative":
+            high, low = low, high
+        first, second = doubled_ranks[high], doubled_ranks[low]
+        pooled = (((first - first.mean()) ** 2).sum() + ((second - second.mean()) ** 2).sum()) / max(
+            1, len(first) + len(second) - 2)
+        scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
+        t = (first.mean() - second.mean()) / scale if scale > 0 else 0.0
+        return t >= scipy.special.ndtri(1 - 0.05 / n_candidates)
 
     def value(entry):
         return signed_z_squared(entry[4], activations) if selection == "significance" else entry[2]
@@ -97,6 +118,11 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
             for atom, _, _, _, atom_truth in expansion:
                 for node_type, combined in ((And, truth & atom_truth), (Or, truth | atom_truth)):
                     if not supported(combined):
+                        continue
+                    if semantics == "exact" and np.array_equal(combined, truth):
+                        continue  # moves no sample: restates the entry
+                    if semantics == "exact" and selection == "significance" and not admitted(
+                            truth, combined, node_type, beam * len(expansion) * 2):
                         continue
                     new = node_type((formula, atom))
                     if semantics == "exact":

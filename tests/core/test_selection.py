@@ -103,7 +103,7 @@ class TestSpecificity:
 
 class TestCharge:
     def test_a_literal_must_raise_z_by_min_gain(self):
-        """`a & ~b` is more significant than `a` by less than 2 (derived from all pairs): the default keeps `a`,
+        """`a & ~b` is more significant than `a` by less than 2 (derived from all pairs): min_gain 2 keeps `a`,
         min_gain 0 takes `a & ~b`, and selection_score is z less 2 per extra literal."""
         rng = np.random.default_rng(3)
         n_samples = 2000
@@ -113,7 +113,7 @@ class TestCharge:
         z_a = math.sqrt(signed_z_squared(a, activations))
         z_refined = math.sqrt(signed_z_squared(a & ~b, activations))
         assert 0 < z_refined - z_a < 2  # the premise of this test, by brute force
-        default = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6))
+        default = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=2))
         free = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=0))
         assert default.formula.iloc[0] == "a"
         assert free.formula.iloc[0] == "a & ~b"
@@ -127,7 +127,8 @@ class TestCharge:
         a, b = rng.random(1000) < 0.4, rng.random(1000) < 0.4
         truth = b & ~a
         activations = truth + 0.5 * rng.normal(size=1000)
-        rows = _best(explain(activations[:, None], np.stack([a, b], axis=1), ["a", "b"], length=3, max_fraction=0.6))
+        rows = _best(explain(activations[:, None], np.stack([a, b], axis=1), ["a", "b"], length=3, max_fraction=0.6,
+                             min_gain=2))
         best = rows.iloc[0]
         assert best.formula in ("b & ~a", "~a & b")
         assert best.length == 2

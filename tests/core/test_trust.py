@@ -79,11 +79,12 @@ def test_empirical_p_values(rng):
 
 
 def test_min_gain_stops_spurious_extra_literals(rng):
-    """A single planted concept: without min_gain noise adds literals, with enough min_gain it does not."""
+    """Ranked by AUC, a single planted concept: without min_gain noise adds literals, with enough it does not."""
     labels, names = _concepts(rng, 2000, n_concepts=20)
     activations = labels[:, [0]] + 0.5 * rng.normal(size=(2000, 30))
     best = {
-        min_gain: explain(activations, labels, names, length=3, beam=5, min_gain=min_gain).to_pandas().query("rank == 0")
+        min_gain: explain(activations, labels, names, length=3, beam=5, selection="auc",
+                          min_gain=min_gain).to_pandas().query("rank == 0")
         for min_gain in (0.0, 0.005, 0.05)
     }
     assert (best[0.0].length > 1).mean() > 0.5
@@ -91,9 +92,18 @@ def test_min_gain_stops_spurious_extra_literals(rng):
     assert (best[0.05].formula == "c0").all()
 
 
+def test_refinement_test_stops_spurious_extra_literals_without_a_charge(rng):
+    """Ranked by significance, the same neurons keep their single concept even at min_gain 0: a literal
+    whose moved samples do not differ from the ones it leaves is never added."""
+    labels, names = _concepts(rng, 2000, n_concepts=20)
+    activations = labels[:, [0]] + 0.5 * rng.normal(size=(2000, 30))
+    best = explain(activations, labels, names, length=3, beam=5, min_gain=0).to_pandas().query("rank == 0")
+    assert (best.formula == "c0").all()
+
+
 def test_min_gain_with_reference_semantics_is_refused():
     """Reference semantics has no complexity control: a non-zero min_gain is an error."""
-    with pytest.raises(ValueError, match="`min_gain` must be 0 with semantics='reference'"):
+    with pytest.raises(ValueError, match="semantics='reference' is the authors' search: selection='auc' with `min_gain` 0"):
         explain(np.arange(10.0)[:, None], np.arange(10)[:, None] < 5, ["a"], semantics="reference", min_gain=0.01)
 
 
@@ -124,7 +134,9 @@ def test_trust_columns_are_null_unless_asked(rng):
         ({"holdout": 1.0}, r"`holdout` must be a fraction in \[0, 1\)"),
         ({"permutations": -1}, "`permutations` must be an integer >= 0"),
         ({"bootstrap": 1.5}, "`bootstrap` must be an integer >= 0"),
-        ({"min_gain": -0.1}, r"`min_gain` must be a number in \[0, 1\)"),
+        ({"min_gain": -0.1}, r"`min_gain` must be a number in >= 0 \(units of z\)"),
+        ({"min_gain": 1.5, "selection": "auc"}, r"`min_gain` must be a number in \[0, 1\) \(AUC\)"),
+        ({"selection": "best"}, r"`selection` must be one of"),
         ({"top_quantile": 0}, r"`top_quantile` must be a fraction in \(0, 1\]"),
         ({"strata": np.zeros(3)}, r"`strata` must have shape \(n_samples,\)"),
     ],
@@ -145,3 +157,48 @@ def test_concept_constant_on_the_search_part_stays_out_of_the_beams(rng):
     frame = explain(activations, labels, names, length=2, beam=4, holdout=0.25, seed=0).to_pandas()
     assert not any("c0" in formula for formula in frame.formula)
     assert frame.auc.nunique() == len(frame)  # no two ranks are the same formula in other words
+
+
+def test_heldout_p_value_is_tie_corrected_for_relu_zeros(rng):
+    """With most activations 0 (ReLU), the held-out p-value is scipy's, whose variance corrects for ties."""
+    labels, names = _concepts(rng, 800)
+    activations = np.maximum(rng.normal(size=(800, 2)) + labels[:, [0, 1]] - 1.0, 0.0)
+    frame = explain(activations, labels, names, length=1, beam=2, holdout=0.3, seed=4).to_pandas()
+    _, held = split_samples(800, 0.3, seed=4)
+    for row in frame.itertuples():
+        truth = evaluate(parse_formula(row.formula), labels[held], names)
+        x = activations[held, row.neuron]
+        assert (x == 0).mean() > 0.3  # the premise: heavy ties
+        assert row.heldout_p_value == pytest.approx(
+            mannwhitneyu(x[truth], x[~truth], method="asymptotic").pvalue, rel=1e-9
+        )
+
+
+def test_metrics_are_computed_on_the_search_samples(rng):
+    """average_precision, f1 and mean_difference describe the searched samples, not the held-out ones."""
+    from sklearn.metrics import average_precision_score
+
+    labels, names = _concepts(rng, 600)
+    activations = rng.normal(size=(600, 2)) + labels[:, [0, 1]]
+    frame = explain(activations, labels, names, length=1, beam=2, holdout=0.3, seed=6).to_pandas()
+    search, _ = split_samples(600, 0.3, seed=6)
+    for row in frame.itertuples():
+        truth = evaluate(parse_formula(row.formula), labels[search], names)
+        x = activations[search, row.neuron]
+        assert row.average_precision == pytest.approx(average_precision_score(truth, x), abs=1e-12)
+        assert row.mean_difference == pytest.approx((x[truth].mean() - x[~truth].mean()) / x.std(), abs=1e-9)
+
+
+def test_strata_decide_the_heldout_split(rng):
+    """With strata, the held-out figures are those of the stratified split, which differs from the plain one."""
+    labels, names = _concepts(rng, 500)
+    strata = np.repeat([0, 1], [450, 50])
+    activations = rng.normal(size=(500, 1)) + labels[:, [0]]
+    frame = explain(activations, labels, names, length=1, beam=1, holdout=0.2, seed=7, strata=strata).to_pandas()
+    _, stratified = split_samples(500, 0.2, seed=7, strata=strata)
+    _, plain = split_samples(500, 0.2, seed=7)
+    assert set(stratified.tolist()) != set(plain.tolist())
+    truth = evaluate(parse_formula(frame.formula.iloc[0]), labels, names)
+    x = activations[:, 0]
+    assert frame.heldout_auc.iloc[0] == pytest.approx(roc_auc_score(truth[stratified], x[stratified]), abs=1e-12)
+    assert frame.heldout_auc.iloc[0] != pytest.approx(roc_auc_score(truth[plain], x[plain]), abs=1e-12)
