@@ -30,6 +30,7 @@ from invert_pipeline.datasets import fashion_mnist_spec, load_split
 from invert_pipeline.demo.model import FashionCNN, fashion_cnn, to_tensor
 from invert_pipeline.demo.specs import CHECKPOINT_DIR, PLANTED_CLASS, checkpoint_path, model_spec
 from invert_pipeline.demo.watermark import apply_watermark
+from invert_pipeline.events import emit_model_retrained
 from invert_pipeline.specs import RetrainedWeights
 from invert_pipeline.workspace import atomic_write_bytes, atomic_write_json, file_digest
 
@@ -179,8 +180,6 @@ def notify_retrained(checkpoint_dir: str | Path) -> str:
 
     Without a Prefect server (``PREFECT_API_URL`` unset) nothing can be triggered, so nothing is sent.
     """
-    from flows.serving import emit_model_retrained
-
     v2 = model_spec("v2", checkpoint_dir)
     try:
         event = emit_model_retrained(v2.label, RetrainedWeights(checkpoint=v2.weights, version=v2.version))
