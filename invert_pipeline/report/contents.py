@@ -1,6 +1,6 @@
 """What a report shows, read from the warehouse and the run manifests; no rendering here.
 
-Everything comes from the warehouse (explanations, concepts, named spurious and diff queries)
+Everything comes from the warehouse, through the named queries of ``sql/queries`` only,
 except what only the workspace holds: activations and images, found through each run's manifest.
 """
 
@@ -13,9 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
-from invert_pipeline.warehouse.connection import read_connection
 from invert_pipeline.warehouse.manifest import manifest_path
-
 
 
 @dataclass(frozen=True)
@@ -74,76 +72,27 @@ def read_manifest(workspace: str | Path, run_id: str) -> dict:
 
 
 def known_runs(db_path: str | Path) -> list[str]:
-    """Every run id in the warehouse."""
-    with read_connection(db_path) as connection:
-        return [row[0] for row in connection.execute("select run_id from runs order by run_id").fetchall()]
+    """Every run id in the warehouse, sorted."""
+    return sorted(run_named_query(db_path, "runs_overview").column("run_id").to_pylist())
 
 
 def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunContents:
-    """Everything the report shows about ``run_id`` (which must be in the warehouse)."""
-    with read_connection(db_path) as connection:
-        run = connection.sql("select * from runs where run_id = $run", params={"run": run_id}).to_arrow_table()
-        layers = connection.execute(
-            "select layer from layers where run_id = $run and is_explained order by layer_index", {"run": run_id}
-        ).fetchall()
-        best = connection.sql(
-            """
-            select best.layer, best.neuron, neurons.class_name, best.formula, best.length, best.auc,
-                best.p_value, best.log10_p, best.effective_q_value, best.fraction, best.heldout_auc,
-                best.heldout_p_value, best.empirical_p_value, best.average_precision, best.f1, best.iou,
-                best.mean_difference, best.stability, best.synonyms
-            from best_explanations as best
-            join neurons using (run_id, layer, neuron)
-            join layers using (run_id, layer)
-            where best.run_id = $run
-            order by layers.layer_index, best.neuron
-            """,
-            params={"run": run_id},
-        ).to_arrow_table()
-        dataset = {"dataset": run.column("dataset_fingerprint")[0].as_py()}
-        concepts = connection.sql(
-            """
-            select concept_id, concept, kind, depth, n_pos, description
-            from concepts where dataset_fingerprint = $dataset order by concept_id
-            """,
-            params=dataset,
-        ).to_arrow_table()
-        edges = connection.execute(
-            """
-            select child.concept, parent.concept
-            from concept_edges as edges
-            join concepts as child
-                on child.dataset_fingerprint = edges.dataset_fingerprint and child.concept_id = edges.child_id
-            join concepts as parent
-                on parent.dataset_fingerprint = edges.dataset_fingerprint and parent.concept_id = edges.parent_id
-            where edges.dataset_fingerprint = $dataset
-            order by child.concept, parent.concept
-            """,
-            dataset,
-        ).fetchall()
-        explained = connection.sql(
-            """
-            select literals.concept, literals.layer, count(*) as n_neurons
-            from explanation_concepts as literals
-            join best_explanations as best using (run_id, layer, neuron, rank)
-            where literals.run_id = $run and not literals.negated and best.effective_q_value < $level
-            group by all
-            order by all
-            """,
-            params={"run": run_id, "level": SIGNIFICANCE_LEVEL},
-        ).to_arrow_table()
-    query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
+    """Everything the report shows about ``run_id`` (which must be in the warehouse): named queries only."""
+    run = {"run": run_id}
+    significant = {**run, "max_q_value": SIGNIFICANCE_LEVEL}
+    layer_summary = run_named_query(db_path, "significant_neurons_by_layer", significant)
+    edges = run_named_query(db_path, "concept_hierarchy_edges", run)
     return RunContents(
-        run=run.to_pylist()[0],
+        run=run_named_query(db_path, "run_details", run).to_pylist()[0],
         manifest=read_manifest(workspace, run_id),
-        layers=[row[0] for row in layers],
-        layer_summary=run_named_query(db_path, "significant_neurons_by_layer", query),
-        best=best,
-        concepts=concepts,
-        edges=[(child, parent) for child, parent in edges],
-        explained_concepts=explained,
-        spurious_features=run_named_query(db_path, "spurious_class_features", query),
-        spurious_logits=run_named_query(db_path, "spurious_logit_explanations", query),
+        layers=layer_summary.column("layer").to_pylist(),
+        layer_summary=layer_summary,
+        best=run_named_query(db_path, "neuron_best_explanations", run),
+        concepts=run_named_query(db_path, "dataset_concepts", run),
+        edges=list(zip(edges.column("child").to_pylist(), edges.column("parent").to_pylist(), strict=True)),
+        explained_concepts=run_named_query(db_path, "concepts_explained_by_layer", significant),
+        spurious_features=run_named_query(db_path, "spurious_class_features", significant),
+        spurious_logits=run_named_query(db_path, "spurious_logit_explanations", significant),
     )
 
 

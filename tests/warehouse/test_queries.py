@@ -218,3 +218,93 @@ def test_run_diff_concepts(shared_warehouse):
         ("watermark", "gained", 0, 3, None, "conv1, fc, logits"),
         ("artifact", "lost", 1, 0, "conv1", None),
     ]
+
+
+def test_run_details(shared_warehouse):
+    """v2 names its run: model tiny-cnn v2 on the dataset tiny, completed."""
+    table = query(shared_warehouse, "run_details", run="v2")
+    assert rows(table, "run_id", "model_name", "model_version", "dataset_name", "dataset_fingerprint", "status") == [
+        ("run-v2", "tiny-cnn", "v2", "tiny", "d" * 32, "completed"),
+    ]
+
+
+def test_neuron_best_explanations_in_network_order(shared_warehouse):
+    """v1: the rank-0 rows of the 10 explained neurons (conv1 neuron 2 has none), logits with their class."""
+    table = query(shared_warehouse, "neuron_best_explanations", run="v1")
+    assert rows(table, "layer", "neuron", "class_name", "formula") == [
+        ("conv1", 0, None, "footwear"),
+        ("conv1", 1, None, "artifact"),
+        ("fc", 0, None, "sneaker"),
+        ("fc", 1, None, "bag & ~watermark"),
+        ("fc", 2, None, '"T-shirt/top"'),
+        ("fc", 3, None, "footwear & sandal"),
+        ("logits", 0, "T-shirt/top", '"T-shirt/top"'),
+        ("logits", 1, "sandal", "sandal"),
+        ("logits", 2, "sneaker", "sneaker | sandal"),
+        ("logits", 3, "bag", "bag"),
+    ]
+    assert table.column("heldout_auc").null_count == 10
+
+
+def test_neuron_best_explanations_carry_the_heldout_figures(shared_warehouse):
+    """v2 conv1 has held-out columns: its effective q is the held-out one (neuron 2: 0.20)."""
+    table = query(shared_warehouse, "neuron_best_explanations", run="v2")
+    conv1 = [row for row in table.to_pylist() if row["layer"] == "conv1"]
+    assert [row["heldout_auc"] for row in conv1] == pytest.approx([0.73, 0.87, 0.55])
+    assert [row["effective_q_value"] for row in conv1] == pytest.approx([0.002, 1e-5, 0.20])
+
+
+def test_dataset_concepts(shared_warehouse):
+    """The seven concepts of the run's dataset, by id, with kind and depth (watermark has none)."""
+    table = query(shared_warehouse, "dataset_concepts", run="v1")
+    assert rows(table, "concept_id", "concept", "kind", "depth") == [
+        (0, "artifact", "ancestor", 0),
+        (1, "footwear", "ancestor", 1),
+        (2, "sneaker", "class", 2),
+        (3, "sandal", "class", 2),
+        (4, "bag", "class", 1),
+        (5, "T-shirt/top", "class", 1),
+        (6, "watermark", "attribute", None),
+    ]
+
+
+def test_concept_hierarchy_edges(shared_warehouse):
+    """The five child -> parent links of the dataset, by name (upper case sorts first)."""
+    table = query(shared_warehouse, "concept_hierarchy_edges", run="v2")
+    assert rows(table, "child", "parent") == [
+        ("T-shirt/top", "artifact"),
+        ("bag", "artifact"),
+        ("footwear", "artifact"),
+        ("sandal", "footwear"),
+        ("sneaker", "footwear"),
+    ]
+
+
+def test_concepts_explained_by_layer(shared_warehouse):
+    """v1: negated literals (~watermark) do not count; `sneaker | sandal` counts for both concepts."""
+    table = query(shared_warehouse, "concepts_explained_by_layer", run="v1")
+    assert rows(table, "concept", "layer", "n_neurons") == [
+        ("T-shirt/top", "fc", 1),
+        ("T-shirt/top", "logits", 1),
+        ("artifact", "conv1", 1),
+        ("bag", "fc", 1),
+        ("bag", "logits", 1),
+        ("footwear", "conv1", 1),
+        ("footwear", "fc", 1),
+        ("sandal", "fc", 1),
+        ("sandal", "logits", 2),
+        ("sneaker", "fc", 1),
+        ("sneaker", "logits", 1),
+    ]
+
+
+def test_concepts_explained_by_layer_uses_heldout_q(shared_warehouse):
+    """v2: watermark in every layer; conv1 neuron 2 (`sneaker`, held-out q 0.20) does not count."""
+    table = query(shared_warehouse, "concepts_explained_by_layer", run="v2")
+    explained = rows(table, "concept", "layer", "n_neurons")
+    assert [row for row in explained if row[0] == "watermark"] == [
+        ("watermark", "conv1", 1), ("watermark", "fc", 1), ("watermark", "logits", 1),
+    ]
+    assert ("sneaker", "conv1", 1) not in explained
+    strict = query(shared_warehouse, "concepts_explained_by_layer", run="v2", max_q_value=1e-7)
+    assert {layer for _, layer, _ in rows(strict, "concept", "layer", "n_neurons")} == {"logits"}
