@@ -15,7 +15,7 @@ import importlib
 
 _HOME = {
     "explain": "invert_core.explanation",
-    "atomic_auc": "invert_core.explanation",
+    "atomic_auc": "invert_core.atomic",
     "EXPLANATION_SCHEMA": "invert_core.schema",
     "DEFAULT_MIN_FRACTION": "invert_core.parameters",
     "DEFAULT_MIN_GAIN": "invert_core.parameters",

@@ -192,7 +192,7 @@ def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
     return selection, float(min_gain)
 
 
-def validate_trust_options(*, semantics, holdout, permutations, permutation_neurons, bootstrap, top_quantile) -> None:
+def validate_trust_options(*, holdout, permutations, permutation_neurons, bootstrap, top_quantile) -> None:
     """Check the options of the trust statistics."""
     if not isinstance(holdout, (int, float, np.floating)) or math.isnan(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"`holdout` must be a fraction in [0, 1), got {holdout!r}")
@@ -202,6 +202,12 @@ def validate_trust_options(*, semantics, holdout, permutations, permutation_neur
             raise ValueError(f"`{name}` must be an integer >= {smallest}, got {value!r}")
     if not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:
         raise ValueError(f"`top_quantile` must be a fraction in (0, 1], got {top_quantile!r}")
+
+
+def validate_memory_budget(memory_budget) -> None:
+    """A positive number of bytes."""
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)) or memory_budget < 1:
+        raise ValueError(f"`memory_budget` must be a positive number of bytes, got {memory_budget!r}")
 
 
 def validate_depth(depth, concepts: list[str]) -> dict[str, int]:

@@ -202,3 +202,17 @@ def test_strata_decide_the_heldout_split(rng):
     x = activations[:, 0]
     assert frame.heldout_auc.iloc[0] == pytest.approx(roc_auc_score(truth[stratified], x[stratified]), abs=1e-12)
     assert frame.heldout_auc.iloc[0] != pytest.approx(roc_auc_score(truth[plain], x[plain]), abs=1e-12)
+
+
+@pytest.mark.parametrize("mode, auc, expected", [
+    ("positive", 0.7, (1 + 3) / 5),  # 0.7, 0.7 and 0.8 are at least as large: ties count
+    ("positive", 0.75, (1 + 1) / 5),
+    ("negative", 0.7, (1 + 3) / 5),  # 0.6, 0.7 and 0.7 are at most as large
+    ("negative", 0.6, (1 + 1) / 5),
+])
+def test_empirical_p_counts_ties_and_follows_the_mode(mode, auc, expected):
+    """(1 + null AUCs as extreme or more) / (1 + null size), counted by hand on a four-value null."""
+    from invert_core.trust import empirical_p_values
+
+    null = np.array([0.6, 0.7, 0.7, 0.8])
+    assert empirical_p_values(null, np.array([auc]), mode)[0] == pytest.approx(expected)

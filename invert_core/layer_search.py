@@ -1,0 +1,86 @@
+"""The beam search of many neurons over fixed labels, chunk by chunk within a memory budget.
+
+:class:`LayerSearch` groups the samples by label row once and then searches any activations of the
+same samples (the neurons of a layer, permuted activations, a bootstrap resample's) in chunks of
+neurons that fit the budget.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from invert_core.labels import group_rank_sums, group_samples
+from invert_core.ranks import doubled_average_ranks
+from invert_core.search import BeamEntry, SearchConfig, beam_search
+
+
+class SearchRow(NamedTuple):
+    """One formula of a neuron's final beam: ``rank`` 0 is the neuron's explanation."""
+
+    neuron: int
+    rank: int
+    entry: BeamEntry
+    tie_term: float
+
+
+class LayerSearch:
+    """The search over ``labels`` (n_samples, n_concepts) for any activations of the same samples.
+
+    ``specificity`` ranks the concepts from most to least specific (see :func:`specificity_ranks`).
+    """
+
+    def __init__(self, labels, names: list[str], config: SearchConfig, device: torch.device, memory_budget: int,
+                 specificity: list[int]) -> None:
+        # A concept constant on these samples (possible in a held-out split or a bootstrap resample,
+        # though not on all the data) can only restate another formula: leave it out, silently.
+        counts = np.asarray(labels.sum(axis=0)).ravel()
+        varying = np.flatnonzero((counts > 0) & (counts < labels.shape[0]))
+        self.names = [names[i] for i in varying]
+        self.specificity = [specificity[i] for i in varying]
+        self.config, self.device = config, device
+        self.grouped = group_samples(labels[:, varying], device)
+        self.n_samples = labels.shape[0]
+        self.squares = config.semantics == "exact" and config.selection == "significance"
+        per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam
+                      + 220 * config.beam * 2 * len(self.names))
+        self.chunk = neurons_per_chunk(memory_budget, per_neuron)
+
+    def run(self, values: torch.Tensor) -> list[SearchRow]:
+        """The final beam of every column of ``values`` (n_samples, n_neurons), best first."""
+        rows = []
+        for start in range(0, values.shape[1], self.chunk):
+            block = values[:, start : start + self.chunk].to(self.device)
+            ranks = doubled_average_ranks(block)
+            sums = group_rank_sums(ranks.doubled, self.grouped)
+            squares = group_rank_sums(ranks.doubled.square(), self.grouped) if self.squares else None
+            tie_term = ranks.tie_term
+            del block, ranks  # free the N-long arrays before the search
+            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, tie_term,
+                                self.specificity, squares)
+            ties = tie_term.cpu().tolist()
+            for offset, entries in enumerate(beams):
+                rows.extend(SearchRow(start + offset, rank, entry, ties[offset]) for rank, entry in enumerate(entries))
+        return rows
+
+
+def neurons_per_chunk(memory_budget: int, bytes_per_neuron: int) -> int:
+    """How many neurons fit ``memory_budget`` bytes at ``bytes_per_neuron`` each (at least one).
+
+    The search's estimate: ranking holds about six N-long 8-byte arrays per neuron; a beam step the truth
+    and weights of the beam on every group (about 25 bytes per group and entry) and about 27 8-byte
+    arrays of beam x 2C candidates.
+    """
+    return max(1, memory_budget // bytes_per_neuron)
+
+
+def specificity_ranks(labels, depth: np.ndarray) -> list[int]:
+    """Each concept's place from most to least specific: fewest positives on all samples, then deepest,
+    then column order."""
+    counts = np.asarray(labels.sum(axis=0)).ravel()
+    order = np.lexsort((np.arange(len(counts)), -depth, counts))
+    ranks = np.empty(len(counts), dtype=np.int64)
+    ranks[order] = np.arange(len(counts))
+    return ranks.tolist()
