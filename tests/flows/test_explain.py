@@ -7,6 +7,8 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from prefect import tags
 from prefect.client.orchestration import get_client
@@ -35,6 +37,16 @@ def run_tagged(**parameters) -> tuple[dict, dict[str, list[str]]]:
         if task_run.task_key.endswith("_task") or "_task-" in task_run.task_key:  # subflow stand-ins are not tasks
             states.setdefault(task_run.task_key.rsplit("-", 1)[0], []).append(task_run.state.name)
     return result, states
+
+
+def layer_explanations(manifest_path: str, workspace: str) -> dict[str, pa.Table]:
+    """Each layer's explanations table of a run (its manifest), sorted by neuron and rank."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    order = [("neuron", "ascending"), ("rank", "ascending")]
+    return {
+        layer["name"]: pq.read_table(Path(workspace) / layer["explanations"]).sort_by(order)
+        for layer in manifest["layers"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +141,19 @@ class TestExplainModel:
             assert states[name] == ["Cached"] * len(states[name]), name
         assert all(name == "Completed" for name in states["search_task"])
 
-    def test_neuron_chunks_give_the_whole_layer_result(self, first_run, tiny_parameters):
-        """Searching in chunks of 2 neurons joins into the same explanations as whole layers."""
+    def test_neuron_chunks_give_the_whole_layer_result(self, first_run, tiny_parameters, tmp_path):
+        """Searching in chunks of 2 neurons (in a workspace of its own) joins into the whole layers' explanations."""
         first, _ = first_run
-        result, states = run_tagged(**{**tiny_parameters, "search": SEARCH.model_copy(update={"neuron_chunk": 2})})
-        assert result["run_id"] == first["run_id"]  # the chunking is not part of the result's identity
+        chunked = {**tiny_parameters, "search": SEARCH.model_copy(update={"neuron_chunk": 2}),
+                   "workspace": str(tmp_path / "chunked-workspace")}
+        result, states = run_tagged(**chunked)
         assert len(states["search_task"]) == 2 + 3 + 2
         assert len(states["merge_chunks_task"]) == len(flow_models.LAYERS)
+        whole = layer_explanations(first["manifest"], tiny_parameters["workspace"])
+        joined = layer_explanations(result["manifest"], chunked["workspace"])
+        assert list(joined) == list(whole) == flow_models.LAYERS
+        for layer, table in whole.items():
+            assert table.num_rows > 0 and joined[layer].equals(table), layer
 
     def test_deleted_output_is_recomputed(self, first_run, tiny_parameters):
         """A deleted explanations file is written again rather than served from a cache pointing at nothing."""
