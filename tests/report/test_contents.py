@@ -20,10 +20,13 @@ def test_read_run_gives_layers_in_order_and_one_best_row_per_neuron(report_works
 
 
 def test_read_diff_pairs_the_two_runs(report_workspace):
-    """The diff tables compare the same neurons of both runs."""
+    """The diff tables compare the same neurons of both runs, and v1 -> v2 changes some explanations."""
     diff = read_diff(report_workspace.db_path, *report_workspace.run_ids)
     assert diff.auc.num_rows == 8 + 64 + 10
-    assert set(diff.explanations.column("change").to_pylist()) <= {"changed", "added", "removed"}
+    changes = diff.explanations.column("change").to_pylist()
+    assert changes and set(changes) <= {"changed", "added", "removed"}
+    changed = [row for row in diff.explanations.to_pylist() if row["change"] == "changed"]
+    assert changed and all(row["formula_a"] != row["formula_b"] for row in changed)
 
 
 def test_known_runs_and_missing_manifest(report_workspace, tmp_path):

@@ -87,13 +87,17 @@ def test_dead_neurons_are_left_out_of_the_changes(report_workspace, tmp_path):
 
 
 def test_two_runs_add_the_diff_and_both_runs(report_workspace, tmp_path):
-    """Two runs: both have a section and a 'What changed' section with its AUC figure follows."""
+    """Two runs: both have a section, and a 'What changed' section follows with its AUC figure and the
+    neurons whose explanation changed (v1 -> v2 changes some)."""
     first, second = report_workspace.run_ids
     index = write_report(report_workspace.db_path, report_workspace.root, [first, second], tmp_path)
     text = index.read_text()
     assert f'id="{first}"' in text and f'id="{second}"' in text
     assert "What changed" in text
     assert f"figures/diff-{first}-{second}.png" in text
+    heading, changes = text.split("Neurons whose explanation changed (")[1].split(")", 1)
+    assert int(heading) > 0
+    assert re.search(r"<tbody>\s*<tr>", changes.split("</table>")[0])
 
 
 def test_rewriting_gives_the_same_page_and_drops_stale_figures(report_workspace, tmp_path):
