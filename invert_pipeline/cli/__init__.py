@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from invert_pipeline.cli.guard import guard_descendants
+from invert_pipeline.cli.prefect_settings import set_default_settings, startup_timeout_advice
 
 COMMAND_MODULES = (
     "invert_pipeline.cli.run",
@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in STARTS_NO_PROCESS:
         guard_descendants()  # a Prefect server or Dask worker it starts dies with it, even on SIGKILL
-    # Unless the user chose otherwise: the ephemeral Prefect API's telemetry needs the internet, and on
-    # a fresh Prefect database it logs a "database is locked" traceback at start-up.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    set_default_settings()  # before any command imports Prefect
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # one clear line unless --debug
         if args.debug:
             raise
-        print(f"invert {args.command}: error: {error}", file=sys.stderr)
+        print(f"invert {args.command}: error: {startup_timeout_advice(error) or error}", file=sys.stderr)
         return 2
 
 
