@@ -63,6 +63,7 @@ from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarc
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.faults import fault_point
 from invert_pipeline.workspace import (
+    Workspace,
     atomic_write_json,
     atomic_write_parquet,
     file_digest,
@@ -453,7 +454,7 @@ def _samples_table(split: datasets.Dataset, label_column: str | None, sample_ids
 
 def dataset_dir(workspace: str | Path, dataset_fp: str) -> Path:
     """Where the prepared dataset with fingerprint ``dataset_fp`` lives in ``workspace``."""
-    return Path(workspace) / "datasets" / dataset_fp
+    return Workspace(workspace).dataset_dir(dataset_fp)
 
 
 def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str | None = None) -> Path:

@@ -1,6 +1,6 @@
 """The workspace folder: where every stage of the pipeline keeps its files, and how they are written.
 
-Layout (all paths relative to the workspace root)::
+Layout (all paths relative to the workspace root; :class:`Workspace` knows every one of them)::
 
     datasets/<dataset_fingerprint>/        samples, concepts, concept_edges, labels (.parquet), dataset.json
     activations/<activation_key>/<layer>/  part-<start>-<stop>.parquet chunks of [sample_id, neuron columns]
@@ -29,6 +29,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,6 +43,91 @@ logger = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = Path("invert-workspace")
 RECORD_SUFFIX = ".sha256"
 WAREHOUSE_FILE = "warehouse.duckdb"  # with its write-ahead log warehouse.duckdb.wal
+MANIFEST_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The paths of a workspace folder, as laid out in ``docs/ARCHITECTURE.md``; nothing else spells them.
+
+    ``Workspace(root)`` takes the folder as given (relative or absolute); every path is under it.
+    """
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def warehouse(self) -> Path:
+        """``warehouse.duckdb``: the DuckDB warehouse."""
+        return self.root / WAREHOUSE_FILE
+
+    def dataset_dir(self, dataset_fp: str) -> Path:
+        """``datasets/<dataset_fp>``: a prepared dataset's tables and ``dataset.json``."""
+        return self.root / "datasets" / dataset_fp
+
+    def activations_dir(self, activation_key: str) -> Path:
+        """``activations/<activation_key>``: one folder per extracted layer."""
+        return self.root / "activations" / activation_key
+
+    def layer_activations_dir(self, activation_key: str, layer: str) -> Path:
+        """``activations/<activation_key>/<layer>``: one layer's Parquet chunks."""
+        return self.activations_dir(activation_key) / layer
+
+    def search_dir(self, search_key: str) -> Path:
+        """``search/<search_key>``: the search outputs of every layer."""
+        return self.root / "search" / search_key
+
+    def explanations(self, search_key: str, layer: str) -> Path:
+        """``search/<search_key>/<layer>.parquet``: one layer's explanations."""
+        return self.search_dir(search_key) / f"{layer}.parquet"
+
+    def atomic_scores(self, search_key: str, layer: str) -> Path:
+        """``search/<search_key>/<layer>.atomic.parquet``: the AUC of every neuron and concept of a layer."""
+        return self.search_dir(search_key) / f"{layer}.atomic.parquet"
+
+    @property
+    def runs_dir(self) -> Path:
+        """``runs``: one folder per run."""
+        return self.root / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        """``runs/<run_id>``: a run's own files."""
+        return self.runs_dir / run_id
+
+    def manifest(self, run_id: str) -> Path:
+        """``runs/<run_id>/run.json``: the run manifest the warehouse loads."""
+        return self.run_dir(run_id) / MANIFEST_FILE
+
+    def neuron_influence(self, run_id: str) -> Path:
+        """``runs/<run_id>/neuron_influence.parquet``: the linear weights between a run's layers."""
+        return self.run_dir(run_id) / "neuron_influence.parquet"
+
+    def run_ids(self) -> list[str]:
+        """The ids of the runs that have a manifest, sorted."""
+        return sorted(path.parent.name for path in self.runs_dir.glob(f"*/{MANIFEST_FILE}"))
+
+    @property
+    def reports_dir(self) -> Path:
+        """``reports``: the static HTML reports (served by ``invert report --serve``)."""
+        return self.root / "reports"
+
+    def report_dir(self, run_ids: Sequence[str]) -> Path:
+        """``reports/<run ids joined by '+'>``: the report of one run, or of runs compared in order."""
+        return self.reports_dir / "+".join(run_ids)
+
+    def report_index(self, run_ids: Sequence[str]) -> Path:
+        """``reports/<run ids joined by '+'>/index.html``."""
+        return self.report_dir(run_ids) / "index.html"
+
+    def path(self, relative: str) -> Path:
+        """A path a manifest records (relative to the workspace) under this workspace's root."""
+        return self.root / relative
+
+    def relative(self, path: str | os.PathLike) -> str:
+        """``path`` (under the root) as a manifest records it: relative to the workspace, with ``/``."""
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
 
 def fingerprint(*parts: object) -> str:

@@ -1,4 +1,4 @@
-"""Workspace writes: atomic, and with the permissions the user's umask gives."""
+"""Workspace writes: atomic, and with the permissions the user's umask gives; the Workspace layout."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from invert_pipeline.workspace import (
+    Workspace,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_parquet,
@@ -51,3 +52,33 @@ def test_temporary_dir_follows_the_umask(umask, tmp_path):
 def test_temporary_dir_is_new_each_time(tmp_path):
     """Two builders of the same folder never share a temporary folder."""
     assert temporary_dir(tmp_path / "abc") != temporary_dir(tmp_path / "abc")
+
+
+def test_workspace_knows_every_path_of_the_layout(tmp_path):
+    """Workspace spells each path of docs/ARCHITECTURE.md's layout, under its root."""
+    workspace = Workspace(tmp_path)
+    expected = {
+        workspace.dataset_dir("fp"): "datasets/fp",
+        workspace.activations_dir("ak"): "activations/ak",
+        workspace.layer_activations_dir("ak", "conv1"): "activations/ak/conv1",
+        workspace.search_dir("sk"): "search/sk",
+        workspace.explanations("sk", "conv1"): "search/sk/conv1.parquet",
+        workspace.atomic_scores("sk", "conv1"): "search/sk/conv1.atomic.parquet",
+        workspace.run_dir("r-1"): "runs/r-1",
+        workspace.manifest("r-1"): "runs/r-1/run.json",
+        workspace.neuron_influence("r-1"): "runs/r-1/neuron_influence.parquet",
+        workspace.report_index(["r-1", "r-2"]): "reports/r-1+r-2/index.html",
+        workspace.warehouse: "warehouse.duckdb",
+    }
+    for path, relative in expected.items():
+        assert workspace.relative(path) == relative
+        assert workspace.path(relative) == path
+
+
+def test_workspace_lists_the_runs_that_have_a_manifest(tmp_path):
+    """run_ids: the runs/ folders holding a run.json, sorted; a folder without one is no run."""
+    workspace = Workspace(tmp_path)
+    for run_id in ("b-run", "a-run"):
+        atomic_write_json({"run_id": run_id}, workspace.manifest(run_id))
+    workspace.run_dir("unfinished").mkdir()
+    assert workspace.run_ids() == ["a-run", "b-run"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from invert_pipeline.cli.warehouse import warehouse_file
 from invert_pipeline.report_server import DEFAULT_PORT, REPORTS_URL_VARIABLE
 from invert_pipeline.warehouse import DEFAULT_DB_NAME, WarehouseError, resolve_run
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    workspace = Path(args.workspace)
-    if not workspace.is_dir():
+    workspace = Workspace(args.workspace)
+    if not workspace.root.is_dir():
         raise FileNotFoundError(f"--workspace {args.workspace!r} is not a folder: pass the folder `invert run` wrote to")
     if not args.runs and not args.serve:
         raise ValueError("give --run ID (the report to write) or --serve (serve the workspace's reports), or both")
@@ -46,11 +46,11 @@ def run_report(args: argparse.Namespace) -> int:
 
         db_path = warehouse_file(args)
         run_ids = [_run_id(db_path, reference) for reference in args.runs]
-        out_dir = Path(args.out) if args.out else workspace / "reports" / "+".join(run_ids)
-        index = write_report(db_path, workspace, run_ids, out_dir)
+        out_dir = Path(args.out) if args.out else workspace.report_dir(run_ids)
+        index = write_report(db_path, workspace.root, run_ids, out_dir)
         print(f"report: {index.resolve()}", flush=True)
     if args.serve:
-        serve_reports(workspace / "reports", args.port)
+        serve_reports(workspace.reports_dir, args.port)
     return 0
 
 

@@ -25,7 +25,7 @@ from invert_pipeline.warehouse import (
     run_sql,
 )
 from invert_pipeline.warehouse.output import OUTPUT_FORMATS, render, write_result
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,7 +111,7 @@ def _add_files_option(parser: argparse.ArgumentParser) -> None:
 
 def warehouse_file(args: argparse.Namespace) -> Path:
     """The warehouse file of a command's ``--db`` and ``--workspace`` options."""
-    return Path(args.db) if args.db else Path(args.workspace) / DEFAULT_DB_NAME
+    return Path(args.db) if args.db else Workspace(args.workspace).warehouse
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
-from invert_pipeline.warehouse.manifest import manifest_path
+from invert_pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class RunDiff:
 
 def read_manifest(workspace: str | Path, run_id: str) -> dict:
     """``<workspace>/runs/<run_id>/run.json``, with a clear error when it is missing."""
-    path = manifest_path(workspace, run_id)
+    path = Workspace(workspace).manifest(run_id)
     if not path.is_file():
         raise FileNotFoundError(
             f"run {run_id!r} has no manifest at {path}: pass the workspace the run was made in (--workspace)"

@@ -10,6 +10,7 @@ from PIL import Image
 
 from invert_pipeline.datasets import open_split
 from invert_pipeline.extraction import read_activations
+from invert_pipeline.workspace import Workspace
 
 
 def extreme_samples(
@@ -57,7 +58,7 @@ def dead_neurons(workspace: str | Path, manifest: dict) -> set[tuple[str, int]]:
     return {
         (layer["name"], neuron)
         for layer in manifest["layers"]
-        for neuron in constant_neurons(Path(workspace) / layer["activations"])
+        for neuron in constant_neurons(Workspace(workspace).path(layer["activations"]))
     }
 
 

@@ -32,7 +32,7 @@ from invert_pipeline.report.contents import (
 )
 from invert_pipeline.report.html import Column
 from invert_pipeline.report.samples import dead_neurons, layer_extremes, load_images
-from invert_pipeline.workspace import atomic_write_text
+from invert_pipeline.workspace import Workspace, atomic_write_text
 
 NEURONS_PER_LAYER = 8
 SAMPLES_PER_END = 6
@@ -246,11 +246,12 @@ def _is_significant(row: dict) -> bool:
 
 def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, written: set[Path]) -> list[str]:
     run_slug = _slug(contents.run["run_id"])
-    layer_dirs = {layer["name"]: workspace / layer["activations"] for layer in contents.manifest["layers"]}
+    root = Workspace(workspace)
+    layer_dirs = {layer["name"]: root.path(layer["activations"]) for layer in contents.manifest["layers"]}
     shown = {layer: _shown_neurons(contents, layer) for layer in contents.layers}
     extremes = {layer: layer_extremes(layer_dirs[layer], shown[layer], SAMPLES_PER_END) for layer in contents.layers}
     wanted = {int(i) for layer in extremes.values() for top, bottom in layer.values() for i in (*top, *bottom)}
-    images = load_images(workspace / contents.manifest["dataset"]["dir"], wanted)
+    images = load_images(root.path(contents.manifest["dataset"]["dir"]), wanted)
     best = {(row["layer"], row["neuron"]): row for row in contents.best.to_pylist()}
     columns = [
         Column("label", "neuron", html.markup), Column("explanation", "explanation", html.markup),

@@ -13,8 +13,9 @@ from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S
 from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from invert_pipeline.warehouse.loading import RebuildResult, is_loaded, load_run, rebuild
 from invert_pipeline.warehouse.querying import resolve_run, run_named_query, run_sql
+from invert_pipeline.workspace import WAREHOUSE_FILE
 
-DEFAULT_DB_NAME = "warehouse.duckdb"
+DEFAULT_DB_NAME = WAREHOUSE_FILE  # the warehouse's name in a workspace (invert_pipeline.workspace.Workspace)
 # A best explanation is significant when its effective q-value (held-out when the run has one) is
 # below this: the default max_q_value of the named queries, and what summaries and reports count.
 SIGNIFICANCE_LEVEL = 0.05

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invert_pipeline.warehouse.errors import WarehouseError
-from invert_pipeline.workspace import read_json
-
-MANIFEST_NAME = "run.json"
+from invert_pipeline.workspace import Workspace, read_json
 
 
 @dataclass(frozen=True)
@@ -48,27 +46,22 @@ class RunManifest:
     path: Path
 
 
-def manifest_path(workspace: str | os.PathLike, run_id: str) -> Path:
-    """Where the manifest of ``run_id`` lives in ``workspace``."""
-    return Path(workspace) / "runs" / run_id / MANIFEST_NAME
-
-
 def find_run_ids(workspace: str | os.PathLike) -> list[str]:
     """The ids of every run of ``workspace`` that has a manifest, sorted."""
-    root = Path(workspace)
-    if not root.is_dir():
-        raise WarehouseError(f"workspace {root} does not exist: pass the folder `invert run` wrote to")
-    return sorted(path.parent.name for path in (root / "runs").glob(f"*/{MANIFEST_NAME}"))
+    root = Workspace(workspace)
+    if not root.root.is_dir():
+        raise WarehouseError(f"workspace {root.root} does not exist: pass the folder `invert run` wrote to")
+    return root.run_ids()
 
 
 def read_manifest(workspace: str | os.PathLike, run_id: str) -> RunManifest:
     """Read and check the manifest of ``run_id``; errors name the file and the missing key."""
     if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id in (".", ".."):
         raise WarehouseError(f"`run_id` must be a run folder name under runs/, got {run_id!r}")
-    root = Path(workspace)
-    path = manifest_path(root, run_id)
+    root = Workspace(workspace)
+    path = root.manifest(run_id)
     if not path.is_file():
-        known = find_run_ids(root)
+        known = find_run_ids(workspace)
         raise WarehouseError(f"no run manifest {path}; runs in this workspace: {', '.join(known) or 'none'}")
     try:
         raw = read_json(path)
@@ -97,17 +90,17 @@ def read_manifest(workspace: str | os.PathLike, run_id: str) -> RunManifest:
         model_fingerprint=model.get("fingerprint"),
         dataset_name=dataset.get("name"),
         dataset_fingerprint=_required(dataset, "fingerprint", str, f"{where} (dataset)"),
-        dataset_dir=root / _required(dataset, "dir", str, f"{where} (dataset)"),
+        dataset_dir=root.path(_required(dataset, "dir", str, f"{where} (dataset)")),
         parameters=raw.get("parameters") or {},
         code_version=raw.get("code_version"),
         report_path=raw.get("report"),
         layers=tuple(_layer(root, entry, f"{where} (layers[{index}])") for index, entry in enumerate(layers)),
-        neuron_influence=root / influence if influence else None,
+        neuron_influence=root.path(influence) if influence else None,
         path=path,
     )
 
 
-def _layer(root: Path, entry: object, where: str) -> LayerFiles:
+def _layer(root: Workspace, entry: object, where: str) -> LayerFiles:
     if not isinstance(entry, dict):
         raise WarehouseError(f"{where} must be an object, got {entry!r}")
     n_neurons = _required(entry, "n_neurons", int, where)
@@ -116,8 +109,8 @@ def _layer(root: Path, entry: object, where: str) -> LayerFiles:
     return LayerFiles(
         name=_required(entry, "name", str, where),
         n_neurons=n_neurons,
-        explanations=root / _required(entry, "explanations", str, where),
-        atomic_scores=root / _required(entry, "atomic_scores", str, where),
+        explanations=root.path(_required(entry, "explanations", str, where)),
+        atomic_scores=root.path(_required(entry, "atomic_scores", str, where)),
     )
 
 
