@@ -2,7 +2,9 @@
 
 One module per group of commands; each exposes ``register(subparsers)`` that adds its commands,
 each with a ``handler(args) -> int`` set through ``set_defaults(handler=...)``. Errors reach the
-user as one clear line (exit code 2) unless ``--debug`` asks for the traceback.
+user as one clear line (exit code 2) unless ``--debug`` asks for the traceback. What a command changes
+for the whole process (environment variables, the root logger's formatters) is put back when
+:func:`main` returns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 
 from invert_pipeline.cli.guard import guard_descendants
 from invert_pipeline.cli.prefect_settings import set_default_settings, startup_timeout_advice
+from invert_pipeline.cli.process_state import restored_process_state
 
 COMMAND_MODULES = (
     "invert_pipeline.cli.run",
@@ -40,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names; its exit status. The environment and the root logger's handlers are
+    restored on return (:mod:`invert_pipeline.cli.process_state`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with restored_process_state():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     if args.command not in STARTS_NO_PROCESS:
         guard_descendants()  # a Prefect server or Dask worker it starts dies with it, even on SIGKILL
     set_default_settings()  # before any command imports Prefect

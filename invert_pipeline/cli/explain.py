@@ -184,7 +184,11 @@ def _default_dataset(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def quiet_tracebacks() -> None:
-    """Show flow and task errors in the terminal as one line: tracebacks still reach the Prefect API."""
+    """Show flow and task errors in the terminal as one line: tracebacks still reach the Prefect API.
+
+    Changes the root logger's handlers for the rest of the command; :func:`invert_pipeline.cli.main`
+    puts them back when the command returns.
+    """
     for handler in logging.getLogger().handlers:
         handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
 
