@@ -73,5 +73,6 @@ def shared_dask_cluster(runner: RunnerName, dask_address: str | None) -> Iterato
 
 
 def _local_cluster_settings() -> dict:
-    """A local Dask cluster: one single-threaded worker process per core (torch and numpy use the rest)."""
-    return {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1}
+    """A local Dask cluster: one single-threaded worker process per core (torch and numpy use the rest), its
+    dashboard on a free loopback port (never the fixed 8787, which another cluster or program may hold)."""
+    return {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
@@ -78,92 +76,6 @@ def run_train_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One spurious finding of a run: a class that follows a concept outside its own hierarchy."""
-
-    class_name: str
-    concepts: tuple[str, ...]  # the formula's non-negated concepts outside the class's hierarchy
-    layer: str
-    neuron: int
-    formula: str
-    auc: float
-    via: Literal["logit", "feeds"]  # the class's own output, or a neuron among its strongest inputs
-    is_attribute: bool  # one of ``concepts`` is outside the hierarchy altogether (attribute, annotation)
-
-    def describe(self) -> str:
-        if self.via == "logit":
-            where = "its logit"
-        elif self.via == "feeds":
-            where = f"{self.layer} neuron {self.neuron}, which feeds it,"
-        else:
-            raise ValueError(f"Finding.via must be 'logit' or 'feeds'; got {self.via!r}")
-        return f"class {self.class_name}: {where} is explained by `{self.formula}` (AUC {self.auc:.3f})"
-
-
-def spurious_findings(db_path: Path, run_id: str) -> list[Finding]:
-    """The run's spurious findings (queries ``spurious_logit_explanations`` and ``spurious_class_features``).
-
-    A finding names the formula's non-negated concepts outside the class's hierarchy (a formula
-    such as ``Trouser & ~watermark`` relies on the absence of the watermark, not on it). Findings
-    that involve a concept outside the hierarchy altogether (an attribute or an annotation, such
-    as ``watermark``) come first; within each group, highest AUC first.
-    """
-    from invert_core import literals, parse_formula
-    from invert_pipeline.warehouse import run_named_query
-
-    query = {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
-    kinds, lineage = _concept_relations(db_path, run_id)
-    attributes = {name for name, kind in kinds.items() if kind in ("attribute", "annotation")}
-
-    def finding(class_name: str, layer: str, neuron: int, formula: str, auc: float, via: str) -> Finding | None:
-        outside = tuple(dict.fromkeys(
-            literal.concept for literal in literals(parse_formula(formula))
-            if not literal.negated and (class_name, literal.concept) not in lineage
-        ))
-        if not outside:
-            return None
-        return Finding(class_name, outside, layer, neuron, formula, auc, via, bool(attributes.intersection(outside)))
-
-    logits = run_named_query(db_path, "spurious_logit_explanations", query).to_pylist()
-    features = run_named_query(db_path, "spurious_class_features", query).to_pylist()
-    candidates = {
-        (row["class_name"], row["layer"], row["neuron"], row["formula"], row["auc"], "logit") for row in logits
-    } | {
-        (row["class_name"], row["source_layer"], row["source_neuron"], row["formula"], row["auc"], "feeds")
-        for row in features
-    }
-    findings = [found for candidate in candidates if (found := finding(*candidate)) is not None]
-    return sorted(findings, key=lambda found: (not found.is_attribute, -found.auc, found.class_name, found.neuron))
-
-
-def _concept_relations(db_path: Path, run_id: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    """For the run's dataset: concept name -> kind, and the (concept, related) pairs of one line of descent."""
-    from invert_pipeline.warehouse.connection import read_connection
-
-    with read_connection(db_path) as connection:
-        dataset = {"run": run_id}
-        kinds = connection.execute(
-            """
-            select concepts.concept, concepts.kind
-            from concepts
-            join runs using (dataset_fingerprint)
-            where runs.run_id = $run
-            """,
-            dataset,
-        ).fetchall()
-        lineage = connection.execute(
-            """
-            select lineage.concept, lineage.related
-            from concept_lineage as lineage
-            join runs using (dataset_fingerprint)
-            where runs.run_id = $run
-            """,
-            dataset,
-        ).fetchall()
-    return dict(kinds), {(concept, related) for concept, related in lineage}
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from flows.explain import explain_model
     from flows.report import write_report_flow
@@ -188,7 +100,6 @@ def run_demo(args: argparse.Namespace) -> int:
             )
     if not args.debug:
         quiet_tracebacks()
-    started = time.perf_counter()
     workspace = Path(args.workspace).resolve()
     results = {
         version: explain_model(
@@ -210,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
     for version in VERSIONS:
         print(f"  {version} alone  {results[version]['report']}")
-    print(f"  finished in {time.perf_counter() - started:.0f} s")
+    print(f"  finished in {seconds_since_process_start():.0f} s (from the start of the process)")
     print_next_commands(args.workspace, run_ids[-1], compare_with=run_ids[0])
     return 0
 
@@ -222,6 +133,8 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str, works
 
     from invert_pipeline.report.contents import read_manifest
     from invert_pipeline.report.samples import dead_neurons
+    from invert_pipeline.events import MODEL_REGRESSED
+    from invert_pipeline.regression import compare_runs
     from invert_pipeline.warehouse import run_named_query
 
     query = {"max_q_value": SIGNIFICANCE_LEVEL}
@@ -248,3 +161,15 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str, works
     if moves.column("class_name").null_count == moves.num_rows:  # no logit among them: nothing to name
         columns.remove("class_name")
     print("    " + format_table(moves.select(columns)).replace("\n", "\n    "))
+
+    regression = compare_runs(db_path, run_b, run_a)
+    print(f"\nRegression gate: {version_b} against {version_a} (explain_model emits {MODEL_REGRESSED} when it fails)")
+    for line in regression.lines():
+        print(f"  {'! ' if regression.regressed else ''}{line}")
+
+
+def seconds_since_process_start() -> float:
+    """Wall time since this process started (imports and Prefect's start-up included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 import pytest
@@ -33,7 +34,8 @@ class TestMakeTaskRunner:
         """Without an address, the Dask runner describes a local cluster of one worker per core."""
         runner = make_task_runner("dask")
         assert runner.address is None
-        assert runner.cluster_kwargs == {"n_workers": os.cpu_count(), "threads_per_worker": 1}
+        assert runner.cluster_kwargs == {"n_workers": os.cpu_count(), "threads_per_worker": 1,
+                                         "dashboard_address": "127.0.0.1:0"}
 
     def test_unknown_runner_rejected(self):
         """An unknown runner name is refused with the allowed names."""
@@ -56,6 +58,15 @@ class TestSharedDaskCluster:
         """The local runner gets no Dask address."""
         with shared_dask_cluster("local", None) as address:
             assert address is None
+
+    def test_started_cluster_dashboard_on_a_free_loopback_port(self):
+        """A cluster started for a run serves its dashboard on a free port of 127.0.0.1, not on the fixed 8787."""
+        from distributed import Client
+
+        with shared_dask_cluster("dask", None) as address, Client(address) as client:
+            dashboard = urlsplit(client.dashboard_link)
+        assert dashboard.hostname == "127.0.0.1"
+        assert dashboard.port not in (None, 8787)
 
     def test_unknown_runner_rejected(self):
         """An unknown runner name is refused before anything starts."""
