@@ -49,6 +49,17 @@ class SearchConfig:
     def criterion(self) -> Criterion:
         return Criterion(self.selection, self.literal_cost, self.mode == "positive")
 
+    def bounds(self, step: int, n_samples: int) -> tuple[int, int]:
+        """Support bounds (inclusive) of the beam entries after ``step`` literals.
+
+        The returned formulas lie within ``min_count .. max_count``. With ``selection="significance"``
+        an entry that will still be extended may cover more samples (up to ``n_samples - min_count``),
+        so that `(a | b) & c` is found when `a | b` covers more than ``max_count`` samples.
+        """
+        if self.selection == "significance" and self.semantics == "exact" and step < self.length:
+            return self.min_count, n_samples - self.min_count
+        return self.min_count, self.max_count
+
 
 @dataclass(frozen=True)
 class BeamEntry:
@@ -173,7 +184,7 @@ def beam_search(
     atom_sum = torch.cat([positive_sum, total_sum - positive_sum], dim=1)  # (K, 2C)
     positive_key = torch.mv(grouped.concept_by_group, supports.weights)
     atom_key = torch.cat([positive_key, supports.total - positive_key])  # (2C,)
-    atom_valid = _supported(atom_count, config)  # (2C,)
+    atom_valid = _supported(atom_count, config.bounds(1, n_samples))  # (2C,)
     atom_score = criterion.base(atom_count, atom_sum, n_samples, tie_term)  # (K, 2C)
     refinement = None
     if config.semantics == "exact" and config.selection == "significance":
@@ -242,12 +253,13 @@ class _Context:
 class _RefinementTest:
     """What the refinement test reads: squared doubled rank sums per group, in all, and per atom.
 
-    A candidate one literal longer than its beam entry moves a set D of samples: AND with atom a removes
-    D = entry ∧ ¬a from the entry's samples, OR with a adds D = a ∧ ¬entry. The refinement is admitted
-    only when D differs from the samples it leaves: in positive mode the removed samples rank lower
-    than the kept ones, the added samples higher than the other negatives (the reverse in negative
-    mode), by a pooled t-test on the ranks whose critical value grows with the number of candidates of
-    the step (Bonferroni at ``REFINEMENT_ALPHA``). A beam entry is kept as it is otherwise.
+    A candidate ``entry op a`` is admitted only when both operands matter: AND with atom a keeps
+    entry ∧ a, and the samples it drops from the entry (entry ∧ ¬a) and from the atom (a ∧ ¬entry)
+    must each rank lower than the kept ones; OR adds them, and each (a ∧ ¬entry, entry ∧ ¬a) must rank
+    higher than the samples of neither (the reverse in negative mode). Each comparison is a pooled
+    t-test on the ranks whose critical value grows with the number of candidates of the step
+    (Bonferroni at ``REFINEMENT_ALPHA``). Testing against both operands makes the test independent of
+    the path: `c125 | c244` is refused from the entry c125 as from c244 when c125 adds nothing.
     """
 
     group_squares: torch.Tensor  # (n_groups, K)
@@ -255,8 +267,8 @@ class _RefinementTest:
     atom_squares: torch.Tensor  # (K, 2C)
 
 
-def _supported(counts: torch.Tensor, config: SearchConfig) -> torch.Tensor:
-    return (counts >= config.min_count) & (counts <= config.max_count)
+def _supported(counts: torch.Tensor, bounds: tuple[int, int]) -> torch.Tensor:
+    return (counts >= bounds[0]) & (counts <= bounds[1])
 
 
 def _atom_truth(grouped: GroupedLabels, atom_index: torch.Tensor, n_concepts: int) -> torch.Tensor:
@@ -379,7 +391,7 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
     in_expansion.scatter_(1, expansion, True)
     valid = (
-        _supported(count, config).reshape(n_neurons, width, n_atoms, 2)
+        _supported(count, config.bounds(step, n_samples)).reshape(n_neurons, width, n_atoms, 2)
         & beams.alive[:, :, None, None]
         & in_expansion[:, None, :, None]
     ).reshape(n_neurons, -1)
@@ -397,12 +409,13 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     base = criterion.base(count, sums, n_samples, context.tie_term)
     value = torch.where(valid, base - criterion.charge(candidate_lengths), worst)
     old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, context.tie_term)
-    old_value = torch.where(beams.alive, old_base - criterion.charge(old_lengths), worst)
+    old_valid = beams.alive & _supported(beams.n_pos, config.bounds(step, n_samples))
+    old_value = torch.where(old_valid, old_base - criterion.charge(old_lengths), worst)
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
     )
-    items = _Items(old_value, beams.alive, value, valid, position_in_expansion, config.mode)
+    items = _Items(old_value, old_valid, value, valid, position_in_expansion, config.mode)
 
     def describe(k: int, item: int) -> tuple[Formula, int]:
         """The formula of an item and its length."""
@@ -454,15 +467,16 @@ def _admitted_refinements(beams, context: _Context, and_count, and_sum, and_squa
     total_squares = context.refinement.total_squares[:, None, None]
     entry = (beams.n_pos.unsqueeze(2), beams.doubled_sum.unsqueeze(2), beams.squares.unsqueeze(2))
     atom = (context.atom_count, context.atom_sum.unsqueeze(1), context.refinement.atom_squares.unsqueeze(1))
-    kept = (and_count, and_sum, and_squares)
-    removed = tuple(e - k for e, k in zip(entry, kept))  # AND: entry ∧ ¬a leaves
-    added = tuple(a - k for a, k in zip(atom, kept))  # OR: a ∧ ¬entry joins
-    others = (n - entry[0] - added[0], total_sum - entry[1] - added[1], total_squares - entry[2] - added[2])
-    and_t = _rank_t(kept, removed)
-    or_t = _rank_t(added, others)
+    both = (and_count, and_sum, and_squares)  # entry ∧ a
+    entry_only = tuple(e - k for e, k in zip(entry, both))  # entry ∧ ¬a
+    atom_only = tuple(a - k for a, k in zip(atom, both))  # a ∧ ¬entry
+    neither = tuple(total - e - a for total, e, a in zip((n, total_sum, total_squares), entry, atom_only))
+    # AND keeps `both`: what it drops from the entry, and from the atom, ranks lower. OR adds the atom's
+    # samples to the entry's: what each operand brings beyond the other ranks higher than `neither`.
+    sign = 1.0 if context.config.mode == "positive" else -1.0
+    and_t = torch.minimum(sign * _rank_t(both, entry_only), sign * _rank_t(both, atom_only))
+    or_t = torch.minimum(sign * _rank_t(atom_only, neither), sign * _rank_t(entry_only, neither))
     t = torch.stack([and_t, or_t], dim=3)
-    if context.config.mode == "negative":
-        t = -t
     critical = refinement_critical_value(width * n_expansion * 2)
     return (t >= critical).reshape(n_neurons, -1)
 

@@ -46,6 +46,29 @@ def signed_z_squared(truth: np.ndarray, activations: np.ndarray) -> Fraction:
     return (1 if centred >= 0 else -1) * centred * centred / (4 * variance)
 
 
+def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candidates, mode="positive") -> bool:
+    """The refinement test: what each operand brings beyond the other differs (pooled t on the ranks)."""
+    doubled_ranks = 2 * scipy.stats.rankdata(activations)
+    critical = scipy.special.ndtri(1 - 0.05 / n_candidates)
+    both, neither = entry_truth & atom_truth, ~entry_truth & ~atom_truth
+    if node_type is And:  # both above what each drops
+        pairs = [(both, entry_truth & ~atom_truth), (both, atom_truth & ~entry_truth)]
+    else:  # what each adds above neither
+        pairs = [(atom_truth & ~entry_truth, neither), (entry_truth & ~atom_truth, neither)]
+    for high, low in pairs:
+        if mode == "negative":
+            high, low = low, high
+        if not high.any() or not low.any():
+            return False
+        first, second = doubled_ranks[high], doubled_ranks[low]
+        pooled = (((first - first.mean()) ** 2).sum() + ((second - second.mean()) ** 2).sum()) / max(
+            1, len(first) + len(second) - 2)
+        scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
+        if not (scale > 0 and (first.mean() - second.mean()) / scale >= critical):
+            return False
+    return True
+
+
 def spec_beam_search(activations, labels, concepts, *, length, beam, min_fraction, max_fraction, mode,
                      limit_search=None, semantics="reference", selection="auc"):
     """The final beam as (formula, length, auc, n_pos, synonyms) tuples, best first."""
@@ -57,28 +80,11 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         found = literals(formula)
         return (len(formula), sum(lit.negated for lit in found), sorted(specificity[lit.concept] for lit in found))
 
-    doubled_ranks = 2 * scipy.stats.rankdata(activations)
-
-    def admitted(entry_truth, combined, node_type, n_candidates):
-        """The refinement test: the samples a literal moves differ from those it leaves (pooled t on ranks)."""
-        if node_type is And:
-            high, low = combined, entry_truth & ~combined  # kept above removed
-        else:
-            high, low = combined & ~entry_truth, ~combined  # added above the other negatives
-        if mode == "negative":
-            high, low = low, high
-        first, second = doubled_ranks[high], doubled_ranks[low]
-        pooled = (((first - first.mean()) ** 2).sum() + ((second - second.mean()) ** 2).sum()) / max(
-            1, len(first) + len(second) - 2)
-        scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
-        t = (first.mean() - second.mean()) / scale if scale > 0 else 0.0
-        return t >= scipy.special.ndtri(1 - 0.05 / n_candidates)
-
     def value(entry):
         return signed_z_squared(entry[4], activations) if selection == "significance" else entry[2]
 
     def distinct(ranked, carried):
-        """One entry per support in order of first appearance: (representative entry, synonyms)."""
+        """The first ``beam`` supports in order of first appearance: (representative entry, synonyms)."""
         supports = {}
         for entry in ranked:
             members = supports.setdefault(entry[4].tobytes(), [entry, []])[1]
@@ -88,13 +94,16 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         for first, members in supports.values():
             formulas = sorted(dict.fromkeys(members), key=preference)
             result.append(((formulas[0], len(formulas[0])) + first[2:], tuple(formulas[1:])))
-        return result
+        return result[:beam]
 
     low = max(1, math.ceil(min_fraction * n_samples - 1e-9))
     high = min(n_samples - 1, math.floor(max_fraction * n_samples + 1e-9))
 
-    def supported(truth):
-        return low <= truth.sum() <= high
+    significance = semantics == "exact" and selection == "significance"
+
+    def supported(truth, step):
+        """Entries still to be extended may cover up to N - low samples with significance."""
+        return low <= truth.sum() <= (n_samples - low if significance and step < length else high)
 
     def score(formula, truth, size):
         return (formula, size, pairwise_auc(truth, activations), int(truth.sum()), truth)
@@ -104,10 +113,10 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     atoms += [(Literal(name, negated=True), ~labels[:, i]) for i, name in enumerate(concepts)]
     scored = [score(formula, truth, 1) for formula, truth in atoms]
     by_auc = sorted(scored, key=value, reverse=descending)
-    current = [entry for entry in by_auc if supported(entry[4])]
+    current = [entry for entry in by_auc if supported(entry[4], 1)]
     synonyms = {}
     if semantics == "exact":
-        chosen = distinct(current, {})[:beam]
+        chosen = distinct(current, {})
         current = [entry for entry, _ in chosen]
         synonyms = {entry[0]: others for entry, others in chosen}
     current = current[:beam]
@@ -117,12 +126,12 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         for formula, _, _, _, truth in current:
             for atom, _, _, _, atom_truth in expansion:
                 for node_type, combined in ((And, truth & atom_truth), (Or, truth | atom_truth)):
-                    if not supported(combined):
+                    if not supported(combined, step):
                         continue
                     if semantics == "exact" and np.array_equal(combined, truth):
                         continue  # moves no sample: restates the entry
-                    if semantics == "exact" and selection == "significance" and not admitted(
-                            truth, combined, node_type, beam * len(expansion) * 2):
+                    if semantics == "exact" and selection == "significance" and not refinement_admitted(
+                            activations, truth, atom_truth, node_type, beam * len(expansion) * 2, mode):
                         continue
                     new = node_type((formula, atom))
                     if semantics == "exact":
@@ -130,9 +139,10 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
                         candidates.append(score(new, combined, len(new)))
                     else:
                         candidates.append(score(new, combined, step))
-        ranked = sorted(current + candidates, key=value, reverse=descending)
+        kept = [entry for entry in current if supported(entry[4], step)]
+        ranked = sorted(kept + candidates, key=value, reverse=descending)
         if semantics == "exact":
-            chosen = distinct(ranked, synonyms)[:beam]
+            chosen = distinct(ranked, synonyms)
             ranked = [entry for entry, _ in chosen]
             synonyms = {entry[0]: others for entry, others in chosen}
         current = ranked[:beam]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from invert_core import And, Literal, Or, canonical, evaluate, explain, parse_formula, to_text
-from core.spec_reference import pairwise_auc, signed_z_squared, spec_beam_search
+from core.spec_reference import pairwise_auc, refinement_admitted, signed_z_squared, spec_beam_search
 
 
 def _rows(table, neuron=0):
@@ -90,9 +90,13 @@ def test_brute_force_length_two(rng, selection, criterion):
     atoms = [Literal(name) for name in concepts] + [Literal(name, True) for name in concepts]
     formulas = atoms + [node((x, y)) for x, y in itertools.product(atoms, atoms) for node in (And, Or)]
     for neuron in range(activations.shape[1]):
-        truths = [evaluate(formula, labels, concepts) for formula in formulas]
-        best = max((criterion(truth, activations[:, neuron]), pairwise_auc(truth, activations[:, neuron]))
-                   for truth in truths if 0 < truth.sum() < len(truth))
+        x = activations[:, neuron]
+        # Ranked by significance, a pair must pass the refinement test (8 entries x 8 atoms x 2 candidates).
+        truths = [evaluate(formula, labels, concepts) for formula in formulas
+                  if selection == "auc" or isinstance(formula, Literal) or refinement_admitted(
+                      x, evaluate(formula.args[0], labels, concepts), evaluate(formula.args[1], labels, concepts),
+                      type(formula), 128)]
+        best = max((criterion(truth, x), pairwise_auc(truth, x)) for truth in truths if 0 < truth.sum() < len(truth))
         assert _rows(table, neuron).auc.iloc[0] == pytest.approx(float(best[1]), abs=1e-12)
 
 
