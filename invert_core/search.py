@@ -566,24 +566,27 @@ def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, cont
     """
     width = items.width
     pools = items.ranked(limit=4 * width)
+    details = _pool_keys_and_bases(list(range(len(pools))), pools, scores, beams, context)
     selected, described, synonyms = [], [], []
     for k, pool in enumerate(pools):
-        chosen = _first_distinct(k, pool, describe, scores, beams, context)
+        chosen = _first_distinct(k, pool, details[k], describe, scores, beams, context)
         limit = 4 * width
         while len(chosen) < width and len(pool) < items.n_valid(k):  # many synonyms: a deeper pool
             limit *= 4
             pool = items.ranked(limit, slice(k, k + 1))[0]
-            chosen = _first_distinct(k, pool, describe, scores, beams, context)
+            detail = _pool_keys_and_bases([k], [pool], scores, beams, context)[0]
+            chosen = _first_distinct(k, pool, detail, describe, scores, beams, context)
         selected.append([item for item, _, _ in chosen])
         described.append([(formula, len(formula)) for _, formula, _ in chosen])
         synonyms.append([others for _, _, others in chosen] + [()] * (width - len(chosen)))
     return selected, described, synonyms
 
 
-def _first_distinct(k: int, pool: list[int], describe, scores: _Scores, beams: _Beams, context: _Context):
-    """(item, representative, synonyms) of the best ``width`` supports among ``pool``'s items of neuron k."""
+def _first_distinct(k: int, pool: list[int], detail, describe, scores: _Scores, beams: _Beams, context: _Context):
+    """(item, representative, synonyms) of the best ``width`` supports among ``pool``'s items of neuron k;
+    ``detail`` holds the items' support keys and criterion values."""
     width = beams.alive.shape[1]
-    keys, bases = _pool_keys_and_bases(k, pool, scores, beams, context)
+    keys, bases = detail
     supports: dict[float, dict] = {}
     for item, key, base in zip(pool, keys, bases):
         formula = canonical(describe(k, item)[0])
@@ -603,20 +606,38 @@ def _first_distinct(k: int, pool: list[int], describe, scores: _Scores, beams: _
     return [(item, formula, others) for _, item, formula, others in ranked[:width]]
 
 
-def _pool_keys_and_bases(k: int, pool: list[int], scores: _Scores, beams: _Beams, context: _Context):
-    """Support keys and criterion values (before the charge) of neuron k's items in ``pool``."""
+def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Scores, beams: _Beams,
+                         context: _Context) -> list[tuple[list[float], list[float]]]:
+    """Support keys and criterion values (before the charge) of the items of each neuron's pool, computed
+    for all neurons at once: per neuron, (keys, values) aligned with its pool."""
     width = beams.alive.shape[1]
     n_atoms = 2 * context.n_concepts
     device = beams.n_pos.device
-    new = torch.tensor([item - width for item in pool if item >= width], dtype=torch.int64, device=device)
-    old = torch.tensor([item for item in pool if item < width], dtype=torch.int64, device=device)
-    entry, rest = new // (2 * n_atoms), new % (2 * n_atoms)
-    atom_truth = _atom_truth(context.grouped, rest // 2, context.n_concepts)  # (G, M)
-    entry_truth = beams.truth[:, k, :][:, entry]
-    is_and = (rest % 2 == 0).unsqueeze(0)
-    new_keys = context.supports.of_truth(torch.where(is_and, entry_truth & atom_truth, entry_truth | atom_truth))
-    new_keys, new_bases = new_keys.cpu().tolist(), scores.base[k, new].cpu().tolist()
-    old_keys, old_bases = beams.support_key[k, old].cpu().tolist(), scores.old_base[k, old].cpu().tolist()
+
+    def index(select):
+        pairs = [(k, item) for k, pool in zip(neurons, pools) for item in pool if select(item)]
+        return (torch.tensor([k for k, _ in pairs], dtype=torch.int64, device=device),
+                torch.tensor([item for _, item in pairs], dtype=torch.int64, device=device))
+
+    new_neuron, new_item = index(lambda item: item >= width)
+    old_neuron, old_item = index(lambda item: item < width)
+    candidate = new_item - width
+    entry, rest = candidate // (2 * n_atoms), candidate % (2 * n_atoms)
+    keys = []
+    step = max(1, (1 << 23) // max(1, context.grouped.n_groups))
+    for start in range(0, len(candidate), step):
+        part = slice(start, start + step)
+        atom_truth = _atom_truth(context.grouped, rest[part] // 2, context.n_concepts)  # (G, m)
+        entry_truth = beams.truth[:, new_neuron[part], entry[part]]  # (G, m)
+        is_and = (rest[part] % 2 == 0).unsqueeze(0)
+        keys.append(context.supports.of_truth(torch.where(is_and, entry_truth & atom_truth, entry_truth | atom_truth)))
+    new_keys = (torch.cat(keys) if keys else torch.zeros(0, dtype=torch.float64)).cpu().tolist()
+    new_bases = scores.base[new_neuron, candidate].cpu().tolist()
+    old_keys = beams.support_key[old_neuron, old_item].cpu().tolist()
+    old_bases = scores.old_base[old_neuron, old_item].cpu().tolist()
     old_pairs, new_pairs = iter(zip(old_keys, old_bases)), iter(zip(new_keys, new_bases))
-    pairs = [next(old_pairs if item < width else new_pairs) for item in pool]
-    return [key for key, _ in pairs], [base for _, base in pairs]
+    details = []
+    for pool in pools:
+        pairs = [next(old_pairs if item < width else new_pairs) for item in pool]
+        details.append(([key for key, _ in pairs], [base for _, base in pairs]))
+    return details
