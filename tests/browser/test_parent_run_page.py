@@ -7,6 +7,7 @@ opens from the UI (served over http by ``invert report --serve``, not a ``file:/
 
 from __future__ import annotations
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -15,24 +16,40 @@ ARTIFACT_KEYS = ["summary-fashion-cnn-v2", "explanations-fashion-cnn-v2-fc", "ex
                  "report-fashion-cnn-v2"]
 
 
+def _wait(driver) -> WebDriverWait:
+    """A wait that retries while the single-page UI re-renders the elements it looks at."""
+    return WebDriverWait(driver, PAGE_TIMEOUT_S, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def _click(driver, css: str = "*", text: str | None = None, xpath: str | None = None) -> None:
+    """Click the first element matching ``xpath``, or ``css`` with the visible ``text``, once it is there."""
+
+    def clicked(d) -> bool:
+        found = d.find_elements(By.XPATH, xpath) if xpath else [e for e in d.find_elements(By.CSS_SELECTOR, css)
+                                                                 if e.text == text]
+        if found:
+            found[0].click()
+        return bool(found)
+
+    _wait(driver).until(clicked)
+
+
 def _page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
 def _wait_for(driver, texts: list[str]) -> str:
-    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: all(text in _page_text(d) for text in texts))
+    _wait(driver).until(lambda d: all(text in _page_text(d) for text in texts))
     return _page_text(driver)
 
 
 def _open_v1_tab(driver, name: str) -> None:
-    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "li.p-tab")
-                                                           if t.text == name])[0].click()
+    _click(driver, "li.p-tab", name)
 
 
 def _open_artifact(driver, key: str) -> None:
     """Click the artifact card titled ``key`` on the flow run's Artifacts tab."""
-    WebDriverWait(driver, PAGE_TIMEOUT_S).until(
-        lambda d: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{key}']"))[0].click()
+    _click(driver, xpath=f"//*[normalize-space(text())='{key}']")
 
 
 def _report_address(served_reports: str, run_id: str) -> str:
@@ -60,7 +77,7 @@ def test_default_ui_summary_shows_the_headline_and_a_report_link(
     _open_artifact(browser, "summary-fashion-cnn-v2")
     _wait_for(browser, ["Headline findings", "class Bag: its logit is explained by Bag | watermark"])
     address = _report_address(served_reports, demo_flow_run.run_id)
-    assert browser.find_elements(By.CSS_SELECTOR, f"a[href='{address}']")
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"a[href='{address}']"))
     browser.save_screenshot(str(screenshots / "prefect-v1-summary.png"))
 
 
@@ -79,9 +96,9 @@ def test_v2_ui_report_link_opens_the_report(browser, prefect_ui, demo_flow_run, 
     browser.get(f"{prefect_ui.url}/v2/runs/flow-run/{demo_flow_run.flow_run_id}?tab=Artifacts")
     _open_artifact(browser, "report-fashion-cnn-v2")
     address = _report_address(served_reports, demo_flow_run.run_id)
-    link = WebDriverWait(browser, PAGE_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"a[href='{address}']"))
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"a[href='{address}']"))
     browser.save_screenshot(str(screenshots / "prefect-v2-report-link.png"))
-    browser.get(link[0].get_attribute("href"))
+    browser.get(address)
     headings = [element.text for element in browser.find_elements(By.TAG_NAME, "h3")]
     assert {"Spurious findings", "fc", "logits"} <= set(headings)
     assert browser.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
