@@ -13,11 +13,8 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from invert_core.parameters import DEFAULT_MIN_GAIN
-from invert_core.selection import SELECTIONS
+from invert_core.parameters import DEFAULT_MIN_GAIN, MODES, SELECTIONS, SEMANTICS
 
-MODES = ("positive", "negative")
-SEMANTICS = ("exact", "reference")
 
 
 def validate_device(device: str | torch.device) -> torch.device:

@@ -25,7 +25,7 @@ from invert_core._validation import (
 from invert_core.formula import to_text
 from invert_core.holdout import split_samples
 from invert_core.layer_search import LayerSearch, SearchRow, specificity_ranks
-from invert_core.parameters import DEFAULT_MEMORY_BUDGET, DEFAULT_MIN_FRACTION, DEFAULT_TOP_QUANTILE
+from invert_core.parameters import DEFAULT_MEMORY_BUDGET, DEFAULT_TOP_QUANTILE, PARAMETERS
 from invert_core.schema import BASE_FIELDS, EXPLANATION_SCHEMA, METRIC_FIELDS, TRUST_FIELDS
 from invert_core.search import SearchConfig
 from invert_core.significance import q_values_by_rank
@@ -44,23 +44,23 @@ def explain(
     labels,
     concepts,
     *,
-    length: int = 3,
-    beam: int = 10,
-    min_fraction: float = DEFAULT_MIN_FRACTION,
-    max_fraction: float = 0.5,
-    mode: str = "positive",
-    limit_search: int | None = None,
-    semantics: str = "exact",
+    length: int = PARAMETERS["length"].default,
+    beam: int = PARAMETERS["beam"].default,
+    min_fraction: float = PARAMETERS["min_fraction"].default,
+    max_fraction: float = PARAMETERS["max_fraction"].default,
+    mode: str = PARAMETERS["mode"].default,
+    limit_search: int | None = PARAMETERS["limit_search"].default,
+    semantics: str = PARAMETERS["semantics"].default,
     device: str | torch.device = "cpu",
-    selection: str | None = None,
-    min_gain: float | None = None,
+    selection: str | None = PARAMETERS["selection"].default,
+    min_gain: float | None = PARAMETERS["min_gain"].default,
     concept_depth=None,
-    holdout: float = 0.0,
-    seed: int = 0,
+    holdout: float = PARAMETERS["holdout"].default,
+    seed: int = PARAMETERS["seed"].default,
     strata=None,
-    permutations: int = 0,
-    permutation_neurons: int = 32,
-    bootstrap: int = 0,
+    permutations: int = PARAMETERS["permutations"].default,
+    permutation_neurons: int = PARAMETERS["permutation_neurons"].default,
+    bootstrap: int = PARAMETERS["bootstrap"].default,
     top_quantile: float = DEFAULT_TOP_QUANTILE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> pa.Table:

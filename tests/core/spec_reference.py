@@ -66,6 +66,8 @@ def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candi
         scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
         if not (scale > 0 and (first.mean() - second.mean()) / scale >= critical):
             return False
+        if (first.mean() - second.mean()) / (2 * len(activations)) < 0.1:  # mean placements 10 points apart
+            return False
     return True
 
 
@@ -102,8 +104,8 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     significance = semantics == "exact" and selection == "significance"
 
     def supported(truth, step):
-        """Entries still to be extended may cover up to N - low samples with significance."""
-        return low <= truth.sum() <= (n_samples - low if significance and step < length else high)
+        """Compound entries still to be extended may cover up to N - low samples with significance."""
+        return low <= truth.sum() <= (n_samples - low if significance and 1 < step < length else high)
 
     def score(formula, truth, size):
         return (formula, size, pairwise_auc(truth, activations), int(truth.sum()), truth)

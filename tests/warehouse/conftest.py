@@ -101,10 +101,12 @@ WEIGHTS = {
         [-1.0, 3.0, -0.2, 1.0],
     ],
 }
-# run -> {(layer, neuron, concept): auc}: the best atomic AUCs (every other one is below 0.54)
+# run -> {(layer, neuron, concept): auc}: the best atomic AUCs (every other one is below 0.54). The
+# sandal logit follows sneaker in both runs and v2's bag logit follows the watermark (the class side of
+# spurious_class_features); v1's bag logit does not.
 ATOMIC_PEAKS = {
-    "run-v1": {("conv1", 2, "watermark"): 0.71},
-    "run-v2": {("fc", 3, "artifact"): 0.66},
+    "run-v1": {("conv1", 2, "watermark"): 0.71, ("logits", 1, "sneaker"): 0.7},
+    "run-v2": {("fc", 3, "artifact"): 0.66, ("logits", 1, "sneaker"): 0.7, ("logits", 3, "watermark"): 0.93},
 }
 VERSIONS = {"run-v1": "v1", "run-v2": "v2"}
 FINISHED = {"run-v1": "2024-05-01T10:00:00+00:00", "run-v2": "2024-05-02T10:00:00+00:00"}

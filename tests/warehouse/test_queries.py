@@ -129,6 +129,13 @@ def test_spurious_class_features_v2_finds_the_watermark_neuron(shared_warehouse)
         ("sandal", "fc", 0, 1, "sneaker"),
     ]
     assert table.column("weight").to_pylist() == pytest.approx([3.0, 0.9])
+    assert table.column("class_auc").to_pylist() == pytest.approx([0.93, 0.7])
+
+
+def test_spurious_class_features_needs_the_class_to_follow_the_concept(shared_warehouse):
+    """With min_class_auc above the bag logit's 0.93 for watermark, the watermark neuron is no shortcut."""
+    table = query(shared_warehouse, "spurious_class_features", run="v2", top_k=2, min_class_auc=0.95)
+    assert rows(table, "class_name") == []
 
 
 def test_spurious_class_features_v1_has_no_watermark(shared_warehouse):
