@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from invert_core.parameters import MODES, PARAMETERS, SELECTIONS, SEMANTICS
+
 
 class DatasetSpec(BaseModel):
     """A Hugging Face dataset and the concept annotations that go with it.
@@ -119,32 +121,39 @@ class ExtractionParams(BaseModel):
     shard_size: int | None = Field(default=None, ge=1, description="samples per extraction shard")
 
 
+def _search_field(name: str, **override: Any) -> Any:
+    """A ``SearchParams`` field from invert_core's one definition of the search parameter ``name``
+    (default, bounds, description); ``override`` changes the default for the pipeline."""
+    parameter = PARAMETERS[name]
+    bounds: dict[str, float] = {}
+    if parameter.minimum is not None:
+        bounds["ge"] = parameter.minimum
+    if parameter.maximum is not None:
+        bounds["lt" if parameter.maximum_open else "le"] = parameter.maximum
+    return Field(default=override.get("default", parameter.default), description=parameter.help, **bounds)
+
+
 class SearchParams(BaseModel):
     """Parameters of :func:`invert_core.explain` for every layer of a run; ``per_layer`` sets some for
     some layers only (``for_layer`` gives a layer's own)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    length: int = Field(default=3, ge=1)
-    beam: int = Field(default=10, ge=1)
-    min_fraction: float | None = Field(default=None, ge=0.0, le=1.0, description="None: invert_core's default")
-    max_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
-    mode: Literal["positive", "negative"] = "positive"
-    limit_search: int | None = Field(default=None, ge=1)
-    semantics: Literal["exact", "reference"] = "exact"
-    selection: Literal["significance", "auc"] | None = Field(
-        default=None, description="criterion the beams are ranked by; None: 'significance' (exact), 'auc' (reference)"
-    )
-    device: str = "cpu"
-    min_gain: float | None = Field(
-        default=None, ge=0.0, description="gain a longer formula needs per literal, in the criterion's units; "
-        "None: invert_core's default"
-    )
-    holdout: float = Field(default=0.2, ge=0.0, lt=1.0, description="fraction of samples held out of the search")
-    seed: int = 0
-    permutations: int = Field(default=0, ge=0, description="permuted searches for empirical p-values")
-    permutation_neurons: int = Field(default=32, ge=1)
-    bootstrap: int = Field(default=0, ge=0, description="bootstrap resamples for stability")
+    length: int = _search_field("length")
+    beam: int = _search_field("beam")
+    min_fraction: float = _search_field("min_fraction")
+    max_fraction: float = _search_field("max_fraction")
+    mode: Literal[MODES] = _search_field("mode")
+    limit_search: int | None = _search_field("limit_search")
+    semantics: Literal[SEMANTICS] = _search_field("semantics")
+    selection: Literal[SELECTIONS] | None = _search_field("selection")
+    device: str = Field(default="cpu", description="torch device of the search")
+    min_gain: float | None = _search_field("min_gain")
+    holdout: float = _search_field("holdout", default=0.2)
+    seed: int = _search_field("seed")
+    permutations: int = _search_field("permutations")
+    permutation_neurons: int = _search_field("permutation_neurons")
+    bootstrap: int = _search_field("bootstrap")
     top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
     neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")
     per_layer: dict[str, dict[str, Any]] = Field(
@@ -155,7 +164,7 @@ class SearchParams(BaseModel):
 
     @model_validator(mode="after")
     def _fractions_ordered(self) -> "SearchParams":
-        if self.min_fraction is not None and self.min_fraction > self.max_fraction:
+        if self.min_fraction > self.max_fraction:
             raise ValueError(
                 f"min_fraction ({self.min_fraction}) must not exceed max_fraction ({self.max_fraction})"
             )

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from invert_core.parameters import SEARCH_PARAMETERS
+
 from invert_pipeline.cli import layer_options
 from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
@@ -58,27 +60,18 @@ MODEL_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
                                     "help": "size of one input (default: the weights' crop, the module's input_size "
                                             "attribute, or the shape --preprocess gives)"}),
 )
-SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("--length", "length", {"type": int, "help": "maximum literals per formula (default 3)"}),
-    ("--beam", "beam", {"type": int, "help": "beam size (default 10)"}),
-    ("--min-fraction", "min_fraction", {"type": float, "help": "smallest fraction of samples a formula covers"}),
-    ("--max-fraction", "max_fraction", {"type": float, "help": "largest fraction of samples a formula covers"}),
-    ("--mode", "mode", {"choices": ("positive", "negative"), "help": "maximise or minimise the AUC"}),
-    ("--limit-search", "limit_search", {"type": int, "help": "atoms combined with the beam at each step"}),
-    ("--semantics", "semantics", {"choices": ("exact", "reference"), "help": "search semantics"}),
+# Search flags come from invert_core's one definition of each parameter, plus the pipeline's own.
+_SEARCH_FLAGS = {"seed": "--search-seed"}
+SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
+    (_SEARCH_FLAGS.get(parameter.name, "--" + parameter.name.replace("_", "-")), parameter.name,
+     {"help": parameter.help if parameter.optional else
+      f"{parameter.help} (default {SearchParams.model_fields[parameter.name].default})",
+      **({"choices": parameter.choices} if parameter.choices else {"type": parameter.kind})})
+    for parameter in SEARCH_PARAMETERS
+) + (
     ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
     ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
     ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
-    ("--selection", "selection", {"choices": ("significance", "auc"),
-                                  "help": "criterion the beams are ranked by (default significance; auc: the "
-                                          "authors' maximum AUC)"}),
-    ("--min-gain", "min_gain", {"type": float, "help": "what a longer formula must gain per added literal, in units "
-                                                       "of the criterion (default 2 for significance, 0.005 for auc)"}),
-    ("--holdout", "holdout", {"type": float, "help": "fraction of samples held out for held-out AUC/p/q (default 0.2)"}),
-    ("--search-seed", "seed", {"type": int, "help": "seed of the held-out split, permutations and bootstrap"}),
-    ("--permutations", "permutations", {"type": int, "help": "permuted searches for empirical p-values (default 0)"}),
-    ("--permutation-neurons", "permutation_neurons", {"type": int, "help": "neurons sampled per permutation"}),
-    ("--bootstrap", "bootstrap", {"type": int, "help": "bootstrap resamples for stability (default 0)"}),
 )
 EXTRACTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--reduce", "reduce", {"choices": ("mean", "max"), "help": "reduction of conv maps over H, W"}),
