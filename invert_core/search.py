@@ -21,7 +21,7 @@ import torch
 from invert_core.auroc import auc_from_sums
 from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
-from invert_core.selection import MIN_REFINEMENT_EFFECT, Criterion, Selection, refinement_critical_value
+from invert_core.selection import Criterion, Selection, refinement_critical_value
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -259,8 +259,7 @@ class _RefinementTest:
     must each rank lower than the kept ones; OR adds them, and each (a ∧ ¬entry, entry ∧ ¬a) must rank
     higher than the samples of neither (the reverse in negative mode). Each comparison is a pooled
     t-test on the ranks whose critical value grows with the number of candidates of the step
-    (Bonferroni at ``REFINEMENT_ALPHA``), and the mean ranks must differ by at least
-    ``MIN_REFINEMENT_EFFECT`` of N: significant is not enough when N is large. Testing against both operands makes the test independent of
+    (Bonferroni at ``REFINEMENT_ALPHA``). Testing against both operands makes the test independent of
     the path: `c125 | c244` is refused from the entry c125 as from c244 when c125 adds nothing.
     """
 
@@ -479,19 +478,17 @@ def _admitted_refinements(beams, context: _Context, and_count, and_sum, and_squa
     critical = refinement_critical_value(width * n_expansion * 2)
 
     def passes(high, low):
-        """``high`` ranks above ``low`` (below in negative mode), significantly and by enough."""
-        t, placement = _rank_t(high, low, n)
-        return (sign * t >= critical) & (sign * placement >= MIN_REFINEMENT_EFFECT)
+        """``high`` ranks significantly above ``low`` (below in negative mode)."""
+        return sign * _rank_t(high, low) >= critical
 
     and_passes = passes(both, entry_only) & passes(both, atom_only)
     or_passes = passes(atom_only, neither) & passes(entry_only, neither)
     return torch.stack([and_passes, or_passes], dim=3).reshape(n_neurons, -1)
 
 
-def _rank_t(first, second, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _rank_t(first, second) -> torch.Tensor:
     """Pooled two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of
-    their doubled ranks, and the difference of their mean ranks as a fraction of N (the mean placement
-    difference): both positive where ``first`` ranks higher, 0 where a set is empty."""
+    their doubled ranks: positive where ``first`` ranks higher, 0 where a set is empty."""
     (n1, s1, q1), (n2, s2, q2) = first, second
     with torch.no_grad():
         safe1, safe2 = n1.clamp(min=1), n2.clamp(min=1)
@@ -500,9 +497,7 @@ def _rank_t(first, second, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
         difference = s1 / safe1 - s2 / safe2
         scale = (pooled * (1 / safe1 + 1 / safe2)).sqrt()
         t = torch.where(scale > 0, difference / scale, torch.zeros_like(difference))
-        both = (n1 > 0) & (n2 > 0)
-        zero = torch.zeros_like(t)
-        return torch.where(both, t, zero), torch.where(both, difference / (2 * n_samples), zero)
+        return torch.where((n1 > 0) & (n2 > 0), t, torch.zeros_like(t))
 
 
 @dataclass(frozen=True)

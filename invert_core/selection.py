@@ -35,10 +35,6 @@ from invert_core.parameters import SELECTIONS  # noqa: F401  (the allowed values
 Selection = TypingLiteral["significance", "auc"]
 # Family-wise error rate of the refinement test over the candidates of one beam step.
 REFINEMENT_ALPHA = 0.05
-# Smallest difference of mean ranks, as a fraction of N, between the samples an operand moves and those
-# it is compared with (10 percentile points): with thousands of samples a stamp that shifts a neuron by
-# a twentieth of its spread is significant, yet no part of what the neuron responds to.
-MIN_REFINEMENT_EFFECT = 0.1
 
 
 def refinement_critical_value(n_candidates: int) -> float:

@@ -66,8 +66,6 @@ def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candi
         scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
         if not (scale > 0 and (first.mean() - second.mean()) / scale >= critical):
             return False
-        if (first.mean() - second.mean()) / (2 * len(activations)) < 0.1:  # mean placements 10 points apart
-            return False
     return True
 
 
