@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from invert_pipeline.extraction import N_SAMPLES_KEY, part_name
 from invert_pipeline.search import explain_layer, merge_layer_chunks
 from invert_pipeline.specs import SearchParams
+from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet
 
 CONCEPTS = ["cat", "dog", "bird"]
 N_SAMPLES = 90
@@ -21,15 +21,16 @@ PARAMS = SearchParams(length=2, beam=4, top_k=3)
 
 
 def _write_dataset(folder: Path, sample_ids: np.ndarray, classes: np.ndarray) -> Path:
-    """A prepared-dataset folder (docs/ARCHITECTURE.md) whose concepts are the classes."""
+    """A prepared-dataset folder (docs/ARCHITECTURE.md) whose concepts are the classes, written as the
+    pipeline writes it (atomically, with digest records)."""
     folder.mkdir(parents=True)
-    pq.write_table(
+    atomic_write_parquet(
         pa.table({"sample_id": sample_ids, "label": classes.astype(np.int64),
                   "class_name": [CONCEPTS[c] for c in classes]}),
         folder / "samples.parquet",
     )
     counts = np.bincount(classes, minlength=len(CONCEPTS))
-    pq.write_table(
+    atomic_write_parquet(
         pa.table({
             "concept_id": pa.array(range(len(CONCEPTS)), pa.int32()), "name": CONCEPTS,
             "kind": ["class"] * len(CONCEPTS), "source_id": CONCEPTS, "description": CONCEPTS,
@@ -37,26 +38,26 @@ def _write_dataset(folder: Path, sample_ids: np.ndarray, classes: np.ndarray) ->
         }),
         folder / "concepts.parquet",
     )
-    pq.write_table(pa.table({"child": pa.array([], pa.int32()), "parent": pa.array([], pa.int32())}),
+    atomic_write_parquet(pa.table({"child": pa.array([], pa.int32()), "parent": pa.array([], pa.int32())}),
                    folder / "concept_edges.parquet")
-    pq.write_table(pa.table({"sample_id": sample_ids, "concept_id": classes.astype(np.int32)}),
+    atomic_write_parquet(pa.table({"sample_id": sample_ids, "concept_id": classes.astype(np.int32)}),
                    folder / "labels.parquet")
-    pq.write_table(pa.table({"sample_id": pa.array([], pa.int64()), "reason": pa.array([], pa.string())}),
+    atomic_write_parquet(pa.table({"sample_id": pa.array([], pa.int64()), "reason": pa.array([], pa.string())}),
                    folder / "excluded.parquet")
-    (folder / "dataset.json").write_text(json.dumps({
+    atomic_write_json({
         "fingerprint": "test", "spec": {"path": "generated"}, "n_samples": len(sample_ids),
         "n_concepts": len(CONCEPTS), "dropped_concepts": [], "class_names": CONCEPTS,
-    }))
+    }, folder / "dataset.json")
     return folder
 
 
 def _write_layer(folder: Path, sample_ids: np.ndarray, activations: np.ndarray) -> Path:
-    """One activation chunk covering every sample, as the extraction writes it."""
+    """One activation chunk covering every sample, as the extraction writes it (with its digest record)."""
     folder.mkdir(parents=True)
     columns = {"sample_id": pa.array(sample_ids, pa.int64())}
     columns.update({str(k): pa.array(activations[:, k], pa.float32()) for k in range(activations.shape[1])})
     table = pa.table(columns).replace_schema_metadata({N_SAMPLES_KEY: str(len(sample_ids)).encode()})
-    pq.write_table(table, folder / part_name(0, len(sample_ids)))
+    atomic_write_parquet(table, folder / part_name(0, len(sample_ids)))
     return folder
 
 
