@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger
 
 from invert_pipeline.datasets import read_dataset_info
@@ -11,6 +9,7 @@ from invert_pipeline.layers import resolve_layers
 from invert_pipeline.models import load_model
 from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import ExtractionParams, ModelSpec
+from invert_pipeline.workspace import Workspace
 from tasks.activations import (
     activation_key,
     extract_shard_task,
@@ -42,7 +41,7 @@ def extract_activations_stage(
     loaded = load_model(model)
     info = read_dataset_info(dataset_dir)
     key = activation_key(info["fingerprint"], loaded.fingerprint, model, extraction)
-    out_dir = Path(workspace) / "activations" / key
+    out_dir = Workspace(workspace).activations_dir(key)
     names = resolve_layers(loaded.module, list(layers))
     shards = plan_extraction_shards(info["n_samples"], extraction.shard_size)
     logger.info(

@@ -36,13 +36,13 @@ from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
 from invert_pipeline.findings import previous_version
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
 from tasks.ingest import DATASET_CODE
 from tasks.monitoring import publish_layer_tables, publish_report_link, publish_summary
 from tasks.regression import regression_gate
-from tasks.runs import influence_task, run_dir, run_id_for, utc_now, write_manifest_task
+from tasks.runs import influence_task, run_id_for, utc_now, write_manifest_task
 from tasks.search import SEARCH_CODE
 
 # The code that decides a run's results. Its version is part of the run id, so that a manifest
@@ -136,31 +136,31 @@ def explain_model(
     run_id = run_id_for(
         model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
     )
-    folder = run_dir(workspace, run_id)
-    influence_path = folder / "neuron_influence.parquet"
+    root = Workspace(workspace)
+    influence_path = root.neuron_influence(run_id)
     influence = in_workspace(influence_task, workspace, outputs=[influence_path])
     influence(model, activations["model"]["fingerprint"], names, str(influence_path))
 
     manifest = {
         "run_id": run_id,
         "model": activations["model"],
-        "dataset": {"name": dataset.path, "fingerprint": info["fingerprint"], "dir": _relative(dataset_dir, workspace)},
+        "dataset": {"name": dataset.path, "fingerprint": info["fingerprint"], "dir": root.relative(dataset_dir)},
         "parameters": {"search": search.model_dump(mode="json"), "extraction": extraction.model_dump(mode="json")},
         "code_version": code,
         "layers": [
             {
                 "name": layer,
                 "n_neurons": layer_width(activations["layers"][layer]),
-                "activations": _relative(activations["layers"][layer], workspace),
-                "explanations": _relative(searched["layers"][layer]["explanations"], workspace),
-                "atomic_scores": _relative(searched["layers"][layer]["atomic_scores"], workspace),
+                "activations": root.relative(activations["layers"][layer]),
+                "explanations": root.relative(searched["layers"][layer]["explanations"]),
+                "atomic_scores": root.relative(searched["layers"][layer]["atomic_scores"]),
             }
             for layer in names
         ],
-        "neuron_influence": _relative(influence_path, workspace),
-        "report": f"reports/{run_id}/index.html",
+        "neuron_influence": root.relative(influence_path),
+        "report": root.relative(root.report_index([run_id])),
     }
-    write_manifest = in_workspace(write_manifest_task, workspace, outputs=[folder / "run.json"])
+    write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
     manifest_path = write_manifest(workspace, manifest, started_at)
 
     warehouse = load_warehouse_stage(workspace, run_id)
@@ -184,7 +184,3 @@ def explain_model(
         regression_gate(warehouse, run_id, previous, model_label, model.label)
     logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
     return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
-
-
-def _relative(path: str | Path, workspace: str) -> str:
-    return Path(path).resolve().relative_to(workspace).as_posix()

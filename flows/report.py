@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
-from flows.warehouse import WAREHOUSE_FILE
+from invert_pipeline.workspace import Workspace
 from tasks.caching import in_workspace
 from tasks.report import write_report_task
 
 
 def write_report_stage(workspace: str, run_ids: list[str]) -> str:
     """Write ``<workspace>/reports/<run_ids joined by '+'>/index.html`` as a task of the calling flow; returns its path."""
-    out_dir = Path(workspace) / "reports" / "+".join(run_ids)
-    write = in_workspace(write_report_task, workspace, outputs=[out_dir / "index.html"])
-    return write(str(Path(workspace) / WAREHOUSE_FILE), workspace, list(run_ids), str(out_dir))
+    root = Workspace(workspace)
+    out_dir = root.report_dir(run_ids)
+    write = in_workspace(write_report_task, workspace, outputs=[root.report_index(run_ids)])
+    return write(str(root.warehouse), workspace, list(run_ids), str(out_dir))
 
 
 @flow(name="write-report", flow_run_name="report {run_ids}")

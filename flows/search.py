@@ -10,6 +10,7 @@ from prefect import get_run_logger
 from invert_pipeline.datasets import read_dataset_info
 from invert_pipeline.runners import RunnerName, make_task_runner
 from invert_pipeline.specs import SearchParams
+from invert_pipeline.workspace import Workspace
 from tasks.activations import layer_width
 from tasks.caching import in_workspace
 from tasks.monitoring import results_with_progress
@@ -51,7 +52,7 @@ def search_stage(
             f"layer_dirs must all lie in one activations/<key>/ folder, got {sorted(activation_keys)}"
         )
     key = search_key(read_dataset_info(dataset_dir)["fingerprint"], activation_keys.pop(), search)
-    search_dir = Path(workspace) / "search" / key
+    search_dir = Workspace(workspace).search_dir(key)
     plans = {
         layer: plan_chunks(layer_width(folder), search.for_layer(layer).neuron_chunk)
         for layer, folder in layer_dirs.items()
@@ -64,7 +65,7 @@ def search_stage(
         for layer, chunks in plans.items():
             for neurons in chunks:
                 whole = len(chunks) == 1
-                outputs = layer_outputs(search_dir, layer) if whole else chunk_outputs(search_dir, layer, neurons)
+                outputs = layer_outputs(workspace, key, layer) if whole else chunk_outputs(workspace, key, layer, neurons)
                 parameters = {
                     "dataset_dir": str(dataset_dir),
                     "layer_dir": str(layer_dirs[layer]),
@@ -83,7 +84,7 @@ def search_stage(
         if len(chunks) == 1:
             layers[layer] = results[0]
         else:
-            outputs = layer_outputs(search_dir, layer)
+            outputs = layer_outputs(workspace, key, layer)
             merge = in_workspace(merge_chunks_task, workspace, outputs=outputs.values())
             layers[layer] = merge(layer, results, outputs)
     return {"search_key": key, "layers": layers}

@@ -15,17 +15,14 @@ of running them never overwrite, pause or take over each other's deployments.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
-from prefect.events import DeploymentEventTrigger, Event
-from prefect.events.clients import get_events_client
-from prefect.settings import PREFECT_API_URL
+from prefect.events import DeploymentEventTrigger
 
 from flows.explain import explain_model
-from invert_pipeline.events import MODEL_RETRAINED, model_resource
-from invert_pipeline.specs import ModelSpec, RetrainedWeights
+from invert_pipeline.events import MODEL_RETRAINED, emit_model_retrained, model_resource, model_retrained_event
+from invert_pipeline.specs import ModelSpec
 
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_DEPLOYMENT_NAME = "explain-model"
@@ -76,37 +73,3 @@ def build_deployments(
     )
     return [scheduled, on_retrain]
 
-
-def model_retrained_event(model_label: str, retrained: RetrainedWeights) -> Event:
-    """The ``model.retrained`` event bringing ``retrained`` to the model labelled ``model_label``.
-
-    The payload keeps only the fields given (so an unstated change stays unstated).
-    """
-    return Event(
-        event=MODEL_RETRAINED,
-        resource={"prefect.resource.id": model_resource(model_label), "prefect.resource.name": model_label},
-        payload=retrained.model_dump(mode="json", exclude_unset=True),
-    )
-
-
-def emit_model_retrained(model_label: str, retrained: RetrainedWeights) -> Event:
-    """Send the ``model.retrained`` event to the Prefect server at ``PREFECT_API_URL`` and wait until it is sent.
-
-    Raises
-    ------
-    RuntimeError
-        When ``PREFECT_API_URL`` is not set (an event needs a running server to trigger anything).
-    """
-    if not PREFECT_API_URL.value():
-        raise RuntimeError(
-            "PREFECT_API_URL is not set: start a Prefect server (`prefect server start`) and "
-            "set PREFECT_API_URL=http://127.0.0.1:4200/api (your server's address)"
-        )
-    event = model_retrained_event(model_label, retrained)
-    asyncio.run(_send(event))
-    return event
-
-
-async def _send(event: Event) -> None:
-    async with get_events_client(reconnection_attempts=2) as client:
-        await client.emit(event)

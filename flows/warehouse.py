@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from invert_pipeline.warehouse import is_loaded
+from invert_pipeline.workspace import Workspace
 from tasks.caching import in_workspace
 from tasks.warehouse import load_warehouse_task
-
-WAREHOUSE_FILE = "warehouse.duckdb"
 
 
 def load_warehouse_stage(workspace: str, run_id: str) -> str:
     """Load ``<workspace>/runs/<run_id>`` into ``<workspace>/warehouse.duckdb``; returns the file's path."""
-    db_path = Path(workspace) / WAREHOUSE_FILE
+    db_path = Workspace(workspace).warehouse
     # A cached load is only true while the file still holds the run (it may have been deleted and
     # rebuilt without it since): otherwise load again.
     load = in_workspace(load_warehouse_task, workspace, outputs_complete=is_loaded(db_path, workspace, run_id))

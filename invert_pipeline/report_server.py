@@ -13,6 +13,8 @@ import urllib.parse
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from invert_pipeline.workspace import Workspace
+
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8790
 REPORTS_URL_VARIABLE = "INVERT_REPORTS_URL"
@@ -25,7 +27,7 @@ def reports_url() -> str:
 
 def served_report_url(index_html: str | Path, workspace: str | Path) -> str:
     """The http address of ``index_html`` (a report in ``<workspace>/reports/``) where the reports are served."""
-    relative = Path(index_html).resolve().relative_to(Path(workspace).resolve() / "reports")
+    relative = Path(index_html).resolve().relative_to(Workspace(workspace).reports_dir.resolve())
     return f"{reports_url()}/{urllib.parse.quote(relative.as_posix())}"
 
 

@@ -6,6 +6,7 @@ Layout (all paths relative to the workspace root; :class:`Workspace` knows every
     activations/<activation_key>/<layer>/  part-<start>-<stop>.parquet chunks of [sample_id, neuron columns]
     search/<search_key>/<layer>.parquet    explanations of one layer (invert_core.explain output + layer)
     search/<search_key>/<layer>.atomic.parquet  atomic AUC of every neuron x concept
+    search/<search_key>/<layer>.chunks/    <start>-<stop>[.atomic].parquet of a layer searched in neuron chunks
     runs/<run_id>/run.json                 the run manifest the warehouse loads (see docs/ARCHITECTURE.md)
     warehouse.duckdb                       the DuckDB warehouse, rebuilt from the Parquet files on demand
     reports/<run_id>/index.html            static HTML reports
@@ -86,6 +87,23 @@ class Workspace:
     def atomic_scores(self, search_key: str, layer: str) -> Path:
         """``search/<search_key>/<layer>.atomic.parquet``: the AUC of every neuron and concept of a layer."""
         return self.search_dir(search_key) / f"{layer}.atomic.parquet"
+
+    def search_chunks_dir(self, search_key: str, layer: str) -> Path:
+        """``search/<search_key>/<layer>.chunks``: the outputs of a layer searched in neuron chunks, before the merge."""
+        return self.search_dir(search_key) / f"{layer}.chunks"
+
+    def chunk_explanations(self, search_key: str, layer: str, neurons: tuple[int, int]) -> Path:
+        """``search/<search_key>/<layer>.chunks/<start>-<stop>.parquet``: the explanations of neurons ``[start, stop)``.
+
+        ``start`` and ``stop`` are written with 9 digits, so the chunks sort in neuron order.
+        """
+        start, stop = neurons
+        return self.search_chunks_dir(search_key, layer) / f"{start:09d}-{stop:09d}.parquet"
+
+    def chunk_atomic_scores(self, search_key: str, layer: str, neurons: tuple[int, int]) -> Path:
+        """``search/<search_key>/<layer>.chunks/<start>-<stop>.atomic.parquet``: the atomic AUC of neurons ``[start, stop)``."""
+        start, stop = neurons
+        return self.search_chunks_dir(search_key, layer) / f"{start:09d}-{stop:09d}.atomic.parquet"
 
     @property
     def runs_dir(self) -> Path:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 from prefect import task
 
 from invert_pipeline.layers import linear_influence
 from invert_pipeline.specs import ModelSpec
-from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet, fingerprint
+from invert_pipeline.workspace import Workspace, atomic_write_json, atomic_write_parquet, fingerprint
 from tasks.activations import MODEL_CODE
 from tasks.caching import ContentKey
 
@@ -25,11 +24,6 @@ def run_id_for(model_label: str, *content_keys: object) -> str:
     """
     slug = re.sub(r"[^A-Za-z0-9]+", "-", model_label).strip("-").lower() or "model"
     return f"{slug[:40]}-{fingerprint('run', *content_keys)[:12]}"
-
-
-def run_dir(workspace: str | Path, run_id: str) -> Path:
-    """``<workspace>/runs/<run_id>``."""
-    return Path(workspace) / "runs" / run_id
 
 
 def utc_now() -> str:
@@ -61,4 +55,4 @@ def write_manifest_task(workspace: str, manifest: dict, started_at: str) -> str:
     describe the run that computed the results, so they stay out of the cache key.
     """
     document = {**manifest, "started_at": started_at, "finished_at": utc_now(), "status": "completed"}
-    return str(atomic_write_json(document, run_dir(workspace, manifest["run_id"]) / "run.json"))
+    return str(atomic_write_json(document, Workspace(workspace).manifest(manifest["run_id"])))

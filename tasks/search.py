@@ -9,7 +9,7 @@ from prefect.runtime import task_run
 
 from invert_pipeline.search import explain_layer, merge_layer_chunks
 from invert_pipeline.specs import SearchParams
-from invert_pipeline.workspace import fingerprint
+from invert_pipeline.workspace import Workspace, fingerprint
 from tasks.caching import ContentKey, code_version
 
 SEARCH_CODE = ("invert_core", "invert_pipeline.search", "invert_pipeline.datasets", "invert_pipeline.extraction")
@@ -23,21 +23,21 @@ def search_key(dataset_fingerprint: str, activation_key: str, params: SearchPara
     return fingerprint("search", dataset_fingerprint, activation_key, settings, code_version(SEARCH_CODE))
 
 
-def layer_outputs(search_dir: str | Path, layer: str) -> dict[str, str]:
-    """The explanations and atomic-score files of ``layer`` in ``search/<key>/``."""
+def layer_outputs(workspace: str | Path, key: str, layer: str) -> dict[str, str]:
+    """The explanations and atomic-score files of ``layer`` in ``<workspace>/search/<key>/``."""
+    root = Workspace(workspace)
     return {
-        "explanations": str(Path(search_dir) / f"{layer}.parquet"),
-        "atomic_scores": str(Path(search_dir) / f"{layer}.atomic.parquet"),
+        "explanations": str(root.explanations(key, layer)),
+        "atomic_scores": str(root.atomic_scores(key, layer)),
     }
 
 
-def chunk_outputs(search_dir: str | Path, layer: str, neurons: tuple[int, int]) -> dict[str, str]:
+def chunk_outputs(workspace: str | Path, key: str, layer: str, neurons: tuple[int, int]) -> dict[str, str]:
     """The files of one neuron chunk ``[start, stop)`` of ``layer``, in ``search/<key>/<layer>.chunks/``."""
-    start, stop = neurons
-    folder = Path(search_dir) / f"{layer}.chunks"
+    root = Workspace(workspace)
     return {
-        "explanations": str(folder / f"{start:09d}-{stop:09d}.parquet"),
-        "atomic_scores": str(folder / f"{start:09d}-{stop:09d}.atomic.parquet"),
+        "explanations": str(root.chunk_explanations(key, layer, neurons)),
+        "atomic_scores": str(root.chunk_atomic_scores(key, layer, neurons)),
     }
 
 

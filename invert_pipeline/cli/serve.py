@@ -82,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_notify_retrained(args: argparse.Namespace) -> int:
-    from flows.serving import emit_model_retrained
+    from invert_pipeline.events import emit_model_retrained
 
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():

@@ -50,7 +50,7 @@ def run(workspace: Path) -> str:
     search_dir = workspace / "search" / search_key(dataset_fp, activations.name, SEARCH)
     layers = {}
     for layer in LAYERS:
-        outputs = layer_outputs(search_dir, layer)
+        outputs = layer_outputs(workspace, search_dir.name, layer)
         if not all(is_intact(path) for path in outputs.values()):
             search_task.fn(str(folder), str(activations / layer), layer, SEARCH, outputs)
         layers[layer] = outputs

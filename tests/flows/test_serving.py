@@ -29,9 +29,9 @@ from flows.serving import (
     build_deployments,
     deployment_name,
     model_resource,
-    model_retrained_event,
     retrained_trigger,
 )
+from invert_pipeline.events import model_retrained_event
 from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
 REPOSITORY = Path(__file__).parents[2]

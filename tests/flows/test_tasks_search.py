@@ -32,8 +32,10 @@ class TestPlanning:
 
     def test_output_paths(self, tmp_path):
         """Layer files sit in the search folder; chunk files in <layer>.chunks/ named by neuron range."""
-        assert layer_outputs(tmp_path, "fc") == {
-            "explanations": str(tmp_path / "fc.parquet"), "atomic_scores": str(tmp_path / "fc.atomic.parquet")
+        search_dir = tmp_path / "search" / "sk"
+        assert layer_outputs(tmp_path, "sk", "fc") == {
+            "explanations": str(search_dir / "fc.parquet"), "atomic_scores": str(search_dir / "fc.atomic.parquet")
         }
-        chunk = chunk_outputs(tmp_path, "fc", (4, 8))
-        assert Path(chunk["explanations"]) == tmp_path / "fc.chunks" / "000000004-000000008.parquet"
+        chunk = chunk_outputs(tmp_path, "sk", "fc", (4, 8))
+        assert Path(chunk["explanations"]) == search_dir / "fc.chunks" / "000000004-000000008.parquet"
+        assert Path(chunk["atomic_scores"]) == search_dir / "fc.chunks" / "000000004-000000008.atomic.parquet"
