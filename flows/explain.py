@@ -34,6 +34,7 @@ from flows.search import search_stage
 from flows.warehouse import load_warehouse_stage
 from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
 from invert_pipeline.findings import previous_version
+from invert_pipeline.run_manifest import build_run_manifest
 from invert_pipeline.runners import RunnerName, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
@@ -141,25 +142,21 @@ def explain_model(
     influence = in_workspace(influence_task, workspace, outputs=[influence_path])
     influence(model, activations["model"]["fingerprint"], names, str(influence_path))
 
-    manifest = {
-        "run_id": run_id,
-        "model": activations["model"],
-        "dataset": {"name": dataset.path, "fingerprint": info["fingerprint"], "dir": root.relative(dataset_dir)},
-        "parameters": {"search": search.model_dump(mode="json"), "extraction": extraction.model_dump(mode="json")},
-        "code_version": code,
-        "layers": [
-            {
-                "name": layer,
-                "n_neurons": layer_width(activations["layers"][layer]),
-                "activations": root.relative(activations["layers"][layer]),
-                "explanations": root.relative(searched["layers"][layer]["explanations"]),
-                "atomic_scores": root.relative(searched["layers"][layer]["atomic_scores"]),
-            }
-            for layer in names
-        ],
-        "neuron_influence": root.relative(influence_path),
-        "report": root.relative(root.report_index([run_id])),
-    }
+    manifest = build_run_manifest(
+        root,
+        run_id=run_id,
+        model=activations["model"],
+        dataset_name=dataset.path,
+        dataset_fingerprint=info["fingerprint"],
+        dataset_dir=dataset_dir,
+        search=search,
+        extraction=extraction,
+        code_version=code,
+        layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
+        activation_dirs=activations["layers"],
+        search_outputs=searched["layers"],
+        influence_path=influence_path,
+    )
     write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
     manifest_path = write_manifest(workspace, manifest, started_at)
 
