@@ -30,9 +30,9 @@ import scipy.special
 import torch
 
 from invert_core.auroc import auc_from_sums, doubled_u
-from invert_core.parameters import SELECTIONS  # noqa: F401  (the allowed values of Selection)
+from invert_core.parameters import SELECTIONS
 
-Selection = TypingLiteral["significance", "auc"]
+Selection = TypingLiteral[SELECTIONS]
 # Family-wise error rate of the refinement test over the candidates of one beam step.
 REFINEMENT_ALPHA = 0.05
 
