@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Literal
 
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
-from invert_pipeline.warehouse.connection import read_connection
 
 # Concept kinds outside every class hierarchy: a class that follows one of them follows a property
 # of the images, not of any class.
@@ -89,24 +88,10 @@ def spurious_findings(db_path: str | Path, run_id: str) -> list[Finding]:
 
 
 def previous_version(db_path: str | Path, run_id: str) -> str | None:
-    """The latest run finished before ``run_id`` of the same model name and dataset with other weights, if any."""
-    with read_connection(db_path) as connection:
-        row = connection.execute(
-            """
-            select previous.run_id
-            from runs as current
-            join runs as previous
-                on previous.model_name = current.model_name
-                and previous.dataset_fingerprint = current.dataset_fingerprint
-                and previous.model_fingerprint <> current.model_fingerprint
-                and previous.finished_at < current.finished_at
-            where current.run_id = $run
-            order by previous.finished_at desc, previous.run_id
-            limit 1
-            """,
-            {"run": run_id},
-        ).fetchone()
-    return None if row is None else row[0]
+    """The latest run finished before ``run_id`` of the same model name and dataset with other weights, if any
+    (the named query ``previous_version``)."""
+    rows = run_named_query(db_path, "previous_version", {"run": run_id}).column("run_id").to_pylist()
+    return rows[0] if rows else None
 
 
 def changes_since(db_path: str | Path, run_a: str, run_b: str) -> Changes:

@@ -160,6 +160,60 @@ select
 from explanations
 where explanations.rank = 0;
 
+-- One row per distinct literal of each neuron's best explanation, with the explanation's figures and
+-- the literal concept's kind and depth: what the analyses ask of "the concepts a neuron follows".
+create view best_literals as
+select
+    best.run_id,
+    best.layer,
+    best.neuron,
+    best.formula,
+    best.auc,
+    best.effective_q_value,
+    literals.dataset_fingerprint,
+    literals.concept,
+    literals.negated,
+    concepts.kind as concept_kind,
+    concepts.depth as concept_depth
+from best_explanations as best
+join explanation_concepts as literals
+    on literals.run_id = best.run_id
+    and literals.layer = best.layer
+    and literals.neuron = best.neuron
+    and literals.rank = best.rank
+join concepts
+    on concepts.dataset_fingerprint = literals.dataset_fingerprint
+    and concepts.concept = literals.concept;
+
+-- The neurons feeding each class: one row per positive weight into a class's logit, weight_rank 1 for
+-- the strongest within the run and class, with the feeding neuron's best explanation (null without one).
+create view class_inputs as
+select
+    classes.run_id,
+    classes.class_name,
+    influence.target_layer,
+    influence.target_neuron,
+    influence.source_layer,
+    influence.source_neuron,
+    influence.weight,
+    row_number() over (
+        partition by classes.run_id, classes.class_name
+        order by influence.weight desc, influence.source_layer, influence.source_neuron
+    ) as weight_rank,
+    best.formula,
+    best.auc,
+    best.effective_q_value
+from neuron_influence as influence
+join neurons as classes
+    on classes.run_id = influence.run_id
+    and classes.layer = influence.target_layer
+    and classes.neuron = influence.target_neuron
+left join best_explanations as best
+    on best.run_id = influence.run_id
+    and best.layer = influence.source_layer
+    and best.neuron = influence.source_neuron
+where classes.class_name is not null and influence.weight > 0;
+
 -- Every concept with each of its ancestors (and itself at distance 0): one row per
 -- (dataset, concept, ancestor), distance = fewest parent steps between them.
 create view concept_closure as
@@ -216,3 +270,14 @@ select
     distance
 from concept_closure
 where distance > 0;
+
+-- The lineage rule: whether `other_concept` lies within the own hierarchy of the class `class_concept` (the class
+-- itself, an ancestor or a descendant). A class's score or feeding neuron that follows a concept outside
+-- it follows something other than the class: a spurious correlation such as a watermark.
+create macro in_class_lineage(dataset_fp, class_concept, other_concept) as exists (
+    select 1
+    from concept_lineage as lineage
+    where lineage.dataset_fingerprint = dataset_fp
+        and lineage.concept = class_concept
+        and lineage.related = other_concept
+);

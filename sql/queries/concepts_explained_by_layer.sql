@@ -7,8 +7,7 @@
 --     q-value (held-out when the run has one) is below this.
 
 select literals.concept, literals.layer, count(*) as n_neurons
-from explanation_concepts as literals
-join best_explanations as best using (run_id, layer, neuron, rank)
-where literals.run_id = $run and not literals.negated and best.effective_q_value < $max_q_value
+from best_literals as literals
+where literals.run_id = $run and not literals.negated and literals.effective_q_value < $max_q_value
 group by literals.concept, literals.layer
 order by literals.concept, literals.layer

@@ -21,20 +21,12 @@ significant as (
 ),
 
 neuron_depths as (
-    select
-        significant.layer,
-        significant.neuron,
-        avg(concepts.depth) as explanation_depth
-    from significant
-    join explanation_concepts as literals
-        on literals.run_id = $run
-        and literals.layer = significant.layer
-        and literals.neuron = significant.neuron
-        and literals.rank = 0
-    join concepts
-        on concepts.dataset_fingerprint = literals.dataset_fingerprint
-        and concepts.concept = literals.concept
-    where not literals.negated and concepts.depth is not null
+    select layer, neuron, avg(concept_depth) as explanation_depth
+    from best_literals
+    where run_id = $run
+        and effective_q_value < $max_q_value
+        and not negated
+        and concept_depth is not null
     group by all
 ),
 

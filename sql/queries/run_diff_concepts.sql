@@ -14,15 +14,10 @@ with explained as (
         literals.concept,
         literals.layer,
         literals.neuron
-    from explanation_concepts as literals
-    join best_explanations as best
-        on best.run_id = literals.run_id
-        and best.layer = literals.layer
-        and best.neuron = literals.neuron
-        and best.rank = literals.rank
+    from best_literals as literals
     where literals.run_id in ($run_a, $run_b)
         and not literals.negated
-        and best.effective_q_value < $max_q_value
+        and literals.effective_q_value < $max_q_value
 ),
 
 per_run as (

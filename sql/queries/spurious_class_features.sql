@@ -16,50 +16,13 @@
 --     unrelated concepts with at least this AUC (class_auc): a neuron that follows a concept the
 --     class's score does not (a stamp-sensitive neuron whose class ignores stamps) is no shortcut.
 
-with run_info as (
-    select dataset_fingerprint
-    from runs
+with judged as (
+    select class_name, source_layer, source_neuron, weight, weight_rank, formula, auc, effective_q_value
+    from class_inputs
     where run_id = $run
-),
-
-class_neurons as (
-    select layer, neuron, class_name
-    from neurons
-    where run_id = $run
-        and class_name is not null
         and ($class_name is null or class_name = $class_name)
-),
-
-feeding as (
-    select
-        class_neurons.class_name,
-        influence.source_layer,
-        influence.source_neuron,
-        influence.weight,
-        row_number() over (
-            partition by class_neurons.class_name
-            order by influence.weight desc, influence.source_layer, influence.source_neuron
-        ) as weight_rank
-    from neuron_influence as influence
-    join class_neurons
-        on class_neurons.layer = influence.target_layer
-        and class_neurons.neuron = influence.target_neuron
-    where influence.run_id = $run and influence.weight > 0
-    qualify weight_rank <= $top_k
-),
-
-judged as (
-    select
-        feeding.*,
-        best.formula,
-        best.auc,
-        best.effective_q_value
-    from feeding
-    join best_explanations as best
-        on best.run_id = $run
-        and best.layer = feeding.source_layer
-        and best.neuron = feeding.source_neuron
-    where best.effective_q_value < $max_q_value
+        and weight_rank <= $top_k
+        and effective_q_value < $max_q_value
 ),
 
 literals_vs_class as (
@@ -69,21 +32,13 @@ literals_vs_class as (
         judged.source_neuron,
         literals.concept,
         literals.negated,
-        concepts.kind as concept_kind,
-        lineage.relation is not null as is_related
+        literals.concept_kind,
+        in_class_lineage(literals.dataset_fingerprint, judged.class_name, literals.concept) as is_related
     from judged
-    join explanation_concepts as literals
+    join best_literals as literals
         on literals.run_id = $run
         and literals.layer = judged.source_layer
         and literals.neuron = judged.source_neuron
-        and literals.rank = 0
-    join concepts
-        on concepts.dataset_fingerprint = literals.dataset_fingerprint
-        and concepts.concept = literals.concept
-    left join concept_lineage as lineage
-        on lineage.dataset_fingerprint = (select dataset_fingerprint from run_info)
-        and lineage.concept = judged.class_name
-        and lineage.related = literals.concept
 ),
 
 unrelated as (
@@ -113,12 +68,13 @@ class_follows as (
         unrelated_concept.source_neuron,
         max(scores.auc) as class_auc
     from unrelated_concept
-    join class_neurons
-        on class_neurons.class_name = unrelated_concept.class_name
+    join neurons as classes
+        on classes.run_id = $run
+        and classes.class_name = unrelated_concept.class_name
     join atomic_scores as scores
         on scores.run_id = $run
-        and scores.layer = class_neurons.layer
-        and scores.neuron = class_neurons.neuron
+        and scores.layer = classes.layer
+        and scores.neuron = classes.neuron
         and scores.concept = unrelated_concept.concept
     group by all
 )

@@ -8,52 +8,20 @@
 --   max_q_value (double, default 0.05): only significant explanations (effective q-value below
 --     this) are judged.
 
-with run_info as (
-    select dataset_fingerprint
-    from runs
-    where run_id = $run
-),
-
-logits as (
-    select
-        neurons.layer,
-        neurons.neuron,
-        neurons.class_name,
-        best.formula,
-        best.auc,
-        best.effective_q_value
-    from neurons
-    join best_explanations as best
-        on best.run_id = neurons.run_id
-        and best.layer = neurons.layer
-        and best.neuron = neurons.neuron
-    where neurons.run_id = $run
-        and neurons.class_name is not null
-        and best.effective_q_value < $max_q_value
-)
-
 select
-    logits.class_name,
-    logits.layer,
-    logits.neuron,
-    logits.formula,
-    logits.auc,
-    logits.effective_q_value,
+    classes.class_name,
+    layer,
+    neuron,
+    literals.formula,
+    literals.auc,
+    literals.effective_q_value,
     literals.concept,
     literals.negated,
-    concepts.kind as concept_kind
-from logits
-join explanation_concepts as literals
-    on literals.run_id = $run
-    and literals.layer = logits.layer
-    and literals.neuron = logits.neuron
-    and literals.rank = 0
-join concepts
-    on concepts.dataset_fingerprint = literals.dataset_fingerprint
-    and concepts.concept = literals.concept
-left join concept_lineage as lineage
-    on lineage.dataset_fingerprint = (select dataset_fingerprint from run_info)
-    and lineage.concept = logits.class_name
-    and lineage.related = literals.concept
-where lineage.relation is null
-order by logits.neuron, literals.concept, literals.negated
+    literals.concept_kind
+from best_literals as literals
+join neurons as classes using (run_id, layer, neuron)
+where literals.run_id = $run
+    and classes.class_name is not null
+    and literals.effective_q_value < $max_q_value
+    and not in_class_lineage(literals.dataset_fingerprint, classes.class_name, literals.concept)
+order by literals.neuron, literals.concept, literals.negated

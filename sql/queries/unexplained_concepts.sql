@@ -16,15 +16,10 @@ with run_concepts as (
 
 explained as (
     select distinct literals.concept
-    from explanation_concepts as literals
-    join best_explanations as best
-        on best.run_id = literals.run_id
-        and best.layer = literals.layer
-        and best.neuron = literals.neuron
-        and best.rank = literals.rank
+    from best_literals as literals
     where literals.run_id = $run
         and not literals.negated
-        and best.effective_q_value < $max_q_value
+        and literals.effective_q_value < $max_q_value
 ),
 
 best_atomic as (

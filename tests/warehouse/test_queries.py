@@ -310,3 +310,23 @@ def test_concepts_explained_by_layer_uses_heldout_q(shared_warehouse):
     assert ("sneaker", "conv1", 1) not in explained
     strict = query(shared_warehouse, "concepts_explained_by_layer", run="v2", max_q_value=1e-7)
     assert {layer for _, layer, _ in rows(strict, "concept", "layer", "n_neurons")} == {"logits"}
+
+
+def test_previous_version(shared_warehouse):
+    """Both runs are tiny-cnn on the same dataset with other weights; v1 finished a day before v2."""
+    assert rows(query(shared_warehouse, "previous_version", run="v2"), "run_id", "model_version") == [("run-v1", "v1")]
+    assert query(shared_warehouse, "previous_version", run="v1").num_rows == 0
+
+
+def test_top_explanations_by_layer(shared_warehouse):
+    """Rank-0 explanations of run v1, highest AUC first within each layer in network order; top_n 2 keeps two a layer."""
+    table = query(shared_warehouse, "top_explanations_by_layer", run="v1", top_n=2)
+    assert rows(table, "layer", "neuron", "formula", "auc") == [
+        ("conv1", 0, "footwear", 0.80),
+        ("conv1", 1, "artifact", 0.60),
+        ("fc", 0, "sneaker", 0.90),
+        ("fc", 2, '"T-shirt/top"', 0.88),
+        ("logits", 0, '"T-shirt/top"', 0.97),
+        ("logits", 3, "bag", 0.96),
+    ]
+    assert query(shared_warehouse, "top_explanations_by_layer", run="v1").num_rows == 2 + 4 + 4

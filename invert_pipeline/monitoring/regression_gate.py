@@ -1,8 +1,5 @@
-"""The regression gate of a run: compare it with the model's previous version and announce a regression.
-
-A plain function called by ``explain_model`` (events and artifacts belong to the flow run that
-makes them); it never takes part in caching, so a cached rerun checks and announces again.
-"""
+"""The regression gate of a run: compare it with the model's previous version and announce a regression
+(a markdown artifact and the event ``invert.model.regressed``)."""
 
 from __future__ import annotations
 
@@ -14,7 +11,8 @@ from prefect.events import emit_event
 
 from invert_pipeline.events import MODEL_REGRESSED, model_resource
 from invert_pipeline.regression import Regression, compare_runs
-from tasks.monitoring import artifact_key, code, text
+from invert_pipeline.monitoring.artifacts import artifact_key
+from invert_pipeline.monitoring.summary import code, text
 
 
 def regression_gate(db_path: str | Path, run_id: str, against: str, model_label: str, model_name: str) -> Regression:
