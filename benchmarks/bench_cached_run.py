@@ -6,7 +6,7 @@ Runs ``invert run`` once in a fresh workspace and Prefect home to fill the cache
 more times with nothing changed (every task a cache hit), and prints the median wall time from
 process start to exit: once with Prefect's temporary API (no ``PREFECT_API_URL``: each process
 starts its own server) and once against a Prefect server started here on a free loopback port.
-It also prints what importing the pipeline costs (``import flows.explain`` in a fresh interpreter).
+It also prints what importing the pipeline costs (``import flows.explain_model`` in a fresh interpreter).
 Target: at most 10 s for the cached run on the 2-core CPU.
 """
 
@@ -81,12 +81,12 @@ def main() -> None:
         command = [invert, "run", "--workspace", str(root / "workspace")]
         if args.limit is not None:
             command += ["--limit", str(args.limit)]
-        imports = timed([sys.executable, "-c", "import flows.explain"], env)
+        imports = timed([sys.executable, "-c", "import flows.explain_model"], env)
         first = timed(command, env)
         ephemeral = [timed(command, env) for _ in range(args.runs)]
         with prefect_server(root / "server-home", env) as api_url:
             served = [timed(command, {**env, "PREFECT_API_URL": api_url}) for _ in range(args.runs + 1)][1:]
-    print(f"import flows.explain: {imports:.1f} s")
+    print(f"import flows.explain_model: {imports:.1f} s")
     print(f"first invert run (computes everything): {first:.1f} s")
     print(f"cached invert run, Prefect's temporary API: median {statistics.median(ephemeral):.1f} s "
           f"(runs: {', '.join(f'{t:.1f}' for t in ephemeral)})")

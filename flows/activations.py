@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from prefect import get_run_logger
+from prefect.task_runners import TaskRunner
 
-from invert_pipeline.datasets import read_dataset_info
-from invert_pipeline.layers import resolve_layers
-from invert_pipeline.models import load_model
-from invert_pipeline.runners import RunnerName, make_task_runner
+from invert_pipeline.dataset_files import read_dataset_info
+from invert_pipeline.model_sources import model_source_digest
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import Workspace
 from tasks.activations import (
     activation_key,
     extract_shard_task,
+    identify_model_task,
     plan_extraction_shards,
     shard_complete,
 )
 from tasks.caching import in_workspace
-from tasks.monitoring import results_with_progress
+from invert_pipeline.monitoring.progress import results_with_progress
 
 
 def extract_activations_stage(
@@ -26,10 +26,10 @@ def extract_activations_stage(
     layers: list[str],
     extraction: ExtractionParams,
     workspace: str,
-    runner: RunnerName = "local",
-    dask_address: str | None = None,
+    task_runner: TaskRunner,
 ) -> dict:
-    """Extract ``layers`` (names or globs) of ``model`` on the dataset in ``dataset_dir``.
+    """Extract ``layers`` (names or globs) of ``model`` on the dataset in ``dataset_dir``, one task per shard
+    on ``task_runner`` (not yet started: the stage starts and shuts it down).
 
     Returns
     -------
@@ -38,17 +38,19 @@ def extract_activations_stage(
         layer name -> ``<workspace>/activations/<activation_key>/<layer>``.
     """
     logger = get_run_logger()
-    loaded = load_model(model)
+    source = model_source_digest(model)  # None: the model is loaded again to know its weights
+    identify = in_workspace(identify_model_task, workspace, outputs_complete=source is not None)
+    loaded = identify(model, list(layers), source)
     info = read_dataset_info(dataset_dir)
-    key = activation_key(info["fingerprint"], loaded.fingerprint, model, extraction)
+    key = activation_key(info["fingerprint"], loaded["fingerprint"], model, extraction)
     out_dir = Workspace(workspace).activations_dir(key)
-    names = resolve_layers(loaded.module, list(layers))
+    names = loaded["layers"]
     shards = plan_extraction_shards(info["n_samples"], extraction.shard_size)
     logger.info(
         "%s (weights %s): %d layers, %d samples in %d shards -> %s",
-        loaded.name, loaded.fingerprint[:12], len(names), info["n_samples"], len(shards), out_dir,
+        loaded["name"], loaded["fingerprint"][:12], len(names), info["n_samples"], len(shards), out_dir,
     )
-    with make_task_runner(runner, dask_address=dask_address) as task_runner:
+    with task_runner:
         futures = [
             task_runner.submit(
                 in_workspace(
@@ -56,7 +58,7 @@ def extract_activations_stage(
                 ),
                 parameters={
                     "model": model,
-                    "model_fingerprint": loaded.fingerprint,
+                    "model_fingerprint": loaded["fingerprint"],
                     "dataset_dir": str(dataset_dir),
                     "layers": names,
                     "out_dir": str(out_dir),
@@ -66,9 +68,9 @@ def extract_activations_stage(
             )
             for shard in shards
         ]
-        written = results_with_progress(futures, f"extracting {len(names)} layers of {loaded.name}")
+        written = results_with_progress(futures, f"extracting {len(names)} layers of {loaded['name']}")
     return {
         "activation_key": key,
-        "model": {"name": loaded.name, "version": loaded.version, "fingerprint": loaded.fingerprint},
+        "model": {field: loaded[field] for field in ("name", "version", "fingerprint")},
         "layers": written[0],
     }

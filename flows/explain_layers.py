@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger
+from prefect.task_runners import TaskRunner
 
-from invert_pipeline.datasets import read_dataset_info
-from invert_pipeline.runners import RunnerName, make_task_runner
+from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import Workspace
 from tasks.activations import layer_width
 from tasks.caching import in_workspace
-from tasks.monitoring import results_with_progress
-from tasks.search import (
+from invert_pipeline.monitoring.progress import results_with_progress
+from tasks.explain_layers import (
     chunk_outputs,
     layer_outputs,
     merge_chunks_task,
@@ -24,15 +24,15 @@ from tasks.search import (
 )
 
 
-def search_stage(
+def explain_layers_stage(
     dataset_dir: str,
     layer_dirs: dict[str, str],
     search: SearchParams,
     workspace: str,
-    runner: RunnerName = "local",
-    dask_address: str | None = None,
+    task_runner: TaskRunner,
 ) -> dict:
-    """Explain every neuron of every layer in ``layer_dirs`` (layer -> ``activations/<key>/<layer>``).
+    """Explain every neuron of every layer in ``layer_dirs`` (layer -> ``activations/<key>/<layer>``), one task
+    per layer or neuron chunk on ``task_runner`` (not yet started: the stage starts and shuts it down).
 
     Returns
     -------
@@ -60,7 +60,7 @@ def search_stage(
     get_run_logger().info(
         "searching %d layers (%d tasks) -> %s", len(plans), sum(map(len, plans.values())), search_dir
     )
-    with make_task_runner(runner, dask_address=dask_address) as task_runner:
+    with task_runner:
         futures, submitted = [], []
         for layer, chunks in plans.items():
             for neurons in chunks:

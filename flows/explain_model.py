@@ -13,7 +13,7 @@ search parameter recomputes only the search.
 
 From Python::
 
-    from flows.explain import explain_model
+    from flows.explain_model import explain_model
     from invert_pipeline.specs import ModelSpec
     result = explain_model(model=ModelSpec(source="resnet18", weights="resnet18.pt"), layers=["layer4"],
                            workspace="invert-workspace")
@@ -30,21 +30,22 @@ from prefect.runtime import flow_run
 from flows.activations import extract_activations_stage
 from flows.ingest import prepare_dataset_stage
 from flows.report import write_report_stage
-from flows.search import search_stage
+from flows.explain_layers import explain_layers_stage
 from flows.warehouse import load_warehouse_stage
-from invert_pipeline.datasets import fashion_mnist_spec, read_dataset_info
+from invert_pipeline.datasets import fashion_mnist_spec
+from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.findings import previous_version
+from invert_pipeline.monitoring.artifacts import publish_layer_tables, publish_report_link, publish_summary
+from invert_pipeline.monitoring.regression_gate import regression_gate
 from invert_pipeline.run_manifest import build_run_manifest
-from invert_pipeline.runners import RunnerName, shared_dask_cluster
+from invert_pipeline.runners import RunnerName, make_task_runner, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 from tasks.activations import EXTRACTION_CODE, layer_width
 from tasks.caching import code_version, in_workspace
 from tasks.ingest import DATASET_CODE
-from tasks.monitoring import publish_layer_tables, publish_report_link, publish_summary
-from tasks.regression import regression_gate
 from tasks.runs import influence_task, run_id_for, utc_now, write_manifest_task
-from tasks.search import SEARCH_CODE
+from tasks.explain_layers import SEARCH_CODE
 
 # The code that decides a run's results. Its version is part of the run id, so that a manifest
 # (and what the warehouse loaded from it) is a function of the run id alone.
@@ -108,7 +109,7 @@ def explain_model(
 
     When the model was explained before (the run ``retrained.follows``, else the latest earlier run
     of the same model name on the same dataset with other weights), the run is compared with it
-    (:func:`tasks.regression.regression_gate`), and a regression emits ``invert.model.regressed``.
+    (:func:`invert_pipeline.monitoring.regression_gate.regression_gate`), and a regression emits ``invert.model.regressed``.
 
     Returns
     -------
@@ -128,8 +129,12 @@ def explain_model(
 
     with shared_dask_cluster(runner, dask_address) as address:
         dataset_dir = prepare_dataset_stage(dataset, workspace)
-        activations = extract_activations_stage(model, dataset_dir, layers, extraction, workspace, runner, address)
-        searched = search_stage(dataset_dir, activations["layers"], search, workspace, runner, address)
+        activations = extract_activations_stage(
+            model, dataset_dir, layers, extraction, workspace, make_task_runner(runner, dask_address=address)
+        )
+        searched = explain_layers_stage(
+            dataset_dir, activations["layers"], search, workspace, make_task_runner(runner, dask_address=address)
+        )
 
     info = read_dataset_info(dataset_dir)
     names = list(activations["layers"])

@@ -1,6 +1,6 @@
 """``explain_model`` as deployments: on a cron schedule, and whenever a model is retrained.
 
-A training job announces new weights with a ``model.retrained`` event (:func:`emit_model_retrained`,
+A training job announces new weights with a ``model.retrained`` event (:func:`invert_pipeline.events.emit_model_retrained`,
 ``invert notify-retrained``). Its resource ``invert.model.<label>`` names the model a deployment
 explains (the label of its model spec: its name, else its source), and its payload is a
 :class:`~invert_pipeline.specs.RetrainedWeights`: the new checkpoint, a version, optional metadata
@@ -20,8 +20,8 @@ from typing import Any, Literal
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
-from flows.explain import explain_model
-from invert_pipeline.events import MODEL_RETRAINED, emit_model_retrained, model_resource, model_retrained_event
+from flows.explain_model import explain_model
+from invert_pipeline.events import MODEL_RETRAINED, model_resource
 from invert_pipeline.specs import ModelSpec
 
 DEFAULT_CRON = "0 3 * * *"
@@ -52,7 +52,7 @@ def build_deployments(
 
     ``<name>-scheduled-served`` runs on ``cron`` (standard five fields, server time zone UTC);
     ``<name>-on-retrain-served`` runs on each ``model.retrained`` event of ``parameters["model"]``
-    (:func:`retrained_trigger`). Flow runs import ``flows.explain`` as a module (the installed
+    (:func:`retrained_trigger`). Flow runs import ``flows.explain_model`` as a module (the installed
     package), from any folder.
     """
     scheduled = explain_model.to_deployment(

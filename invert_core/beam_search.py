@@ -18,7 +18,6 @@ from typing import Literal as TypingLiteral
 
 import torch
 
-from invert_core.auroc import auc_from_sums
 from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
 from invert_core.selection import Criterion, Selection, refinement_critical_value

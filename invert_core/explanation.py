@@ -27,7 +27,7 @@ from invert_core.holdout import split_samples
 from invert_core.layer_search import LayerSearch, SearchRow, specificity_ranks
 from invert_core.parameters import DEFAULT_MEMORY_BUDGET, DEFAULT_TOP_QUANTILE, PARAMETERS
 from invert_core.schema import BASE_FIELDS, EXPLANATION_SCHEMA, METRIC_FIELDS, TRUST_FIELDS
-from invert_core.search import SearchConfig
+from invert_core.beam_search import SearchConfig
 from invert_core.significance import q_values_by_rank
 from invert_core.statistics import rank_statistics
 from invert_core.trust import (

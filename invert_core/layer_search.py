@@ -14,7 +14,7 @@ import torch
 
 from invert_core.labels import group_rank_sums, group_samples
 from invert_core.ranks import doubled_average_ranks
-from invert_core.search import BeamEntry, SearchConfig, beam_search
+from invert_core.beam_search import BeamEntry, SearchConfig, beam_search
 
 
 class SearchRow(NamedTuple):

@@ -39,7 +39,6 @@ import io
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -47,11 +46,9 @@ from typing import Literal
 import datasets
 import numpy as np
 import pyarrow as pa
-import scipy.sparse
 from PIL import Image
 
-import invert_pipeline.concepts
-import invert_pipeline.hierarchy
+from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.concepts import (
     ConceptSet,
     annotation_concepts,
@@ -70,7 +67,6 @@ from invert_pipeline.workspace import (
     fingerprint,
     is_intact,
     read_json,
-    read_parquet,
     source_version,
     temporary_dir,
 )
@@ -408,7 +404,7 @@ def _content_spec(spec: DatasetSpec) -> dict:
 
 
 def _code_version() -> str:
-    return source_version([sys.modules[__name__], invert_pipeline.concepts, invert_pipeline.hierarchy])
+    return source_version([__name__, "invert_pipeline.concepts", "invert_pipeline.hierarchy"])
 
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:
@@ -558,38 +554,6 @@ def _record_location(folder: Path, spec: DatasetSpec) -> None:
     spec_json = spec.model_dump(mode="json")
     if info["spec"] != spec_json:
         atomic_write_json({**info, "spec": spec_json}, folder / "dataset.json", requires=DATASET_FILES)
-
-
-def read_dataset_info(dataset_dir: str | Path) -> dict:
-    """The ``dataset.json`` of a prepared dataset (fingerprint, spec, n_samples, n_concepts, ...)."""
-    info_path = Path(dataset_dir) / "dataset.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(
-            f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first"
-        )
-    return read_json(info_path)
-
-
-def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_array, list[str]]:
-    """The label matrix of a prepared dataset.
-
-    Returns
-    -------
-    sample_ids : [N] int64, in the order of ``samples.parquet`` (ascending).
-    labels : [N, C] bool ``scipy.sparse.csr_array``; column ``c`` is concept id ``c``.
-    concept_names : the C concept names, by concept id.
-    """
-    dataset_dir = Path(dataset_dir)
-    read_dataset_info(dataset_dir)  # checks that it is a prepared dataset folder
-    sample_ids = read_parquet(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
-    concepts = read_parquet(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
-    labels = read_parquet(dataset_dir / "labels.parquet")
-    rows = np.searchsorted(sample_ids, labels.column("sample_id").to_numpy())
-    columns = labels.column("concept_id").to_numpy().astype(np.int64)
-    matrix = scipy.sparse.csr_array(
-        (np.ones(len(rows), dtype=bool), (rows, columns)), shape=(len(sample_ids), concepts.num_rows)
-    )
-    return sample_ids, matrix, concepts.column("name").to_pylist()
 
 
 def open_split(dataset_dir: str | Path) -> tuple[datasets.Dataset, str]:

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import invert_core
-from invert_pipeline.datasets import read_labels
-from invert_pipeline.extraction import read_activations
+from invert_pipeline.activation_files import read_activations
+from invert_pipeline.dataset_files import read_class_strata, read_concept_depth, read_labels
 from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import atomic_write_parquet
 
@@ -80,8 +80,8 @@ def explain_layer(
         activations,
         labels,
         concepts,
-        strata=_class_strata(dataset_dir, rows),
-        concept_depth=_concept_depth(dataset_dir, concepts),
+        strata=read_class_strata(dataset_dir, rows),
+        concept_depth=read_concept_depth(dataset_dir, concepts),
         **_explain_options(params),
     )
     explanations = explanations.filter(pc.less(explanations["rank"], params.top_k))
@@ -164,23 +164,6 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
     if params.min_fraction is not None:
         options["min_fraction"] = params.min_fraction
     return options
-
-
-def _concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> np.ndarray:
-    """Each concept's depth in the dataset's hierarchy (0 for roots and concepts outside it), in the
-    order of ``concepts``: it decides which of several formulas true on the same samples is reported."""
-    table = pq.read_table(Path(dataset_dir) / "concepts.parquet", columns=["name", "depth"])
-    depth = dict(zip(table.column("name").to_pylist(), table.column("depth").fill_null(0).to_pylist()))
-    return np.array([depth[name] for name in concepts], dtype=np.int64)
-
-
-def _class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarray | None:
-    """The class of each sample (rows of ``samples.parquet``), so that the held-out part keeps class
-    proportions; ``None`` when the dataset has no class labels. Unlabelled samples form one stratum."""
-    label = pq.read_table(Path(dataset_dir) / "samples.parquet", columns=["label"]).column("label")
-    if label.null_count == len(label):
-        return None
-    return label.fill_null(-1).to_numpy()[rows]
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:

@@ -47,8 +47,8 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import functional as TF
 
+from invert_pipeline.model_sources import is_import_path
 from invert_pipeline.specs import ModelSpec
-from invert_pipeline.workspace import source_version
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 DEFAULT_INPUT_SIZE = (3, 224, 224)
@@ -128,7 +128,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     FileNotFoundError, ValueError, ImportError
         With a message naming the field of the spec, what it held and what to pass instead.
     """
-    if _is_import_path(spec.source):
+    if is_import_path(spec.source):
         module, default_name, version, transforms = _from_factory(spec)
     elif spec.source in torchvision.models.list_models():
         module, default_name, version, transforms = _from_torchvision(spec)
@@ -176,7 +176,7 @@ def weights_fingerprint(module: nn.Module) -> str:
 
 def import_object(path: str, *, field: str) -> object:
     """The object an import path ``"package.module:attribute"`` names; ``field`` is for messages."""
-    if not _is_import_path(path):
+    if not is_import_path(path):
         raise ValueError(f"{field} {path!r} is not an import path of the form 'package.module:attribute'")
     module_name, attribute = path.split(":", 1)
     try:
@@ -194,19 +194,6 @@ def import_object(path: str, *, field: str) -> object:
             f"{field} {path!r}: module {module_name!r} has no attribute {attribute!r}; "
             f"close names: {_close(attribute, public)}"
         ) from None
-
-
-def user_code_version(spec: ModelSpec) -> str | None:
-    """A digest of the source files of the modules that ``spec``'s import paths (model factory,
-    preprocessing) name; ``None`` when it names none. Part of the activations' cache key: the same
-    weights behind an edited ``forward`` give other activations."""
-    modules = [
-        importlib.import_module(path.split(":", 1)[0])
-        for path in (spec.source, spec.preprocess)
-        if path is not None and _is_import_path(path)
-    ]
-    with_files = [module for module in modules if getattr(module, "__file__", None)]
-    return source_version(with_files) if with_files else None
 
 
 def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
@@ -450,11 +437,6 @@ def _pil_mode(channels: int) -> str:
         f"--input-size has {channels} channels; the built-in preprocessing handles 1 (grayscale) or 3 "
         "(RGB): pass --preprocess for other inputs"
     )
-
-
-def _is_import_path(source: str) -> bool:
-    module_name, colon, attribute = source.partition(":")
-    return bool(colon) and attribute.isidentifier() and all(p.isidentifier() for p in module_name.split("."))
 
 
 def _looks_like_path(weights: str) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -163,19 +164,35 @@ def file_digest(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def source_version(modules: Iterable[object]) -> str:
-    """A digest of the source files of the given modules: changes whenever their code changes.
+def source_version(module_names: Iterable[str]) -> str:
+    """A digest of the source files of the named modules (a package: every module in it): changes
+    whenever their code changes.
 
     Used as the "code version" part of cache keys, so that a change to the search code reruns the
-    search but not the extraction.
+    search but not the extraction. The files are found without importing the modules, so a cache
+    key never loads torch or the other libraries a module needs only to compute.
     """
     digest = hashlib.sha256()
-    for module in modules:
-        path = Path(module.__file__)  # type: ignore[attr-defined]
-        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-        for file in files:
+    for name in module_names:
+        for file in module_source_files(name):
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def module_source_files(name: str) -> list[Path]:
+    """The ``.py`` files of module ``name`` (every one below a package's folder), found without importing it.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When there is no module of that name.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
+    if spec.submodule_search_locations:
+        return sorted(file for folder in spec.submodule_search_locations for file in Path(folder).rglob("*.py"))
+    return [Path(spec.origin)] if spec.origin and spec.origin.endswith(".py") else []
 
 
 @contextlib.contextmanager

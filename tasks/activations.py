@@ -1,4 +1,10 @@
-"""Activations: the model's layers resolved, then extracted to Parquet one sample shard per task."""
+"""Activations: the model identified (weights fingerprint, layers), then its layers extracted to Parquet one
+sample shard per task.
+
+torch is imported inside the tasks that run the model, not by this module: a run whose tasks are all
+cached (the model known by the digest of its files, see :mod:`invert_pipeline.model_sources`) never
+loads it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,14 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.runtime import task_run
 
-from invert_pipeline.extraction import completed_chunks, extract_activations, part_name, pending_chunks, plan_shards
-from invert_pipeline.models import user_code_version
+from invert_pipeline.activation_files import completed_chunks, part_name, pending_chunks, plan_shards
+from invert_pipeline.model_sources import user_code_version
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import fingerprint, read_verified_bytes
 from tasks.caching import ContentKey, code_version
 
-MODEL_CODE = ("invert_pipeline.models", "invert_pipeline.layers")
-EXTRACTION_CODE = (*MODEL_CODE, "invert_pipeline.extraction")
+MODEL_CODE = ("invert_pipeline.models", "invert_pipeline.layers", "invert_pipeline.model_sources")
+EXTRACTION_CODE = (*MODEL_CODE, "invert_pipeline.extraction", "invert_pipeline.activation_files")
 # Extraction settings that change where, how fast and in which pieces activations are computed,
 # not their values (the chunk files lie on a fixed grid whatever the shards, see extraction.py).
 _NOT_IN_KEY = {"device", "num_workers", "batch_size", "shard_size"}
@@ -60,6 +66,31 @@ def layer_width(layer_dir: str | Path) -> int:
     return len(pq.read_schema(pa.BufferReader(first_chunk)).names) - 1
 
 
+@task(
+    name="identify model",
+    task_run_name="identify {model.label}",
+    cache_policy=ContentKey(modules=MODEL_CODE),
+    result_serializer="json",
+)
+def identify_model_task(model: ModelSpec, layers: list[str], model_source: str | None) -> dict:
+    """Load ``model`` to learn what a run needs of it: ``name``, ``version``, weights ``fingerprint``, and the
+    ``layers`` its layer names and globs resolve to.
+
+    ``model_source`` (:func:`invert_pipeline.model_sources.model_source_digest`) keys the cache: the same
+    files and code give the same answer without loading the model again.
+    """
+    from invert_pipeline.layers import resolve_layers
+    from invert_pipeline.models import load_model
+
+    loaded = load_model(model)
+    return {
+        "name": loaded.name,
+        "version": loaded.version,
+        "fingerprint": loaded.fingerprint,
+        "layers": resolve_layers(loaded.module, list(layers)),
+    }
+
+
 def _extract_run_name() -> str:
     parameters = task_run.parameters
     start, stop = parameters["shard"]
@@ -89,5 +120,7 @@ def extract_shard_task(
     ``model_fingerprint`` (the digest of the weights) keys the cache, so a retrained model with
     the same checkpoint path is extracted again. A retry resumes from the last complete chunk.
     """
+    from invert_pipeline.extraction import extract_activations
+
     written = extract_activations(model, Path(dataset_dir), layers, Path(out_dir), params, shard=tuple(shard))
     return {layer: str(path) for layer, path in written.items()}

@@ -15,7 +15,6 @@ or not the ones written; a damaged file is named in a warning.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ class ContentKey(CachePolicy):
 
 def code_version(modules: Iterable[str]) -> str:
     """The source version of the named modules (see :func:`invert_pipeline.workspace.source_version`)."""
-    return source_version(importlib.import_module(name) for name in modules)
+    return source_version(modules)
 
 
 def in_workspace(

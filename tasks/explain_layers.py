@@ -7,12 +7,17 @@ from pathlib import Path
 from prefect import task
 from prefect.runtime import task_run
 
-from invert_pipeline.search import explain_layer, merge_layer_chunks
+from invert_pipeline.layer_explanations import explain_layer, merge_layer_chunks
 from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import Workspace, fingerprint
 from tasks.caching import ContentKey, code_version
 
-SEARCH_CODE = ("invert_core", "invert_pipeline.search", "invert_pipeline.datasets", "invert_pipeline.extraction")
+SEARCH_CODE = (
+    "invert_core",
+    "invert_pipeline.layer_explanations",
+    "invert_pipeline.dataset_files",
+    "invert_pipeline.activation_files",
+)
 # Search settings that change how the work is split or where it runs, not its result.
 _NOT_IN_KEY = {"device", "neuron_chunk"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from prefect import task
 
-from invert_pipeline.report import write_report
 from tasks.caching import ContentKey
 
 REPORT_CODE = ("invert_pipeline.report",)
@@ -18,4 +17,6 @@ REPORT_CODE = ("invert_pipeline.report",)
 )
 def write_report_task(db_path: str, workspace: str, run_ids: list[str], out_dir: str) -> str:
     """Write the report of ``run_ids`` (content keys) to ``out_dir``; returns the path of its ``index.html``."""
+    from invert_pipeline.report.writer import write_report  # matplotlib: only when the task runs, not on a cache hit
+
     return str(write_report(db_path, workspace, run_ids, out_dir))

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 
 from prefect import task
 
-from invert_pipeline.layers import linear_influence
 from invert_pipeline.specs import ModelSpec
 from invert_pipeline.workspace import Workspace, atomic_write_json, atomic_write_parquet, fingerprint
 from tasks.activations import MODEL_CODE
@@ -39,6 +38,8 @@ def utc_now() -> str:
 )
 def influence_task(model: ModelSpec, model_fingerprint: str, layers: list[str], out_path: str) -> str:
     """Write the weights of the linear layers that read ``layers`` (see ``linear_influence``) to ``out_path``."""
+    from invert_pipeline.layers import linear_influence  # torch: only when the task runs, not on a cache hit
+
     return str(atomic_write_parquet(linear_influence(model, layers), out_path))
 
 

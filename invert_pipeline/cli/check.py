@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from invert_pipeline.cli.warehouse import warehouse_file
+from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
 from invert_pipeline.regression import CHECKS, compare_runs
-from invert_pipeline.warehouse import DEFAULT_DB_NAME
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
 EXIT_REGRESSED = 1
 
@@ -30,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--against", required=True, metavar="OLD", help="the earlier run: run id or model version")
     parser.add_argument("--fail-on", action="append", choices=CHECKS, default=None, metavar="CHECK",
                         help=f"a check that fails the gate: {', '.join(CHECKS)} (repeatable; default spurious)")
-    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
-    parser.add_argument("--db", default=None, help=f"warehouse file (default: <workspace>/{DEFAULT_DB_NAME})")
+    add_warehouse_options(parser)
     parser.set_defaults(handler=run_check)
 
 

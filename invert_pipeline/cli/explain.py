@@ -18,10 +18,11 @@ from pydantic import BaseModel, ValidationError
 from invert_core.parameters import SEARCH_PARAMETERS
 
 from invert_pipeline.cli import layer_options
+from invert_pipeline.cli.locations import add_workspace_option
+from invert_pipeline.cli.prefect_settings import foreground_runs
 from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
 # (flag, spec field, argparse options) per spec; flags left out keep the spec's default.
 DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -114,7 +115,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, model_required: b
             group.add_argument(flag, dest=f"{title}__{field}", default=None, required=required, **kwargs)
     parser.add_argument("--layers", nargs="+", required=model_required, metavar="LAYER",
                         help="layer names or globs ('features.*'); 'logits' is the model output")
-    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    add_workspace_option(parser)
     parser.add_argument("--runner", choices=RUNNER_NAMES, default="local",
                         help="'local': a thread per core; 'dask': a Dask cluster (default %(default)s)")
     parser.add_argument("--dask-address", default=None, help="scheduler address of an existing Dask cluster")
@@ -188,12 +189,13 @@ def quiet_tracebacks() -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     parameters = flow_parameters(args)
-    from flows.explain import explain_model
+    from flows.explain_model import explain_model
     from invert_pipeline.findings import previous_version
 
     if not args.debug:
         quiet_tracebacks()
-    result = explain_model(**parameters)
+    with foreground_runs():
+        result = explain_model(**parameters)
     db_path = Path(result["warehouse"])
     runs = {"this run": result["run_id"]}
     print(f"run {result['run_id']}")

@@ -1,4 +1,5 @@
-"""The Prefect settings the ``invert`` command starts with, and what to do when Prefect's temporary API is too slow.
+"""The Prefect settings the ``invert`` command starts with, the settings of the flow runs it runs itself, and what
+to do when Prefect's temporary API is too slow.
 
 Without ``PREFECT_API_URL``, Prefect starts a temporary API server for the process and waits for it
 up to ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` (Prefect's default: 20 s). On a busy
@@ -9,8 +10,9 @@ environment before Prefect is imported: Prefect reads them once, at import.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 
 STARTUP_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 DEFAULT_STARTUP_TIMEOUT_S = 120
@@ -37,3 +39,18 @@ def startup_timeout_advice(error: BaseException) -> str | None:
         "`export PREFECT_API_URL=http://127.0.0.1:4200/api`; or give the temporary server longer: "
         f"`export {STARTUP_TIMEOUT_VARIABLE}=300`. (--debug shows Prefect's own message.)"
     )
+
+
+@contextlib.contextmanager
+def foreground_runs() -> Iterator[None]:
+    """Prefect settings for the flow runs a command runs in its own process (``invert run``, ``invert explain``).
+
+    They send no heartbeats. Prefect's flow run heartbeats let an automation mark the runs of a
+    deployment whose worker died as crashed; a foreground run ends with its process, which the user
+    watches, and stopping its heartbeat thread costs up to a second at the end of every flow run.
+    Deployment runs (``invert serve``, a work pool's worker) keep Prefect's heartbeats.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from invert_pipeline.cli.warehouse import warehouse_file
+from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
 from invert_pipeline.report_server import DEFAULT_PORT, REPORTS_URL_VARIABLE
-from invert_pipeline.warehouse import DEFAULT_DB_NAME, WarehouseError, resolve_run
-from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
+from invert_pipeline.warehouse import WarehouseError, resolve_run
+from invert_pipeline.workspace import Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", dest="runs", action="append", default=[], metavar="RUN",
                         help="a run id of the warehouse, or a model version (its latest run), as `invert query "
                         "--param run=` takes (repeat for several; diffs compare them in order)")
-    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
-    parser.add_argument("--db", default=None, help=f"warehouse file (default: <workspace>/{DEFAULT_DB_NAME})")
+    add_warehouse_options(parser)
     parser.add_argument("--out", default=None, help="report folder (default: <workspace>/reports/<run ids>)")
     parser.add_argument("--serve", action="store_true",
                         help="serve <workspace>/reports/ over http on 127.0.0.1 (after writing the --run report, if any)")
@@ -42,7 +41,7 @@ def run_report(args: argparse.Namespace) -> int:
     if not args.runs and not args.serve:
         raise ValueError("give --run ID (the report to write) or --serve (serve the workspace's reports), or both")
     if args.runs:
-        from invert_pipeline.report import write_report
+        from invert_pipeline.report.writer import write_report
 
         db_path = warehouse_file(args)
         run_ids = [_run_id(db_path, reference) for reference in args.runs]

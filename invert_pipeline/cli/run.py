@@ -13,11 +13,12 @@ import argparse
 import time
 from pathlib import Path
 
+from invert_pipeline.cli.locations import add_workspace_option
+from invert_pipeline.cli.prefect_settings import foreground_runs
 from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
 from invert_pipeline.warehouse.output import format_table
-from invert_pipeline.workspace import DEFAULT_WORKSPACE
 
 CHANGES_SHOWN = 5
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "neurons per layer, the spurious findings and what changed from v1 to v2. Runs the Prefect flow "
         "explain_model (on the server at PREFECT_API_URL when set, else in an ephemeral local API).",
     )
-    run.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    add_workspace_option(run)
     run.add_argument("--limit", type=int, default=None, help="explain on this many probe images only (seeded subset)")
     run.add_argument("--runner", choices=RUNNER_NAMES, default="local", help="task runner (default %(default)s)")
     run.set_defaults(handler=run_demo)
@@ -77,7 +78,7 @@ def run_train_demo(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from flows.explain import explain_model
+    from flows.explain_model import explain_model
     from flows.report import write_report_flow
     from invert_pipeline.cli.explain import quiet_tracebacks
     from invert_pipeline.demo.probe import probe_spec
@@ -101,19 +102,20 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.debug:
         quiet_tracebacks()
     workspace = Path(args.workspace).resolve()
-    results = {
-        version: explain_model(
-            model=model_spec(version),
-            layers=list(DEMO_LAYERS),
-            dataset=probe_spec(limit=args.limit),
-            search=DEMO_SEARCH,
-            workspace=str(workspace),
-            runner=args.runner,
-        )
-        for version in VERSIONS
-    }
-    run_ids = [results[version]["run_id"] for version in VERSIONS]
-    report = write_report_flow(str(workspace), run_ids)
+    with foreground_runs():
+        results = {
+            version: explain_model(
+                model=model_spec(version),
+                layers=list(DEMO_LAYERS),
+                dataset=probe_spec(limit=args.limit),
+                search=DEMO_SEARCH,
+                workspace=str(workspace),
+                runner=args.runner,
+            )
+            for version in VERSIONS
+        }
+        run_ids = [results[version]["run_id"] for version in VERSIONS]
+        report = write_report_flow(str(workspace), run_ids)
     db_path = Path(results[VERSIONS[-1]]["warehouse"])
     print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS, workspace)
     print("\nWhere the results are")

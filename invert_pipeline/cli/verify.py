@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from invert_pipeline.workspace import DEFAULT_WORKSPACE, damaged_files
+from invert_pipeline.cli.locations import add_workspace_option
+from invert_pipeline.workspace import damaged_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reports) holds the bytes written: the size and sha256 recorded beside it when it was written. Lists the "
         "damaged files (exit code 1); the next run recomputes them, as it treats a damaged file as missing.",
     )
-    parser.add_argument("workspace", nargs="?", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)")
+    add_workspace_option(parser, positional=True)
     parser.set_defaults(handler=run_verify)
 
 

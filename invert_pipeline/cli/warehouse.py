@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from pathlib import Path
 
+from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
 from invert_pipeline.warehouse import (
-    DEFAULT_DB_NAME,
     DEFAULT_WAIT_S,
     list_queries,
     load_run,
@@ -25,7 +24,6 @@ from invert_pipeline.warehouse import (
     run_sql,
 )
 from invert_pipeline.warehouse.output import OUTPUT_FORMATS, render, write_result
-from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,10 +84,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace", default=str(DEFAULT_WORKSPACE), help="workspace folder (default %(default)s)"
-    )
-    parser.add_argument("--db", help=f"warehouse file (default <workspace>/{DEFAULT_DB_NAME})")
+    add_warehouse_options(parser)
     parser.add_argument(
         "--wait",
         type=float,
@@ -107,11 +102,6 @@ def _add_files_option(parser: argparse.ArgumentParser) -> None:
         "without it only the warehouse and the workspace's files are readable. Never the network, "
         "never an extension",
     )
-
-
-def warehouse_file(args: argparse.Namespace) -> Path:
-    """The warehouse file of a command's ``--db`` and ``--workspace`` options."""
-    return Path(args.db) if args.db else Workspace(args.workspace).warehouse
 
 
 def _query(args: argparse.Namespace) -> int:

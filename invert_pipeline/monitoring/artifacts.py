@@ -18,7 +18,6 @@ from invert_pipeline.report.html import p_value, probability
 from invert_pipeline.report_server import served_report_url
 from invert_pipeline.specs import RetrainedWeights
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
-from invert_pipeline.warehouse.connection import read_connection
 
 TABLE_ROWS = 20
 
@@ -33,19 +32,7 @@ def publish_layer_tables(db_path: str | Path, run_id: str, model_label: str) -> 
 
     ``q`` is the warehouse's effective q-value, the one significance is judged by.
     """
-    with read_connection(db_path) as connection:
-        best = connection.sql(
-            """
-            select best.layer, best.neuron, best.formula, best.auc, best.p_value, best.log10_p,
-                best.effective_q_value, best.heldout_auc, best.fraction
-            from best_explanations as best
-            join layers using (run_id, layer)
-            where best.run_id = $run
-            qualify row_number() over (partition by best.layer order by best.auc desc, best.neuron) <= $rows
-            order by layers.layer_index, best.auc desc, best.neuron
-            """,
-            params={"run": run_id, "rows": TABLE_ROWS},
-        ).to_arrow_table().to_pylist()
+    best = run_named_query(db_path, "top_explanations_by_layer", {"run": run_id, "top_n": TABLE_ROWS}).to_pylist()
     for layer in dict.fromkeys(row["layer"] for row in best):
         rows = [
             {

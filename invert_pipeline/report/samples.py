@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from invert_pipeline.datasets import open_split
-from invert_pipeline.extraction import read_activations
+from invert_pipeline.activation_files import read_activations
 from invert_pipeline.workspace import Workspace
 
 

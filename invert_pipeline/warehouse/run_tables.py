@@ -6,7 +6,6 @@ warehouse lock only for the inserts, and bad input fails with a message naming t
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ def source_digest(manifest: RunManifest) -> str:
         *([manifest.neuron_influence] if manifest.neuron_influence is not None else []),
     ]
     digests = {str(path): file_digest(path) if path.is_file() else None for path in files}
-    code = source_version([importlib.import_module("invert_pipeline.warehouse")])
+    code = source_version(["invert_pipeline.warehouse"])
     return fingerprint(digests, code, schema_digest())
 
 

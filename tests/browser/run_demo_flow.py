@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from flows.explain import explain_model
+from flows.explain_model import explain_model
 from invert_pipeline.demo.probe import probe_spec
 from invert_pipeline.demo.specs import model_spec
 from invert_pipeline.specs import SearchParams

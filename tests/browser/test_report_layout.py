@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "report"))  # the report test
 
 from report_workspace import build_workspace  # noqa: E402
 
-from invert_pipeline.report import write_report  # noqa: E402
+from invert_pipeline.report.writer import write_report  # noqa: E402
 from invert_pipeline.warehouse import DEFAULT_DB_NAME  # noqa: E402
 
 WINDOW_WIDTH = 1400

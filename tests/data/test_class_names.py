@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from invert_pipeline.datasets import prepare_dataset, read_dataset_info
+from invert_pipeline.datasets import prepare_dataset
+from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.warehouse.run_tables import _logit_class_names
 

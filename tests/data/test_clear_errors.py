@@ -6,7 +6,8 @@ import datasets
 import data_samples
 import pytest
 
-from invert_pipeline.datasets import prepare_dataset, read_dataset_info, read_labels
+from invert_pipeline.datasets import prepare_dataset
+from invert_pipeline.dataset_files import read_dataset_info, read_labels
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.workspace import DamagedFileError
 

@@ -22,9 +22,9 @@ from invert_pipeline.datasets import (
     load_split,
     open_split,
     prepare_dataset,
-    read_labels,
     select_sample_ids,
 )
+from invert_pipeline.dataset_files import read_labels
 from invert_pipeline.specs import DatasetSpec
 
 FASHION_MNIST_CLASSES = [

@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from invert_pipeline.datasets import fashion_mnist_spec, load_split, prepare_dataset, read_labels
+from invert_pipeline.datasets import fashion_mnist_spec, load_split, prepare_dataset
+from invert_pipeline.dataset_files import read_labels
 from invert_pipeline.demo.probe import PROBE_FILE, build_probe_set, choose_stamped, probe_spec
 from invert_pipeline.demo.watermark import apply_watermark
 

@@ -63,8 +63,12 @@ def test_shipped_v2_learned_the_shortcut_and_v1_did_not(test_split):
 
 
 def test_train_demo_writes_both_checkpoints_and_its_summary(tmp_path):
-    """A tiny train_demo writes loadable checkpoints, training.json with their digests, and says why no event went out."""
-    summary = train_demo(tmp_path, TrainingConfig(epochs=1, limit=256), notify=True)
+    """A tiny train_demo writes loadable checkpoints, training.json with their digests, and says why no event went out
+    (no server: PREFECT_API_URL unset here, whatever an earlier test of the session left in Prefect's settings)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        summary = train_demo(tmp_path, TrainingConfig(epochs=1, limit=256), notify=True)
     written = json.loads((tmp_path / "training.json").read_text())
     for version in ("v1", "v2"):
         path = tmp_path / written[version]["checkpoint"]

@@ -1,7 +1,7 @@
 """The pipeline's stages in one process, without Prefect: what the fault-injection tests run and kill.
 
 ``python pipeline.py WORKSPACE`` runs, in order, the functions of the Prefect tasks that
-``flows/explain.py`` wires (prepare dataset, extract activations, search each layer, influence and
+``flows/explain_model.py`` wires (prepare dataset, extract activations, search each layer, influence and
 manifest, warehouse load, report) on a small problem: the demo CNN v1 on 200 Fashion-MNIST test
 images, layers ``conv1`` and ``logits``. Like the flow, it skips a stage whose outputs are intact
 (:func:`invert_pipeline.workspace.is_intact`), so a rerun after a kill or a damaged file computes
@@ -14,9 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from invert_pipeline.datasets import dataset_dir, dataset_fingerprint, fashion_mnist_spec, read_dataset_info
+from invert_pipeline.datasets import dataset_dir, dataset_fingerprint, fashion_mnist_spec
+from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.demo.specs import model_spec
-from invert_pipeline.extraction import read_activations
+from invert_pipeline.activation_files import read_activations
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, SearchParams
 from invert_pipeline.warehouse import is_loaded
@@ -25,7 +26,7 @@ from tasks.activations import activation_key, extract_shard_task, shard_complete
 from tasks.ingest import prepare_dataset_task
 from tasks.report import write_report_task
 from tasks.runs import influence_task, run_id_for, write_manifest_task
-from tasks.search import layer_outputs, search_key, search_task
+from tasks.explain_layers import layer_outputs, search_key, search_task
 from tasks.warehouse import load_warehouse_task
 
 DATASET = fashion_mnist_spec(limit=200)

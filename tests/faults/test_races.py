@@ -7,7 +7,7 @@ import sys
 
 from fault_runs import pipeline_env
 
-from invert_pipeline.extraction import read_activations
+from invert_pipeline.activation_files import read_activations
 from invert_pipeline.workspace import damaged_files
 
 EXTRACT = """

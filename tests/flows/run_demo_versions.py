@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from flows.explain import explain_model
+from flows.explain_model import explain_model
 from invert_pipeline.demo.probe import probe_spec
 from invert_pipeline.demo.specs import checkpoint_path, model_spec
 from invert_pipeline.specs import RetrainedWeights, SearchParams

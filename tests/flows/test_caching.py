@@ -74,3 +74,58 @@ class TestInWorkspace:
         present.write_text("changed!")  # same size, other bytes
         assert in_workspace(_echo, tmp_path, outputs=[present]).refresh_cache is True
         assert "present.parquet is damaged (its bytes differ from the digest recorded" in caplog.text
+
+
+# Modules that decide no result: where and how files are written, and the specs whose values (not
+# code) enter the keys as inputs.
+INFRASTRUCTURE = {"invert_pipeline.workspace", "invert_pipeline.faults", "invert_pipeline.temporaries", "invert_pipeline.specs"}
+
+
+def _pipeline_imports(modules: tuple[str, ...]) -> set[str]:
+    """The ``invert_pipeline`` modules the listed modules import, transitively (a package: all its modules)."""
+    from tests.test_architecture import MODULES
+
+    def members(name: str) -> set[str]:
+        return {module for module in MODULES if module == name or module.startswith(f"{name}.")}
+
+    seen: set[str] = set()
+    todo = [member for name in modules for member in members(name)]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += [name for name in MODULES.get(module, ()) if name in MODULES and name.startswith("invert_pipeline")]
+    return seen
+
+
+class TestCodeInKeys:
+    """Each cache key hashes the code that decides its result, and only that code."""
+
+    def test_search_key_hashes_no_extraction_or_dataset_preparation(self):
+        """An edit to how activations are computed or datasets prepared leaves search results cached:
+        the search reads their files through the file modules only."""
+        from tasks.explain_layers import SEARCH_CODE
+
+        imported = _pipeline_imports(SEARCH_CODE)
+        for module in ("invert_pipeline.extraction", "invert_pipeline.datasets", "invert_pipeline.models"):
+            assert module not in SEARCH_CODE and module not in imported, module
+
+    def test_every_deciding_module_is_in_its_key(self):
+        """What a task's code imports from the pipeline is in its key, or decides nothing (or enters the key
+        through an input's fingerprint: the dataset's code through the dataset fingerprint)."""
+        from tasks.activations import EXTRACTION_CODE, MODEL_CODE
+        from tasks.explain_layers import SEARCH_CODE
+        from tasks.ingest import DATASET_CODE
+
+        dataset_fingerprinted = {"invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy",
+                                 "invert_pipeline.dataset_files"}
+        for code, fingerprinted in [
+            (SEARCH_CODE, set()),
+            (MODEL_CODE, set()),
+            (EXTRACTION_CODE, dataset_fingerprinted),
+            (DATASET_CODE, {"invert_pipeline.dataset_files"}),
+        ]:
+            listed = {module for module in _pipeline_imports(code) if any(module.startswith(name) for name in code)}
+            missing = _pipeline_imports(code) - listed - INFRASTRUCTURE - fingerprinted
+            assert not missing, f"{code} runs {sorted(missing)} without hashing it"

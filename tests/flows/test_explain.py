@@ -1,8 +1,11 @@
-"""Tests of flows.explain: the whole DAG on a tiny dataset and model, its caching and its artifacts."""
+"""Tests of flows.explain_model: the whole DAG on a tiny dataset and model, its caching and its artifacts."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -15,13 +18,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterTags
 
 import flow_models
-from flows.explain import explain_model
+from flows.explain_model import explain_model
 from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
 
+HERE = Path(__file__).parent
 SEARCH = SearchParams(length=2, beam=3, top_k=3)
 # Task function names, as task keys start with them.
 DATASET_TASKS = ("prepare_dataset_task",)
-EXTRACTION_TASKS = ("extract_shard_task", "influence_task")
+EXTRACTION_TASKS = ("identify_model_task", "extract_shard_task", "influence_task")
 SEARCH_TASKS = ("search_task", "merge_chunks_task")
 
 
@@ -122,6 +126,34 @@ class TestExplainModel:
         assert result == first
         assert states and all(name == "Cached" for names in states.values() for name in names), states
         assert Path(result["manifest"]).read_text() == manifest_before
+
+    def test_cached_run_loads_no_torch(self, first_run, tiny_parameters):
+        """A run in a fresh process whose every task is a cache hit imports neither torch, torchvision nor
+        matplotlib (the model is known by the digest of its checkpoint and code), and gives the same run."""
+        from prefect.settings import PREFECT_API_URL
+
+        first, _ = first_run
+        script = (
+            "import json, sys\n"
+            "from flows.explain_model import explain_model\n"
+            "from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams\n"
+            "p = json.loads(sys.argv[1])\n"
+            "result = explain_model(model=ModelSpec(**p['model']), layers=p['layers'], dataset=DatasetSpec(**p['dataset']),"
+            " search=SearchParams(**p['search']), workspace=p['workspace'])\n"
+            "loaded = [name for name in ('torch', 'torchvision', 'matplotlib') if name in sys.modules]\n"
+            "print(json.dumps({'run_id': result['run_id'], 'loaded': loaded}))\n"
+        )
+        parameters = {
+            name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+            for name, value in tiny_parameters.items()
+        }
+        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([sys.executable, "-c", script, json.dumps(parameters)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        assert answer == {"run_id": first["run_id"], "loaded": []}
 
     def test_new_weights_recompute_activations_and_search_only(self, first_run, tiny_parameters, tiny_problem):
         """A retrained model recomputes extraction and search, not the dataset; it is a new run."""

@@ -1,4 +1,4 @@
-"""Tests of invert_pipeline.search: one layer's search from Parquet files to Parquet files."""
+"""Tests of invert_pipeline.layer_explanations: one layer's search from Parquet files to Parquet files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from invert_pipeline.extraction import N_SAMPLES_KEY, part_name
-from invert_pipeline.search import explain_layer, merge_layer_chunks
+from invert_pipeline.activation_files import N_SAMPLES_KEY, part_name
+from invert_pipeline.layer_explanations import explain_layer, merge_layer_chunks
 from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet
 

@@ -1,4 +1,4 @@
-"""Tests of tasks.monitoring: the terminal progress bar and the summary's markdown (the artifacts are
+"""Tests of invert_pipeline.monitoring: the terminal progress bar and the summary's markdown (the artifacts are
 checked end to end in test_explain and test_run_summary)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import sys
 
 from invert_pipeline.findings import Changes, Finding
 from invert_pipeline.specs import RetrainedWeights
-from tasks.monitoring import _terminal_progress, code, summary_markdown, table_row, text
+from invert_pipeline.monitoring.progress import _terminal_progress
+from invert_pipeline.monitoring.summary import code, summary_markdown, table_row, text
 
 
 class _Terminal(io.StringIO):

@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import flow_models
-from flows.explain import explain_model
+from flows.explain_model import explain_model
 from invert_pipeline.report.html import probability
 from invert_pipeline.specs import DatasetSpec, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query, run_sql

@@ -80,7 +80,7 @@ class TestDaskRunnerFlow:
         """explain_model with runner='dask' runs its extraction and search tasks on the cluster's worker."""
         from distributed import Client, LocalCluster, get_task_stream
 
-        from flows.explain import explain_model
+        from flows.explain_model import explain_model
 
         parameters = {
             "model": ModelSpec(source="flow_models:tiny_cnn", weights=str(tiny_problem.checkpoint_v1), name="tiny"),

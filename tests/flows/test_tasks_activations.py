@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from invert_pipeline.extraction import part_name
+from invert_pipeline.activation_files import part_name
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import atomic_write_bytes
 from tasks.activations import activation_key, layer_width, plan_extraction_shards, shard_complete

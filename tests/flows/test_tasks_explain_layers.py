@@ -1,11 +1,11 @@
-"""Tests of tasks.search: the content key of a search and how layers are split into tasks."""
+"""Tests of tasks.explain_layers: the content key of a search and how layers are split into tasks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from invert_pipeline.specs import SearchParams
-from tasks.search import chunk_outputs, layer_outputs, plan_chunks, search_key
+from tasks.explain_layers import chunk_outputs, layer_outputs, plan_chunks, search_key
 
 
 class TestSearchKey:

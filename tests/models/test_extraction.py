@@ -20,15 +20,8 @@ import pytest
 import torch
 
 from invert_pipeline.datasets import open_split
-from invert_pipeline.extraction import (
-    chunk_ranges,
-    completed_chunks,
-    extract_activations,
-    pending_chunks,
-    plan_shards,
-    read_activations,
-    resolve_device,
-)
+from invert_pipeline.activation_files import chunk_ranges, completed_chunks, pending_chunks, plan_shards, read_activations
+from invert_pipeline.extraction import extract_activations, resolve_device
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
 from invert_pipeline.workspace import DamagedFileError, atomic_write_parquet

@@ -15,7 +15,7 @@ from invert_pipeline.demo.specs import model_spec
 from invert_pipeline.extraction import extract_activations
 from invert_pipeline.layers import linear_influence
 from invert_pipeline.models import load_model
-from invert_pipeline.search import explain_layer
+from invert_pipeline.layer_explanations import explain_layer
 from invert_pipeline.specs import ExtractionParams, SearchParams
 from invert_pipeline.warehouse import DEFAULT_DB_NAME, load_run
 from invert_pipeline.workspace import atomic_write_json, atomic_write_parquet

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from invert_pipeline.report import write_report
+from invert_pipeline.report.writer import write_report
 from invert_pipeline.report.writer import NEURONS_PER_LAYER
 
 

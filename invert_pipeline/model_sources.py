@@ -1,0 +1,61 @@
+"""What a model spec is made of, read without building the model or importing torch.
+
+:func:`model_source_digest` names everything a model's weights fingerprint follows from (the spec's
+source and weights, the bytes of a checkpoint or TorchScript file, the source of the user code it names,
+the torch and torchvision versions), so that a run whose model is already known (its fingerprint, name,
+version and layers: the cached task ``identify model``) needs no torch. :func:`user_code_version` is part
+of the activations' cache key.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+from invert_pipeline.specs import ModelSpec
+from invert_pipeline.workspace import file_digest, fingerprint, source_version
+
+
+def is_import_path(source: str) -> bool:
+    """Whether ``source`` has the form ``"package.module:attribute"``."""
+    module_name, colon, attribute = source.partition(":")
+    return bool(colon) and attribute.isidentifier() and all(p.isidentifier() for p in module_name.split("."))
+
+
+def user_code_version(spec: ModelSpec) -> str | None:
+    """A digest of the source files of the modules that ``spec``'s import paths (model factory,
+    preprocessing) name; ``None`` when it names none. Part of the activations' cache key: the same
+    weights behind an edited ``forward`` give other activations.
+
+    Raises
+    ------
+    ImportError
+        When an import path names a module that does not exist.
+    """
+    names = [path.split(":", 1)[0] for path in (spec.source, spec.preprocess) if path is not None and is_import_path(path)]
+    try:
+        return source_version(names) if names else None
+    except ModuleNotFoundError as error:
+        raise ImportError(
+            f"--model/--preprocess names module {error.name!r}, which cannot be found: check that the package is "
+            "installed or on PYTHONPATH"
+        ) from error
+
+
+def model_source_digest(spec: ModelSpec) -> str | None:
+    """A digest of what the weights of the model ``spec`` names follow from, or ``None`` when they cannot be
+    known without building it (a factory given no ``weights`` returns whatever it likes).
+
+    A checkpoint or TorchScript file enters by its content, never by its path or time stamps.
+    """
+    if is_import_path(spec.source) and (spec.weights is None or not Path(spec.weights).is_file()):
+        return None
+    files = [path for path in (spec.source, spec.weights) if path is not None and Path(path).is_file()]
+    return fingerprint(
+        "model-source",
+        spec.model_dump(mode="json", include={"source", "weights"}),
+        [file_digest(path) for path in files],
+        user_code_version(spec),
+        importlib.metadata.version("torch"),
+        importlib.metadata.version("torchvision"),
+    )
