@@ -106,3 +106,59 @@ def test_imported_modules_sees_lazy_and_relative_imports(tmp_path):
     source = package / "mod.py"
     source.write_text("import os\n\ndef f():\n    from prefect import flow\n    from . import sibling\n")
     assert imported_modules(source, tmp_path) >= {"os", "prefect", "prefect.flow", "pkg.sub", "pkg.sub.sibling"}
+
+
+def read_floors(text: str) -> dict[str, int]:
+    """Module name -> floor, from the rooms table of ARCHITECTURE.md (``| floor | rooms | owns |``).
+
+    A room cell names paths in backticks; a bare name after a path lies in that path's folder.
+    """
+    floors = {}
+    for line in text.splitlines():
+        match = re.match(r"^\| (\d+) \| ([^|]+) \|", line)
+        if not match:
+            continue
+        folder = ""
+        for path in re.findall(r"`([^`]+)`", match[2]):
+            inner = path.rstrip("/")
+            if "/" in inner:
+                full, folder = inner, inner.rsplit("/", 1)[0]
+            else:
+                full = f"{folder}/{inner}" if folder else inner
+            name = full.removesuffix(".py").replace("/", ".")
+            floors[name] = int(match[1])
+    return floors
+
+
+FLOORS = read_floors((ROOT / "docs" / "ARCHITECTURE.md").read_text())
+
+
+def floor_of(module: str) -> int | None:
+    """The floor of the room that holds ``module`` (the longest room name covering it); None outside every room."""
+    rooms = [room for room in FLOORS if covers(room, module)]
+    return FLOORS[max(rooms, key=len)] if rooms else None
+
+
+def test_every_module_has_a_room():
+    """The rooms table places every module of the house (package roots aside)."""
+    homeless = [module for module in MODULES if module not in PACKAGES and floor_of(module) is None]
+    assert not homeless, f"modules in no room of ARCHITECTURE.md: {homeless}"
+
+
+def test_no_module_imports_upward():
+    """A module imports only modules of its own floor or below."""
+    upward = []
+    for module, names in MODULES.items():
+        own = floor_of(module)
+        for name in names:
+            target = max((other for other in MODULES if covers(other, name)), key=len, default=None)
+            if own is None or target is None or floor_of(target) is None:
+                continue
+            if floor_of(target) > own:
+                upward.append(f"{module} (floor {own}) imports {target} (floor {floor_of(target)})")
+    assert not upward, "; ".join(sorted(set(upward)))
+
+
+def test_read_floors_places_bare_file_names_in_the_first_folder():
+    table = "| 2 | `pkg/a.py`, `b.py` and `data/` | x |\n| 3 | `pkg/sub/` | y |\n"
+    assert read_floors(table) == {"pkg.a": 2, "pkg.b": 2, "pkg.data": 2, "pkg.sub": 3}
