@@ -162,3 +162,28 @@ def test_no_module_imports_upward():
 def test_read_floors_places_bare_file_names_in_the_first_folder():
     table = "| 2 | `pkg/a.py`, `b.py` and `data/` | x |\n| 3 | `pkg/sub/` | y |\n"
     assert read_floors(table) == {"pkg.a": 2, "pkg.b": 2, "pkg.data": 2, "pkg.sub": 3}
+
+
+def test_no_import_cycle():
+    """No two modules import each other, directly or through others (a package and its own modules aside)."""
+    graph = {
+        module: {
+            target
+            for name in names
+            if (target := max((other for other in MODULES if covers(other, name)), key=len, default=None))
+            and not covers(target, module) and not covers(module, target)
+        }
+        for module, names in MODULES.items()
+    }
+    cycles = []
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module == start:
+                cycles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                todo += graph[module]
+    assert not cycles, f"modules on an import cycle: {sorted(cycles)}"
