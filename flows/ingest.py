@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
-from invert_pipeline.datasets import dataset_dir, dataset_fingerprint
+from invert_pipeline.datasets import dataset_fingerprint
 from invert_pipeline.specs import DatasetSpec
+from invert_pipeline.workspace import DatasetFolder, Workspace
 from tasks.caching import in_workspace
 from tasks.ingest import prepare_dataset_task
 
@@ -14,6 +15,6 @@ def prepare_dataset_stage(dataset: DatasetSpec, workspace: str) -> str:
     """Prepare ``dataset`` under ``<workspace>/datasets/<fingerprint>/``; returns that folder."""
     fingerprint = dataset_fingerprint(dataset)
     get_run_logger().info("dataset %s [%s]: fingerprint %s", dataset.path, dataset.split, fingerprint)
-    folder = dataset_dir(workspace, fingerprint)
-    prepare = in_workspace(prepare_dataset_task, workspace, outputs=[folder / "dataset.json"])
+    folder = Workspace(workspace).dataset_dir(fingerprint)
+    prepare = in_workspace(prepare_dataset_task, workspace, outputs=[DatasetFolder(folder).info])
     return prepare(dataset, fingerprint, workspace)

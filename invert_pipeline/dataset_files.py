@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse
 
-from invert_pipeline.workspace import read_json, read_parquet
+from invert_pipeline.workspace import DatasetFolder, read_json, read_parquet
 
 
 def read_dataset_info(dataset_dir: str | Path) -> dict:
     """The ``dataset.json`` of a prepared dataset (fingerprint, spec, n_samples, n_concepts, ...)."""
-    info_path = Path(dataset_dir) / "dataset.json"
+    info_path = DatasetFolder(dataset_dir).info
     if not info_path.is_file():
         raise FileNotFoundError(
             f"{str(dataset_dir)!r} is not a prepared dataset folder (no dataset.json): run prepare_dataset first"
@@ -37,11 +37,11 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
     labels : [N, C] bool ``scipy.sparse.csr_array``; column ``c`` is concept id ``c``.
     concept_names : the C concept names, by concept id.
     """
-    dataset_dir = Path(dataset_dir)
     read_dataset_info(dataset_dir)  # checks that it is a prepared dataset folder
-    sample_ids = read_parquet(dataset_dir / "samples.parquet", columns=["sample_id"]).column("sample_id").to_numpy()
-    concepts = read_parquet(dataset_dir / "concepts.parquet", columns=["concept_id", "name"]).sort_by("concept_id")
-    labels = read_parquet(dataset_dir / "labels.parquet")
+    files = DatasetFolder(dataset_dir)
+    sample_ids = read_parquet(files.samples, columns=["sample_id"]).column("sample_id").to_numpy()
+    concepts = read_parquet(files.concepts, columns=["concept_id", "name"]).sort_by("concept_id")
+    labels = read_parquet(files.labels)
     rows = np.searchsorted(sample_ids, labels.column("sample_id").to_numpy())
     columns = labels.column("concept_id").to_numpy().astype(np.int64)
     matrix = scipy.sparse.csr_array(
@@ -53,7 +53,7 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
 def read_concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> np.ndarray:
     """Each concept's depth in the dataset's hierarchy (0 for roots and concepts outside it), in the
     order of ``concepts``: it decides which of several formulas true on the same samples is reported."""
-    table = pq.read_table(Path(dataset_dir) / "concepts.parquet", columns=["name", "depth"])
+    table = pq.read_table(DatasetFolder(dataset_dir).concepts, columns=["name", "depth"])
     depth = dict(zip(table.column("name").to_pylist(), table.column("depth").fill_null(0).to_pylist()))
     return np.array([depth[name] for name in concepts], dtype=np.int64)
 
@@ -61,7 +61,7 @@ def read_concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> n
 def read_class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarray | None:
     """The class of each sample (rows of ``samples.parquet``), so that the held-out part keeps class
     proportions; ``None`` when the dataset has no class labels. Unlabelled samples form one stratum."""
-    label = pq.read_table(Path(dataset_dir) / "samples.parquet", columns=["label"]).column("label")
+    label = pq.read_table(DatasetFolder(dataset_dir).samples, columns=["label"]).column("label")
     if label.null_count == len(label):
         return None
     return label.fill_null(-1).to_numpy()[rows]

@@ -60,6 +60,7 @@ from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarc
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.faults import fault_point
 from invert_pipeline.workspace import (
+    DatasetFolder,
     Workspace,
     atomic_write_json,
     atomic_write_parquet,
@@ -76,7 +77,6 @@ logger = logging.getLogger(__name__)
 FASHION_MNIST_DIR = DATA_DIR / "fashion_mnist"
 FASHION_MNIST_HIERARCHY = FASHION_MNIST_DIR / "hierarchy.json"  # parent map, also for probe sets of its classes
 FASHION_MNIST_SPLITS = ("train", "test")
-DATASET_FILES = ("samples.parquet", "concepts.parquet", "concept_edges.parquet", "labels.parquet", "excluded.parquet")
 SourceKind = Literal["hub", "parquet_file", "saved", "folder"]
 # Where a dataset's class list comes from; all but "sorted label values" give the model's class order.
 ClassNamesFrom = Literal["ClassLabel feature", "--class-names", "integer labels", "sorted label values"]
@@ -409,7 +409,7 @@ def _code_version() -> str:
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:
     """Whether ``folder`` holds the prepared dataset ``dataset_fp``, every file intact (a damaged one is logged)."""
-    info = folder / "dataset.json"
+    info = DatasetFolder(folder).info
     return is_intact(info) and read_json(info).get("fingerprint") == dataset_fp
 
 
@@ -448,11 +448,6 @@ def _samples_table(split: datasets.Dataset, label_column: str | None, sample_ids
     return pa.table({"sample_id": pa.array(sample_ids, pa.int64()), "label": labels, "class_name": names})
 
 
-def dataset_dir(workspace: str | Path, dataset_fp: str) -> Path:
-    """Where the prepared dataset with fingerprint ``dataset_fp`` lives in ``workspace``."""
-    return Workspace(workspace).dataset_dir(dataset_fp)
-
-
 def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str | None = None) -> Path:
     """Write ``<workspace>/datasets/<fingerprint>/`` (see docs/ARCHITECTURE.md) and return it.
 
@@ -465,7 +460,7 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
     """
     spec = _resolved(spec)
     dataset_fp = dataset_fingerprint(spec) if dataset_fp is None else dataset_fp
-    folder = dataset_dir(workspace, dataset_fp)
+    folder = Workspace(workspace).dataset_dir(dataset_fp)
     if _is_complete(folder, dataset_fp):
         _record_location(folder, spec)
         return folder
@@ -503,19 +498,20 @@ def prepare_dataset(spec: DatasetSpec, workspace: str | Path, *, dataset_fp: str
         "n_excluded": len(excluded),
     }
     building = temporary_dir(folder)
+    files = DatasetFolder(building)
     try:
-        atomic_write_parquet(_samples_table(split, label_column, sample_ids), building / "samples.parquet")
-        atomic_write_parquet(concepts.concepts_table(), building / "concepts.parquet")
-        atomic_write_parquet(concepts.edges_table(), building / "concept_edges.parquet")
-        atomic_write_parquet(concepts.labels_table(sample_ids), building / "labels.parquet")
+        atomic_write_parquet(_samples_table(split, label_column, sample_ids), files.samples)
+        atomic_write_parquet(concepts.concepts_table(), files.concepts)
+        atomic_write_parquet(concepts.edges_table(), files.concept_edges)
+        atomic_write_parquet(concepts.labels_table(sample_ids), files.labels)
         atomic_write_parquet(
             pa.table({
                 "sample_id": pa.array(sorted(excluded), pa.int64()),
                 "reason": pa.array([excluded[i] for i in sorted(excluded)], pa.string()),
             }),
-            building / "excluded.parquet",
+            files.excluded,
         )
-        atomic_write_json(info, building / "dataset.json", requires=DATASET_FILES)
+        atomic_write_json(info, files.info, requires=[table.name for table in files.tables()])
         if folder.exists() and not _is_complete(folder, dataset_fp):
             shutil.rmtree(folder)  # an incomplete leftover from another tool; ours are never visible half-done
         fault_point("dataset:rename")
@@ -553,7 +549,8 @@ def _record_location(folder: Path, spec: DatasetSpec) -> None:
     info = read_dataset_info(folder)
     spec_json = spec.model_dump(mode="json")
     if info["spec"] != spec_json:
-        atomic_write_json({**info, "spec": spec_json}, folder / "dataset.json", requires=DATASET_FILES)
+        files = DatasetFolder(folder)
+        atomic_write_json({**info, "spec": spec_json}, files.info, requires=[table.name for table in files.tables()])
 
 
 def open_split(dataset_dir: str | Path) -> tuple[datasets.Dataset, str]:

@@ -34,7 +34,7 @@ from invert_pipeline.layers import (
 )
 from invert_pipeline.models import LoadedModel, Preprocess, load_model
 from invert_pipeline.specs import ExtractionParams, ModelSpec
-from invert_pipeline.workspace import atomic_write_parquet, check_file, read_parquet
+from invert_pipeline.workspace import DatasetFolder, atomic_write_parquet, check_file, read_parquet
 
 def resolve_device(device: str) -> torch.device:
     """``"auto"``: cuda, then mps, then cpu; else the named device, which must be available."""
@@ -81,7 +81,7 @@ def extract_activations(
     ``{layer name: layer folder}`` for the resolved layers. Chunks already on disk are not redone.
     """
     dataset_dir = Path(dataset_dir)
-    samples_path = dataset_dir / "samples.parquet"
+    samples_path = DatasetFolder(dataset_dir).samples
     if not samples_path.is_file():
         raise FileNotFoundError(f"dataset_dir {str(dataset_dir)!r} has no samples.parquet: prepare the dataset first")
     sample_ids = read_parquet(samples_path, columns=["sample_id"]).column("sample_id").to_numpy()

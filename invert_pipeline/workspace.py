@@ -46,6 +46,47 @@ DEFAULT_WORKSPACE = Path("invert-workspace")
 RECORD_SUFFIX = ".sha256"
 WAREHOUSE_FILE = "warehouse.duckdb"  # with its write-ahead log warehouse.duckdb.wal
 MANIFEST_FILE = "run.json"
+REPORT_INDEX = "index.html"
+
+
+@dataclass(frozen=True)
+class DatasetFolder:
+    """The files of one prepared dataset folder, ``datasets/<fingerprint>/`` (``Workspace.dataset_dir``), as
+    laid out in ``docs/ARCHITECTURE.md``; nothing else spells them."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def info(self) -> Path:
+        """``dataset.json``: fingerprint, spec, sizes, class names; written last."""
+        return self.path / "dataset.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples.parquet"
+
+    @property
+    def concepts(self) -> Path:
+        return self.path / "concepts.parquet"
+
+    @property
+    def concept_edges(self) -> Path:
+        return self.path / "concept_edges.parquet"
+
+    @property
+    def labels(self) -> Path:
+        return self.path / "labels.parquet"
+
+    @property
+    def excluded(self) -> Path:
+        return self.path / "excluded.parquet"
+
+    def tables(self) -> tuple[Path, ...]:
+        """The five tables, written before ``dataset.json``: the folder is complete when all six are intact."""
+        return (self.samples, self.concepts, self.concept_edges, self.labels, self.excluded)
 
 
 @dataclass(frozen=True)
@@ -138,7 +179,7 @@ class Workspace:
 
     def report_index(self, run_ids: Sequence[str]) -> Path:
         """``reports/<run ids joined by '+'>/index.html``."""
-        return self.report_dir(run_ids) / "index.html"
+        return self.report_dir(run_ids) / REPORT_INDEX
 
     def path(self, relative: str) -> Path:
         """A path a manifest records (relative to the workspace) under this workspace's root."""

@@ -32,7 +32,7 @@ from invert_pipeline.report.contents import (
 )
 from invert_pipeline.report.html import Column
 from invert_pipeline.report.samples import dead_neurons, layer_extremes, load_images
-from invert_pipeline.workspace import Workspace, atomic_write_text
+from invert_pipeline.workspace import REPORT_INDEX, Workspace, atomic_write_text
 
 NEURONS_PER_LAYER = 8
 SAMPLES_PER_END = 6
@@ -72,7 +72,7 @@ def write_report(
     navigation += [(_slug(run.run["run_id"]), _run_label(run)) for run in runs]
     navigation += [(f"diff-{_slug(d.run_a)}-{_slug(d.run_b)}", "What changed") for d in diffs]
     title = "INVERT report: " + ", ".join(_run_label(run) for run in runs)
-    index = atomic_write_text(html.page(title, navigation, sections), out_dir / "index.html")
+    index = atomic_write_text(html.page(title, navigation, sections), out_dir / REPORT_INDEX)
     for stale in figure_dir.glob("*.png"):  # figures of an earlier report in this folder
         if stale not in written:
             stale.unlink()

@@ -20,7 +20,7 @@ from invert_pipeline.warehouse.catalog import schema_digest
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
 from invert_pipeline.warehouse.manifest import LayerFiles, RunManifest
-from invert_pipeline.workspace import file_digest, fingerprint, read_json, read_parquet, source_version
+from invert_pipeline.workspace import DatasetFolder, file_digest, fingerprint, read_json, read_parquet, source_version
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def source_digest(manifest: RunManifest) -> str:
     """
     files = [
         manifest.path,
-        manifest.dataset_dir / "dataset.json",
-        manifest.dataset_dir / "concepts.parquet",
-        manifest.dataset_dir / "concept_edges.parquet",
+        DatasetFolder(manifest.dataset_dir).info,
+        DatasetFolder(manifest.dataset_dir).concepts,
+        DatasetFolder(manifest.dataset_dir).concept_edges,
         *(path for layer in manifest.layers for path in (layer.explanations, layer.atomic_scores)),
         *([manifest.neuron_influence] if manifest.neuron_influence is not None else []),
     ]
@@ -104,9 +104,10 @@ def read_run_tables(manifest: RunManifest) -> RunTables:
     dataset_info = _read_dataset_json(manifest)
     class_names = [str(name) for name in dataset_info.get("class_names") or []]
     logit_names = _logit_class_names(manifest, dataset_info, class_names)
-    concepts = _read_parquet(manifest.dataset_dir / "concepts.parquet", _CONCEPT_COLUMNS)
-    edges = _read_parquet(manifest.dataset_dir / "concept_edges.parquet", _EDGE_COLUMNS)
-    _check_acyclic(edges, manifest.dataset_dir / "concept_edges.parquet")
+    dataset = DatasetFolder(manifest.dataset_dir)
+    concepts = _read_parquet(dataset.concepts, _CONCEPT_COLUMNS)
+    edges = _read_parquet(dataset.concept_edges, _EDGE_COLUMNS)
+    _check_acyclic(edges, dataset.concept_edges)
     concept_names = set(concepts.column("name").to_pylist())
     fingerprint = manifest.dataset_fingerprint
     influence = (
@@ -171,7 +172,7 @@ def read_run_tables(manifest: RunManifest) -> RunTables:
 
 
 def _read_dataset_json(manifest: RunManifest) -> dict:
-    path = manifest.dataset_dir / "dataset.json"
+    path = DatasetFolder(manifest.dataset_dir).info
     if not path.is_file():
         raise WarehouseError(f"run {manifest.run_id}: the dataset file {path} is missing")
     info = read_json(path)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from invert_pipeline.datasets import dataset_dir, dataset_fingerprint, fashion_mnist_spec
+from invert_pipeline.datasets import dataset_fingerprint, fashion_mnist_spec
 from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.demo.specs import model_spec
 from invert_pipeline.activation_files import read_activations
 from invert_pipeline.models import load_model
 from invert_pipeline.specs import ExtractionParams, SearchParams
 from invert_pipeline.warehouse import is_loaded
-from invert_pipeline.workspace import is_intact
+from invert_pipeline.workspace import Workspace, is_intact
 from tasks.activations import activation_key, extract_shard_task, shard_complete
 from tasks.ingest import prepare_dataset_task
 from tasks.report import write_report_task
@@ -40,7 +40,7 @@ STARTED_AT = "2024-01-01T00:00:00+00:00"
 def run(workspace: Path) -> str:
     """Run every stage whose outputs are not intact; returns the run id."""
     dataset_fp = dataset_fingerprint(DATASET)
-    folder = dataset_dir(workspace, dataset_fp)
+    folder = Workspace(workspace).dataset_dir(dataset_fp)
     if not is_intact(folder / "dataset.json"):
         prepare_dataset_task.fn(DATASET, dataset_fp, str(workspace))
     loaded = load_model(MODEL)
