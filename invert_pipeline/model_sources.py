@@ -43,12 +43,17 @@ def user_code_version(spec: ModelSpec) -> str | None:
 
 
 def model_source_digest(spec: ModelSpec) -> str | None:
-    """A digest of what the weights of the model ``spec`` names follow from, or ``None`` when they cannot be
-    known without building it (a factory given no ``weights`` returns whatever it likes).
+    """A digest of what the weights of the model ``spec`` names follow from, or ``None`` when the model is to
+    be loaded every run: a factory given no checkpoint returns whatever it likes, and a model given no
+    ``weights`` at all (a random initialisation) is loaded so that its warning shows on every run.
 
     A checkpoint or TorchScript file enters by its content, never by its path or time stamps.
     """
-    if is_import_path(spec.source) and (spec.weights is None or not Path(spec.weights).is_file()):
+    if is_import_path(spec.source):
+        known = spec.weights is not None and Path(spec.weights).is_file()
+    else:  # a torchvision architecture with named or checkpoint weights, or a TorchScript file holding its own
+        known = spec.weights is not None or Path(spec.source).is_file()
+    if not known:
         return None
     files = [path for path in (spec.source, spec.weights) if path is not None and Path(path).is_file()]
     return fingerprint(
