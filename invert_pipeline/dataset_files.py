@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import scipy.sparse
 
 from invert_pipeline.workspace import DatasetFolder, read_json, read_parquet
@@ -53,7 +52,7 @@ def read_labels(dataset_dir: str | Path) -> tuple[np.ndarray, scipy.sparse.csr_a
 def read_concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> np.ndarray:
     """Each concept's depth in the dataset's hierarchy (0 for roots and concepts outside it), in the
     order of ``concepts``: it decides which of several formulas true on the same samples is reported."""
-    table = pq.read_table(DatasetFolder(dataset_dir).concepts, columns=["name", "depth"])
+    table = read_parquet(DatasetFolder(dataset_dir).concepts, columns=["name", "depth"])
     depth = dict(zip(table.column("name").to_pylist(), table.column("depth").fill_null(0).to_pylist()))
     return np.array([depth[name] for name in concepts], dtype=np.int64)
 
@@ -61,7 +60,7 @@ def read_concept_depth(dataset_dir: str | os.PathLike, concepts: list[str]) -> n
 def read_class_strata(dataset_dir: str | os.PathLike, rows: np.ndarray) -> np.ndarray | None:
     """The class of each sample (rows of ``samples.parquet``), so that the held-out part keeps class
     proportions; ``None`` when the dataset has no class labels. Unlabelled samples form one stratum."""
-    label = pq.read_table(DatasetFolder(dataset_dir).samples, columns=["label"]).column("label")
+    label = read_parquet(DatasetFolder(dataset_dir).samples, columns=["label"]).column("label")
     if label.null_count == len(label):
         return None
     return label.fill_null(-1).to_numpy()[rows]

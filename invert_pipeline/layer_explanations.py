@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 import invert_core
+from invert_core.parameters import SEARCH_PARAMETERS
 from invert_pipeline.activation_files import read_activations
 from invert_pipeline.dataset_files import read_class_strata, read_concept_depth, read_labels
 from invert_pipeline.specs import SearchParams
-from invert_pipeline.workspace import atomic_write_parquet
+from invert_pipeline.workspace import atomic_write_parquet, read_parquet
 
 # invert_core columns holding BH q-values, each computed from the p-value column beside it.
 Q_VALUE_SOURCES = {"q_value": "p_value", "heldout_q_value": "heldout_p_value"}
@@ -125,8 +125,8 @@ def merge_layer_chunks(
     """
     if not chunk_paths:
         raise ValueError("chunk_paths is empty: pass the (explanations, atomic) paths of at least one chunk")
-    explanations = pa.concat_tables([pq.read_table(path) for path, _ in chunk_paths])
-    atomic = pa.concat_tables([pq.read_table(path) for _, path in chunk_paths])
+    explanations = pa.concat_tables([read_parquet(path) for path, _ in chunk_paths])
+    atomic = pa.concat_tables([read_parquet(path) for _, path in chunk_paths])
     explanations = explanations.sort_by([("neuron", "ascending"), ("rank", "ascending")])
     for q_column, p_column in Q_VALUE_SOURCES.items():
         if q_column in explanations.column_names:
@@ -145,25 +145,8 @@ def layer_q_values(explanations: pa.Table, p_column: str) -> pa.Array:
 
 
 def _explain_options(params: SearchParams) -> dict[str, object]:
-    options: dict[str, object] = {
-        "length": params.length,
-        "beam": params.beam,
-        "max_fraction": params.max_fraction,
-        "mode": params.mode,
-        "limit_search": params.limit_search,
-        "semantics": params.semantics,
-        "selection": params.selection,
-        "device": params.device,
-        "min_gain": params.min_gain,
-        "holdout": params.holdout,
-        "seed": params.seed,
-        "permutations": params.permutations,
-        "permutation_neurons": params.permutation_neurons,
-        "bootstrap": params.bootstrap,
-    }
-    if params.min_fraction is not None:
-        options["min_fraction"] = params.min_fraction
-    return options
+    """The keyword arguments of :func:`invert_core.explain`: every search parameter invert_core defines, and the device."""
+    return {**{parameter.name: getattr(params, parameter.name) for parameter in SEARCH_PARAMETERS}, "device": params.device}
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:
