@@ -171,16 +171,13 @@ def drop_degenerate_concepts(
 def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
     """Check the selection criterion and its charge per literal; returns their effective values."""
     if selection is None:
-        selection = "significance" if semantics == "exact" else "auc"
+        selection = "lower_bound" if semantics == "exact" else "auc"
     if selection not in SELECTIONS:
         raise ValueError(f"`selection` must be one of {SELECTIONS}, got {selection!r}")
     if min_gain is None:
         min_gain = DEFAULT_MIN_GAIN[selection] if semantics == "exact" else 0.0
-    if not isinstance(min_gain, (int, float, np.floating)) or not math.isfinite(min_gain) or min_gain < 0 or (
-        selection == "auc" and min_gain >= 1
-    ):
-        allowed = "[0, 1) (AUC)" if selection == "auc" else ">= 0 (units of z)"
-        raise ValueError(f"`min_gain` must be a number in {allowed} with selection={selection!r}, got {min_gain!r}")
+    if not isinstance(min_gain, (int, float, np.floating)) or not math.isfinite(min_gain) or not 0 <= min_gain < 1:
+        raise ValueError(f"`min_gain` must be a number of AUC in [0, 1), got {min_gain!r}")
     if semantics == "reference" and (selection != "auc" or min_gain != 0):
         raise ValueError(
             f"semantics='reference' is the authors' search: selection='auc' with `min_gain` 0, got "

@@ -20,7 +20,8 @@ import torch
 
 from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
-from invert_core.selection import Criterion, Selection, refinement_critical_value
+from invert_core.refinement import RefinementTest, t_critical_values
+from invert_core.selection import Criterion, Selection, bound_critical_value
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -31,7 +32,8 @@ class SearchConfig:
     """Validated search parameters; counts are the support bounds in samples (inclusive).
 
     ``selection`` and ``literal_cost`` define the criterion beams are ranked by (see
-    :mod:`invert_core.selection`); ``semantics="reference"`` always uses ``"auc"`` at cost 0.
+    :mod:`invert_core.selection`); ``semantics="reference"`` always uses ``"auc"`` at cost 0, and only
+    ``semantics="exact"`` with ``"lower_bound"`` gates added literals by the refinement test.
     """
 
     length: int
@@ -45,20 +47,18 @@ class SearchConfig:
     literal_cost: float = 0.0
 
     @property
-    def criterion(self) -> Criterion:
-        return Criterion(self.selection, self.literal_cost, self.mode == "positive")
+    def refined(self) -> bool:
+        """Whether added literals must pass the refinement test (:mod:`invert_core.refinement`)."""
+        return self.semantics == "exact" and self.selection == "lower_bound"
 
-    def bounds(self, step: int, n_samples: int) -> tuple[int, int]:
-        """Support bounds (inclusive) of the beam entries after ``step`` literals.
+    def n_slots(self, step: int) -> int:
+        """Ways an atom joins an entry at ``step``: AND and OR, and in exact semantics from step 3 on an
+        insertion into each child of the entry (at most ``step - 1``; see ``_Layout``)."""
+        return 2 + (step - 1 if self.semantics == "exact" and step > 2 else 0)
 
-        The returned formulas lie within ``min_count .. max_count``. With ``selection="significance"``
-        a compound entry that will still be extended may cover more samples (up to ``n_samples -
-        min_count``), so that `(a | b) & c` is found when `a | b` covers more than ``max_count``
-        samples. Atoms keep the bounds, so a beam never holds only entries that cannot be returned.
-        """
-        if self.selection == "significance" and self.semantics == "exact" and 1 < step < self.length:
-            return self.min_count, n_samples - self.min_count
-        return self.min_count, self.max_count
+    def supported(self, counts: torch.Tensor) -> torch.Tensor:
+        """Whether formulas true on ``counts`` samples lie within the support bounds."""
+        return (counts >= self.min_count) & (counts <= self.max_count)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def beam_search(
     specificity : the C concepts' order from most to least specific (a rank per concept; default:
         column order), which picks the representative among formulas true on the same samples
     group_squares : Tensor of shape (n_groups, n_neurons), float64, sums of squared doubled ranks per
-        group; needed by the refinement test of ``selection="significance"`` in exact semantics
+        group; needed by the refinement test (``config.refined``)
 
     Returns
     -------
@@ -173,7 +173,11 @@ def beam_search(
     if tie_term is None:
         tie_term = torch.zeros(n_neurons, dtype=torch.float64, device=group_sums.device)
     supports = _Supports(grouped, list(range(n_concepts)) if specificity is None else list(specificity))
-    criterion = config.criterion
+    # The candidates of a beam step set the critical values of the bound and of the refinement test.
+    n_expansion = 2 * n_concepts if config.limit_search is None else min(config.limit_search, 2 * n_concepts)
+    n_candidates = config.beam * n_expansion * config.n_slots(config.length)
+    criterion = Criterion(config.selection, config.literal_cost, config.mode == "positive",
+                          bound_critical_value(n_candidates))
     atoms = [Literal(name) for name in concepts] + [Literal(name, negated=True) for name in concepts]
 
     # Atoms: c_0 .. c_{C-1}, then ~c_0 .. ~c_{C-1}.
@@ -184,16 +188,14 @@ def beam_search(
     atom_sum = torch.cat([positive_sum, total_sum - positive_sum], dim=1)  # (K, 2C)
     positive_key = torch.mv(grouped.concept_by_group, supports.weights)
     atom_key = torch.cat([positive_key, supports.total - positive_key])  # (2C,)
-    atom_valid = _supported(atom_count, config.bounds(1, n_samples))  # (2C,)
+    atom_valid = config.supported(atom_count)  # (2C,)
     atom_score = criterion.base(atom_count, atom_sum, n_samples, tie_term)  # (K, 2C)
     refinement = None
-    if config.semantics == "exact" and config.selection == "significance":
+    if config.refined:
         if group_squares is None:
-            raise ValueError("selection='significance' in exact semantics needs group_squares")
-        positive_squares = (grouped.concept_by_group @ group_squares).T  # (K, C)
-        total_squares = group_squares.sum(dim=0)  # (K,)
-        refinement = _RefinementTest(group_squares, total_squares,
-                                     torch.cat([positive_squares, total_squares[:, None] - positive_squares], dim=1))
+            raise ValueError("the refinement test (selection='lower_bound' in exact semantics) needs group_squares")
+        refinement = RefinementTest.of_groups(grouped, group_squares,
+                                              t_critical_values(n_candidates, group_sums.device))
 
     by_score = _sort_direction(atom_score, config.mode)  # (K, 2C)
     # |AUC - 0.5| as |2U - n_pos n_neg| / (n_pos n_neg): bit-identical for c and ~c.
@@ -204,7 +206,7 @@ def beam_search(
 
     context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, tie_term,
                        supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config,
-                       refinement)
+                       refinement, criterion)
     if config.semantics == "exact":
         beams = _initial_distinct_beams(by_score, atom_valid, context)
     else:
@@ -246,29 +248,8 @@ class _Context:
     n_concepts: int
     n_samples: int
     config: SearchConfig
-    refinement: _RefinementTest | None
-
-
-@dataclass(frozen=True)
-class _RefinementTest:
-    """What the refinement test reads: squared doubled rank sums per group, in all, and per atom.
-
-    A candidate ``entry op a`` is admitted only when both operands matter: AND with atom a keeps
-    entry ∧ a, and the samples it drops from the entry (entry ∧ ¬a) and from the atom (a ∧ ¬entry)
-    must each rank lower than the kept ones; OR adds them, and each (a ∧ ¬entry, entry ∧ ¬a) must rank
-    higher than the samples of neither (the reverse in negative mode). Each comparison is a pooled
-    t-test on the ranks whose critical value grows with the number of candidates of the step
-    (Bonferroni at ``REFINEMENT_ALPHA``). Testing against both operands makes the test independent of
-    the path: `c125 | c244` is refused from the entry c125 as from c244 when c125 adds nothing.
-    """
-
-    group_squares: torch.Tensor  # (n_groups, K)
-    total_squares: torch.Tensor  # (K,)
-    atom_squares: torch.Tensor  # (K, 2C)
-
-
-def _supported(counts: torch.Tensor, bounds: tuple[int, int]) -> torch.Tensor:
-    return (counts >= bounds[0]) & (counts <= bounds[1])
+    refinement: RefinementTest | None
+    criterion: Criterion
 
 
 def _atom_truth(grouped: GroupedLabels, atom_index: torch.Tensor, n_concepts: int) -> torch.Tensor:
@@ -351,79 +332,209 @@ def _initial_distinct_beams(by_score, atom_valid, context: _Context) -> _Beams:
     return _beams_of_atoms(torch.tensor(chosen, dtype=torch.int64, device=device), alive, context, synonyms)
 
 
-def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context) -> _Beams:
-    """One beam step: every beam entry combined with every expansion atom by AND, then OR.
+@dataclass(frozen=True)
+class _Layout:
+    """Item ids of a beam step. Old beam slots are items ``0 .. width - 1``; the candidate made from beam
+    entry i, atom a (of the 2C atoms) and slot o is item ``width + (i * n_atoms + a) * n_slots + o``.
 
-    Items of the step are the old beam slots s (item s) followed by the candidates: beam entry i,
-    atom a (of the 2C atoms) and operator o (0 = AND, 1 = OR) is item ``B + (i * 2C + a) * 2 + o``.
-    Their order in the spec's combined list (creation order) puts atoms in expansion order instead;
-    only the few items that can enter the new beam are ever put in that order.
+    Slot 0 joins the atom to the whole entry by AND, slot 1 by OR; slot 2 + j inserts it into the entry's
+    child j (``(x | a) & y`` from ``x & y``, ``(x & a) | y`` from ``x | y``; exact semantics only).
     """
-    config, grouped, criterion = context.config, context.grouped, context.config.criterion
+
+    width: int
+    n_atoms: int
+    n_slots: int
+
+    def decode(self, items: torch.Tensor):
+        """(is_candidate, entry, atom, slot) of item ids (any shape); the last three are 0 for old slots."""
+        is_candidate = items >= self.width
+        candidate = (items - self.width).clamp(min=0)
+        entry_atom, slot = candidate // self.n_slots, candidate % self.n_slots
+        entry = torch.where(is_candidate, entry_atom // self.n_atoms, items)
+        return is_candidate, entry, entry_atom % self.n_atoms, slot
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Where a step's atoms join each beam entry (see :class:`_Layout`), as sets of samples C.
+
+    A slot of OR type makes ``entry ∨ (a ∧ C)``, one of AND type ``C ∨ (a ∧ entry)``: slot 0 (AND, C
+    empty) is ``entry ∧ a``, slot 1 (OR, C every sample) ``entry ∨ a``. Inserting a into child x of an
+    AND entry is the OR slot whose C is the AND of the other children (where x alone decides the
+    entry); into child x of an OR entry, the AND slot whose C is the OR of the other children.
+
+    is_or : (K, B, S) bool       valid : (K, B, S) bool       context : (n_groups, K, B, S) bool
+    """
+
+    is_or: torch.Tensor
+    valid: torch.Tensor
+    context: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.is_or.shape[2]
+
+
+def _slots(beams: _Beams, step: int, context: _Context) -> _Slots:
+    """The slots of a step: the two root operators, and in exact semantics one insertion per child of
+    the entries (at most ``step - 1`` children)."""
+    n_groups, n_neurons, width = beams.truth.shape
+    n_children = context.config.n_slots(step) - 2
+    device = beams.truth.device
+    is_or = torch.zeros((n_neurons, width, 2 + n_children), dtype=torch.bool, device=device)
+    is_or[:, :, 1] = True
+    valid = torch.zeros_like(is_or)
+    valid[:, :, :2] = True
+    slot_context = torch.zeros((n_groups, n_neurons, width, 2 + n_children), dtype=torch.bool, device=device)
+    slot_context[:, :, :, 1] = True
+    if n_children == 0:
+        return _Slots(is_or, valid, slot_context)
+    for k, row in enumerate(beams.formulas):
+        for i, formula in enumerate(row):
+            if not isinstance(formula, (And, Or)):
+                continue
+            children = [_truth_on_groups(child, context) for child in formula.args]
+            for j in range(len(children)):
+                others = children[:j] + children[j + 1 :]
+                joined = torch.stack(others).all(dim=0) if isinstance(formula, And) else torch.stack(others).any(dim=0)
+                slot_context[:, k, i, 2 + j] = joined
+                is_or[k, i, 2 + j] = isinstance(formula, And)
+                valid[k, i, 2 + j] = True
+    return _Slots(is_or, valid, slot_context)
+
+
+def _truth_on_groups(formula: Formula, context: _Context) -> torch.Tensor:
+    """(n_groups,) bool: the truth of ``formula`` on every label group."""
+    if isinstance(formula, Literal):
+        column = context.grouped.group_has_concept[:, context.concept_index[formula.concept]]
+        return ~column if formula.negated else column
+    parts = torch.stack([_truth_on_groups(arg, context) for arg in formula.args])
+    return parts.all(dim=0) if isinstance(formula, And) else parts.any(dim=0)
+
+
+def _joined(entry_truth, slot_context, atom_truth, is_or) -> torch.Tensor:
+    """Truth of candidates: ``entry ∨ (a ∧ C)`` for OR slots, ``C ∨ (a ∧ entry)`` for AND slots."""
+    return torch.where(is_or, entry_truth | (atom_truth & slot_context), slot_context | (atom_truth & entry_truth))
+
+
+def _set_sums(truth: torch.Tensor, blocks: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per block (n_groups, K) of per-group figures, their sums over the groups where ``truth`` (n_groups,
+    K, ...) holds: each of shape (K, ...)."""
+    weights = truth.to(torch.float64)
+    shape = (-1, weights.shape[1]) + (1,) * (weights.dim() - 2)
+    return [(weights * block.reshape(shape)).sum(dim=0) for block in blocks]
+
+
+def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context) -> _Beams:
+    """One beam step: every beam entry joined with every expansion atom in each of its slots.
+
+    The candidates' counts, rank sums (and squared rank sums for the refinement test) come from one
+    product of the concept-by-group matrix with the truth of the entries and of their slots' sets; their
+    ids follow :class:`_Layout`. Their order in the spec's combined list (creation order) puts atoms in
+    expansion order instead; only the few items that can enter the new beam are ever put in that order.
+    """
+    config, grouped, criterion = context.config, context.grouped, context.criterion
     n_groups, n_neurons, width = beams.truth.shape
     n_concepts, n_atoms, n_samples = context.n_concepts, 2 * context.n_concepts, context.n_samples
-    weights = beams.truth.to(torch.float64) * beams.alive.unsqueeze(0)
-    blocks = [grouped.group_size[:, None, None], context.group_sums[:, :, None]]
+    slots = _slots(beams, step, context)
+    layout = _Layout(width, n_atoms, slots.count)
+    blocks = [grouped.group_size[:, None].expand(-1, n_neurons), context.group_sums]
     if context.refinement is not None:
-        blocks.append(context.refinement.group_squares[:, :, None])
-    stacked = torch.cat([(weights * block).reshape(n_groups, -1) for block in blocks], dim=1)
-    product = grouped.concept_by_group @ stacked  # (C, 2 or 3 K B): the one product of this step
-    and_count_pos = product[:, : n_neurons * width].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
-    and_sum_pos = product[:, n_neurons * width : 2 * n_neurons * width].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
-    beam_count = beams.n_pos.unsqueeze(2)  # (K, B, 1)
-    beam_sum = beams.doubled_sum.unsqueeze(2)
-    and_count = torch.cat([and_count_pos, beam_count - and_count_pos], dim=2)  # (K, B, 2C)
-    and_sum = torch.cat([and_sum_pos, beam_sum - and_sum_pos], dim=2)
-    count = torch.stack([and_count, beam_count + context.atom_count - and_count], dim=3).reshape(n_neurons, -1)
-    sums = torch.stack([and_sum, beam_sum + context.atom_sum.unsqueeze(1) - and_sum], dim=3).reshape(n_neurons, -1)
-    admitted = squares = None
+        blocks.append(context.refinement.group_squares)
+    # The sets whose intersections with every concept the step needs: the entries, and the sets of the
+    # insertion slots (those of the root slots are empty or every sample).
+    sets = torch.cat([beams.truth.unsqueeze(3), slots.context[:, :, :, 2:]], dim=3)
+    sets = sets & beams.alive[None, :, :, None]  # (G, K, B, X)
+    n_sets = sets.shape[3]
+    weights = sets.to(torch.float64)
+    stacked = torch.cat([(weights * block[:, :, None, None]).reshape(n_groups, -1) for block in blocks], dim=1)
+    product = grouped.concept_by_group @ stacked  # (C, blocks * K * B * X): the one product of this step
+    del stacked, weights
+
+    def with_atoms(block_index: int, whole: torch.Tensor) -> torch.Tensor:
+        """(K, B, X, 2C): a block's figure of every set ∧ a for the atoms c, then ~c (whole − set ∧ c)."""
+        size = n_neurons * width * n_sets
+        positive = product[:, block_index * size : (block_index + 1) * size]
+        positive = positive.reshape(n_concepts, n_neurons, width, n_sets).permute(1, 2, 3, 0)
+        return torch.cat([positive, whole.unsqueeze(3) - positive], dim=3)
+
+    set_figures = _set_sums(sets, blocks)  # each (K, B, X)
+    atom_figures = [context.atom_count.expand(n_neurons, -1), context.atom_sum]
+    totals = [float(n_samples), float(n_samples * (n_samples + 1))]
     if context.refinement is not None:
-        and_squares_pos = product[:, 2 * n_neurons * width :].reshape(n_concepts, n_neurons, width).permute(1, 2, 0)
-        beam_squares = beams.squares.unsqueeze(2)
-        and_squares = torch.cat([and_squares_pos, beam_squares - and_squares_pos], dim=2)
-        or_squares = beam_squares + context.refinement.atom_squares.unsqueeze(1) - and_squares
-        squares = torch.stack([and_squares, or_squares], dim=3).reshape(n_neurons, -1)
-        admitted = _admitted_refinements(beams, context, and_count, and_sum, and_squares, expansion.shape[1])
-        del and_squares_pos, and_squares, or_squares
-    del and_count_pos, and_sum_pos, and_count, and_sum
-    del product, stacked
+        atom_figures.append(context.refinement.atom_squares)
+        totals.append(context.refinement.total_squares[:, None, None, None])
+    triples = []  # per block: (entry, entry ∧ a, C, C ∧ a, a), broadcastable to (K, B, S, 2C)
+    for index, (whole, atom, total) in enumerate(zip(set_figures, atom_figures, totals)):
+        meets = with_atoms(index, whole)
+        entry, entry_atom = whole[:, :, :1, None], meets[:, :, :1, :]
+        atom = atom[:, None, None, :]
+        # The root slots' sets: empty (AND) and every sample (OR, whose C ∧ a is the atom).
+        slot_set = torch.cat([torch.zeros_like(entry), torch.zeros_like(entry) + total, whole[:, :, 1:, None]], dim=2)
+        slot_atom = torch.cat([torch.zeros_like(entry_atom), atom.expand_as(entry_atom), meets[:, :, 1:, :]], dim=2)
+        triples.append((entry, entry_atom, slot_set, slot_atom, atom))
+    del product
+    is_or = slots.is_or.unsqueeze(3)  # (K, B, S, 1)
+
+    count = _figure(is_or, *triples[0])  # (K, B, S, 2C)
+    sums = _figure(is_or, *triples[1])
+    full_shape = (n_neurons, width, slots.count, n_atoms)
+
+    def at(tensor, neuron, entry, atom, slot):
+        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape."""
+        return tensor.expand(full_shape)[neuron, entry, slot, atom]
+    admission = None
+    if context.refinement is not None:
+
+        def admission(neuron, entry, atom, slot):
+            """The refinement test of the candidates given by index tensors of one shape (see _Items)."""
+            # Per set (entry, entry ∧ a, C, C ∧ a, a): its (count, sum, squares).
+            parts = [tuple(at(triple[i], neuron, entry, atom, slot) for triple in triples) for i in range(5)]
+            return context.refinement.admitted(*parts, at(is_or, neuron, entry, atom, slot), config.mode == "positive")
 
     in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
     in_expansion.scatter_(1, expansion, True)
     valid = (
-        _supported(count, config.bounds(step, n_samples)).reshape(n_neurons, width, n_atoms, 2)
+        config.supported(count)
         & beams.alive[:, :, None, None]
-        & in_expansion[:, None, :, None]
-    ).reshape(n_neurons, -1)
+        & slots.valid.unsqueeze(3)
+        & in_expansion[:, None, None, :]
+    )
     if config.semantics == "exact":
         # A literal that moves no sample restates its entry (`bag & container` where every bag is a
         # container): never a candidate, so beams and synonyms hold only formulas that select.
-        valid &= count != beams.n_pos.repeat_interleave(n_atoms * 2, dim=1)
-    if admitted is not None:
-        valid &= admitted
+        valid &= count != beams.n_pos[:, :, None, None]
+    # Item order: entry, atom, slot (see _Layout).
+    count, sums, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, sums, valid))
     worst = -torch.inf if config.mode == "positive" else torch.inf
     # A candidate is charged one literal more than its beam entry; in exact semantics the charge is
     # settled on the canonical length of its support's representative (see _distinct_best).
     old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
-    candidate_lengths = (old_lengths + 1)[:, :, None, None].expand(n_neurons, width, n_atoms, 2).reshape(n_neurons, -1)
+    candidate_lengths = (old_lengths + 1).repeat_interleave(n_atoms * slots.count, dim=1)
     base = criterion.base(count, sums, n_samples, context.tie_term)
     value = torch.where(valid, base - criterion.charge(candidate_lengths), worst)
     old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, context.tie_term)
-    old_valid = beams.alive & _supported(beams.n_pos, config.bounds(step, n_samples))
+    old_valid = beams.alive & config.supported(beams.n_pos)
     old_value = torch.where(old_valid, old_base - criterion.charge(old_lengths), worst)
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
     )
-    items = _Items(old_value, old_valid, value, valid, position_in_expansion, config.mode)
+    items = _Items(old_value, old_valid, value, valid, position_in_expansion, config.mode, layout, admission)
 
     def describe(k: int, item: int) -> tuple[Formula, int]:
         """The formula of an item and its length."""
         if item < width:
             return beams.formulas[k][item], beams.lengths[k][item]
-        entry, rest = divmod(item - width, 2 * n_atoms)
-        node_type = And if rest % 2 == 0 else Or
-        return node_type((beams.formulas[k][entry], context.atoms[rest // 2])), step
+        entry, rest = divmod(item - width, n_atoms * slots.count)
+        atom, slot = context.atoms[rest // slots.count], rest % slots.count
+        formula = beams.formulas[k][entry]
+        if slot < 2:
+            return (And if slot == 0 else Or)((formula, atom)), step
+        inner = Or if isinstance(formula, And) else And
+        child = slot - 2
+        args = formula.args[:child] + (inner((formula.args[child], atom)),) + formula.args[child + 1 :]
+        return type(formula)(args), step
 
     if config.semantics == "reference":
         selected = [row[:width] for row in items.ranked(limit=width)]
@@ -431,7 +542,7 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
         synonyms = [[()] * width for _ in range(n_neurons)]
     elif config.semantics == "exact":
         scores = _Scores(old_base, base, criterion)
-        selected, described, synonyms = _distinct_best(items, describe, scores, beams, context)
+        selected, described, synonyms = _distinct_best(items, describe, scores, beams, slots, context)
     else:
         raise ValueError(f"unknown semantics {config.semantics!r}")
 
@@ -441,67 +552,41 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     formulas = [[formula for formula, _ in row] + [None] * (width - len(row)) for row in described]
     lengths = [[size for _, size in row] + [0] * (width - len(row)) for row in described]
 
-    # Counts, sums and truth of the selected items: an old beam entry, or an entry combined with an atom.
-    from_candidate = padded >= width
+    # Counts, sums and truth of the selected items: an old beam entry, or a candidate.
+    from_candidate, entry, atom_index, slot = layout.decode(padded)
     candidate = (padded - width).clamp(min=0)
-    entry = torch.where(from_candidate, candidate // (2 * n_atoms), padded)
-    atom_index = (candidate // 2) % n_atoms
-    is_and = candidate % 2 == 0
     n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
     doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
-    new_squares = (beams.squares if squares is None else
-                   torch.where(from_candidate, squares.gather(1, candidate), beams.squares.gather(1, entry)))
-    base_truth = beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1))
-    atom_truth = _atom_truth(grouped, atom_index, n_concepts)
-    combined = torch.where(is_and.unsqueeze(0), base_truth & atom_truth, base_truth | atom_truth)
-    truth = torch.where(from_candidate.unsqueeze(0), combined, base_truth)
+    new_squares = beams.squares.gather(1, entry)
+    if context.refinement is not None:  # the squares of the selected candidates only
+        neuron = torch.arange(n_neurons, device=count.device).unsqueeze(1).expand_as(entry)
+        candidate_squares = _figure(*(at(part, neuron, entry, atom_index, slot) for part in (is_or,) + triples[2]))
+        new_squares = torch.where(from_candidate, candidate_squares, new_squares)
+    truth = torch.where(from_candidate.unsqueeze(0),
+                        _candidate_truth(beams, slots, context, torch.arange(n_neurons, device=count.device)
+                                         .unsqueeze(1).expand_as(entry), entry, atom_index, slot),
+                        beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1)))
     support_key = context.supports.of_truth(truth.reshape(n_groups, -1)).reshape(n_neurons, width)
     return _Beams(truth, alive, n_pos, doubled_sum, new_squares, support_key, formulas, lengths, synonyms)
 
 
-def _admitted_refinements(beams, context: _Context, and_count, and_sum, and_squares, n_expansion: int):
-    """(K, B * 2C * 2) bool: the candidates whose moved samples pass the refinement test (see
-    :class:`_RefinementTest`)."""
-    n_neurons, width, n_atoms = and_count.shape
-    n, total_sum = context.n_samples, float(context.n_samples * (context.n_samples + 1))
-    total_squares = context.refinement.total_squares[:, None, None]
-    entry = (beams.n_pos.unsqueeze(2), beams.doubled_sum.unsqueeze(2), beams.squares.unsqueeze(2))
-    atom = (context.atom_count, context.atom_sum.unsqueeze(1), context.refinement.atom_squares.unsqueeze(1))
-    both = (and_count, and_sum, and_squares)  # entry ∧ a
-    entry_only = tuple(e - k for e, k in zip(entry, both))  # entry ∧ ¬a
-    atom_only = tuple(a - k for a, k in zip(atom, both))  # a ∧ ¬entry
-    neither = tuple(total - e - a for total, e, a in zip((n, total_sum, total_squares), entry, atom_only))
-    # AND keeps `both`: what it drops from the entry, and from the atom, ranks lower. OR adds the atom's
-    # samples to the entry's: what each operand brings beyond the other ranks higher than `neither`.
-    sign = 1.0 if context.config.mode == "positive" else -1.0
-    critical = refinement_critical_value(width * n_expansion * 2)
-
-    def passes(high, low):
-        """``high`` ranks significantly above ``low`` (below in negative mode)."""
-        return sign * _rank_t(high, low) >= critical
-
-    and_passes = passes(both, entry_only) & passes(both, atom_only)
-    or_passes = passes(atom_only, neither) & passes(entry_only, neither)
-    return torch.stack([and_passes, or_passes], dim=3).reshape(n_neurons, -1)
+def _figure(is_or, entry, entry_atom, slot_set, slot_atom, atom) -> torch.Tensor:
+    """Count, rank sum or squares of candidates from those of their sets (broadcastable shapes):
+    entry + C∧a − entry∧a for OR slots, C + entry∧a − C∧a for AND slots (see :class:`_Slots`)."""
+    return torch.where(is_or, entry + slot_atom - entry_atom, slot_set + entry_atom - slot_atom)
 
 
-def _rank_t(first, second) -> torch.Tensor:
-    """Pooled two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of
-    their doubled ranks: positive where ``first`` ranks higher, 0 where a set is empty."""
-    (n1, s1, q1), (n2, s2, q2) = first, second
-    with torch.no_grad():
-        safe1, safe2 = n1.clamp(min=1), n2.clamp(min=1)
-        within = (q1 - s1 * s1 / safe1) + (q2 - s2 * s2 / safe2)
-        pooled = (within / (n1 + n2 - 2).clamp(min=1)).clamp(min=0)
-        difference = s1 / safe1 - s2 / safe2
-        scale = (pooled * (1 / safe1 + 1 / safe2)).sqrt()
-        t = torch.where(scale > 0, difference / scale, torch.zeros_like(difference))
-        return torch.where((n1 > 0) & (n2 > 0), t, torch.zeros_like(t))
+def _candidate_truth(beams: _Beams, slots: _Slots, context: _Context, neuron, entry, atom, slot) -> torch.Tensor:
+    """Truth on the groups (n_groups, *shape) of the candidates given by index tensors of one shape."""
+    entry_truth = beams.truth[:, neuron, entry]
+    slot_context = slots.context[:, neuron, entry, slot]
+    atom_truth = _atom_truth(context.grouped, atom, context.n_concepts)
+    return _joined(entry_truth, slot_context, atom_truth, slots.is_or[neuron, entry, slot].unsqueeze(0))
 
 
 @dataclass(frozen=True)
 class _Scores:
-    """The criterion of a step's items before the literal charge: old_base (K, B), base (K, B * 2C * 2)."""
+    """The criterion of a step's items before the literal charge: old_base (K, B), base (K, B * 2C * S)."""
 
     old_base: torch.Tensor
     base: torch.Tensor
@@ -511,20 +596,60 @@ class _Scores:
 class _Items:
     """The scored items of one beam step, and their order in the spec's stably sorted combined list.
 
-    old_value, old_valid : (K, B)    value, valid : (K, B * 2C * 2)    (invalid items hold the worst value)
+    old_value, old_valid : (K, B)    value, valid : (K, B * 2C * S)    (invalid items hold the worst value)
     position_in_expansion : (K, 2C), the index of each atom in the expansion list
+
+    With ``admission`` (the refinement test of candidates given by index tensors (neuron, entry, atom,
+    slot)), a valid candidate is pending until tested, and only the candidates that could enter a ranked
+    pool are ever tested: :meth:`ranked` tests each neuron's best pending candidates until none of those
+    left could reach the pool, so the result is the one of testing every candidate.
     """
 
-    def __init__(self, old_value, old_valid, value, valid, position_in_expansion, mode) -> None:
-        self.old_value, self.old_valid = old_value, old_valid
-        self.value, self.valid = value, valid
-        self.position_in_expansion = position_in_expansion
+    def __init__(self, old_value, old_valid, value, valid, position_in_expansion, mode, layout: _Layout,
+                 admission=None) -> None:
         self.descending = mode == "positive"
+        self.worst = -torch.inf if self.descending else torch.inf
+        self.old_value, self.old_valid = old_value, old_valid
+        self.position_in_expansion = position_in_expansion
         self.width = old_value.shape[1]
+        self.layout = layout
+        self.admission = admission
+        if admission is None:
+            self.value, self.valid, self.pending_value = value, valid, None
+        else:
+            self.pending_value = value
+            self.value, self.valid = torch.full_like(value, self.worst), torch.zeros_like(valid)
+
+    def _settle(self, limit: int, rows: slice) -> None:
+        """Test pending candidates of ``rows``, best first, until in every row the best pending value is
+        below the ``limit``-th best known one."""
+        neurons = torch.arange(self.value.shape[0], device=self.value.device)[rows]
+        depth = limit
+        while len(neurons):
+            pending = self.pending_value[neurons]
+            best_pending = torch.topk(pending, 1, dim=1, largest=self.descending).values[:, 0]
+            known = torch.cat([self.value[neurons], self.old_value[neurons]], dim=1)
+            threshold = torch.topk(known, min(limit, known.shape[1]), dim=1, largest=self.descending).values[:, -1]
+            reaches = best_pending >= threshold if self.descending else best_pending <= threshold
+            neurons = neurons[reaches & (best_pending != self.worst)]
+            if not len(neurons):
+                return
+            pending = self.pending_value[neurons]
+            chosen = torch.topk(pending, min(depth, pending.shape[1]), dim=1, largest=self.descending)
+            rows_of, items_of = neurons[:, None].expand_as(chosen.indices)[chosen.values != self.worst], \
+                chosen.indices[chosen.values != self.worst]
+            _, entry, atom, slot = self.layout.decode(self.width + items_of)
+            admitted = self.admission(rows_of, entry, atom, slot)
+            self.value[rows_of[admitted], items_of[admitted]] = self.pending_value[rows_of[admitted], items_of[admitted]]
+            self.valid[rows_of[admitted], items_of[admitted]] = True
+            self.pending_value[rows_of, items_of] = self.worst
+            depth *= 4
 
     def ranked(self, limit: int | None, rows: slice = slice(None)) -> list[list[int]]:
         """Per neuron, valid items best first in the spec's stable order: all of them with ``limit=None``,
         else at least the first ``limit`` (every item as good as the limit-th best is included)."""
+        if self.admission is not None:
+            self._settle(self.value.shape[1] + self.width if limit is None else limit, rows)
         old_value, old_valid = self.old_value[rows], self.old_valid[rows]
         value, valid = self.value[rows], self.valid[rows]
         if limit is not None:
@@ -536,12 +661,13 @@ class _Items:
             valid = valid & good_enough(value)
         old_rows, old_items = old_valid.nonzero(as_tuple=True)
         new_rows, new_items = valid.nonzero(as_tuple=True)
-        n_atoms = self.position_in_expansion.shape[1]
-        entry, rest = new_items // (2 * n_atoms), new_items % (2 * n_atoms)
-        expansion_position = self.position_in_expansion[rows][new_rows, rest // 2]
-        # Creation order is lexicographic in (entry, position in the expansion list, operator); 2C bounds
+        layout = self.layout
+        _, entry, atom, slot = layout.decode(self.width + new_items)
+        expansion_position = self.position_in_expansion[rows][new_rows, atom]
+        # Creation order is lexicographic in (entry, position in the expansion list, slot); 2C bounds
         # the expansion length, so this index keeps that order.
-        creation = torch.cat([old_items, self.width + (entry * n_atoms + expansion_position) * 2 + rest % 2])
+        creation = torch.cat([old_items,
+                              self.width + (entry * layout.n_atoms + expansion_position) * layout.n_slots + slot])
         item_rows = torch.cat([old_rows, new_rows])
         item_values = torch.cat([old_value[old_rows, old_items], value[new_rows, new_items]])
         item_ids = torch.cat([old_items, self.width + new_items])
@@ -557,10 +683,12 @@ class _Items:
         return result
 
     def n_valid(self, k: int) -> int:
-        return int(self.old_valid[k].sum()) + int(self.valid[k].sum())
+        """Valid items of neuron k, counting pending candidates (which may yet pass their test)."""
+        pending = 0 if self.pending_value is None else int((self.pending_value[k] != self.worst).sum())
+        return int(self.old_valid[k].sum()) + int(self.valid[k].sum()) + pending
 
 
-def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, context: _Context):
+def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, slots: _Slots, context: _Context):
     """Per neuron, the best ``width`` distinct supports among the ranked items, one formula each.
 
     Items true on the same samples form one support; its representative is the preferred canonical
@@ -570,7 +698,7 @@ def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, cont
     """
     width = items.width
     pools = items.ranked(limit=4 * width)
-    details = _pool_keys_and_bases(list(range(len(pools))), pools, scores, beams, context)
+    details = _pool_keys_and_bases(list(range(len(pools))), pools, scores, beams, slots, items.layout, context)
     selected, described, synonyms = [], [], []
     for k, pool in enumerate(pools):
         chosen = _first_distinct(k, pool, details[k], describe, scores, beams, context)
@@ -578,7 +706,7 @@ def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, cont
         while len(chosen) < width and len(pool) < items.n_valid(k):  # many synonyms: a deeper pool
             limit *= 4
             pool = items.ranked(limit, slice(k, k + 1))[0]
-            detail = _pool_keys_and_bases([k], [pool], scores, beams, context)[0]
+            detail = _pool_keys_and_bases([k], [pool], scores, beams, slots, items.layout, context)[0]
             chosen = _first_distinct(k, pool, detail, describe, scores, beams, context)
         selected.append([item for item, _, _ in chosen])
         described.append([(formula, len(formula)) for _, formula, _ in chosen])
@@ -610,12 +738,11 @@ def _first_distinct(k: int, pool: list[int], detail, describe, scores: _Scores, 
     return [(item, formula, others) for _, item, formula, others in ranked[:width]]
 
 
-def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Scores, beams: _Beams,
-                         context: _Context) -> list[tuple[list[float], list[float]]]:
+def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Scores, beams: _Beams, slots: _Slots,
+                         layout: _Layout, context: _Context) -> list[tuple[list[float], list[float]]]:
     """Support keys and criterion values (before the charge) of the items of each neuron's pool, computed
     for all neurons at once: per neuron, (keys, values) aligned with its pool."""
     width = beams.alive.shape[1]
-    n_atoms = 2 * context.n_concepts
     device = beams.n_pos.device
 
     def index(select):
@@ -625,16 +752,14 @@ def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Sc
 
     new_neuron, new_item = index(lambda item: item >= width)
     old_neuron, old_item = index(lambda item: item < width)
+    _, entry, atom, slot = layout.decode(new_item)
     candidate = new_item - width
-    entry, rest = candidate // (2 * n_atoms), candidate % (2 * n_atoms)
     keys = []
     step = max(1, (1 << 23) // max(1, context.grouped.n_groups))
     for start in range(0, len(candidate), step):
         part = slice(start, start + step)
-        atom_truth = _atom_truth(context.grouped, rest[part] // 2, context.n_concepts)  # (G, m)
-        entry_truth = beams.truth[:, new_neuron[part], entry[part]]  # (G, m)
-        is_and = (rest[part] % 2 == 0).unsqueeze(0)
-        keys.append(context.supports.of_truth(torch.where(is_and, entry_truth & atom_truth, entry_truth | atom_truth)))
+        truth = _candidate_truth(beams, slots, context, new_neuron[part], entry[part], atom[part], slot[part])
+        keys.append(context.supports.of_truth(truth))
     new_keys = (torch.cat(keys) if keys else torch.zeros(0, dtype=torch.float64)).cpu().tolist()
     new_bases = scores.base[new_neuron, candidate].cpu().tolist()
     old_keys = beams.support_key[old_neuron, old_item].cpu().tolist()

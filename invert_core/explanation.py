@@ -85,8 +85,9 @@ def explain(
     min_fraction : float, default 0.002
         Smallest fraction of samples on which a formula may be true (inclusive), as the paper's 0.2% on
         ImageNet's 50,000. Ranked by maximum AUC, formulas true on a few dozen samples win by chance, so
-        ``selection="auc"`` needs 0.5% or more; ranked by significance they do not, and a concept of
-        0.5% of the samples (a leaf of a hierarchy) stays searchable after the held-out split.
+        ``selection="auc"`` needs 0.5% or more; ranked by the AUC's lower confidence bound they do not,
+        and a concept of 0.5% of the samples (a leaf of a hierarchy) stays searchable after the held-out
+        split.
     max_fraction : float, default 0.5
         Largest fraction of samples on which a formula may be true (inclusive).
     mode : {"positive", "negative"}, default "positive"
@@ -102,17 +103,18 @@ def explain(
         represents them, the others are its ``synonyms``), never adds a literal that moves no sample,
         and length counts literals.
     device : {"cpu", "cuda"} or torch.device, default "cpu"
-    selection : {"significance", "auc"}, optional
-        The criterion beams are ranked by (:mod:`invert_core.selection`). "significance" (the default of
-        "exact"): the Mann–Whitney z-statistic, and a literal is added only when the samples it moves
-        differ significantly from those it leaves (a rank t-test at 0.05 / the candidates of the step).
-        It recovers planted formulas at noise equal to the effect where maximum AUC returns formulas
-        true on a few hundred samples that won by chance (``benchmarks/bench_recovery.py``, README).
-        "auc": maximum AUC, the authors' criterion (the only one of "reference").
+    selection : {"lower_bound", "auc"}, optional
+        The criterion beams are ranked by (:mod:`invert_core.selection`). "lower_bound" (the default of
+        "exact"): the AUC's lower confidence bound, AUC − c·σ₀ (σ₀ its null standard error, c the normal
+        quantile at 0.05 / the candidates of a beam step), and a literal is added only when the samples
+        it moves differ significantly from those it leaves (:mod:`invert_core.refinement`). It labels
+        strong, graded neurons by the concept with the highest AUC and recovers planted formulas at
+        noise equal to the effect (``benchmarks/bench_recovery.py``, README). "auc": maximum AUC, the
+        authors' criterion (the only one of "reference").
     min_gain : float, optional
-        What a longer formula must gain per added literal, in the criterion's units: z for
-        "significance" (default 0.5), AUC for "auc" (default 0.005; 0 in "reference"). The charge uses
-        the canonical length of the formula that represents a support.
+        What a longer formula must gain per added literal, in AUC: default 0 for "lower_bound" (the
+        refinement test decides), 0.005 for "auc" (0 in "reference"). The charge uses the canonical
+        length of the formula that represents a support.
     concept_depth : array-like of int of shape (n_concepts,), optional
         Each concept's depth in its hierarchy (0 for roots): among formulas true on the same samples the
         one over the deeper (more specific) concept is reported, after the one over the concept with

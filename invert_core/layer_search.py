@@ -43,7 +43,7 @@ class LayerSearch:
         self.config, self.device = config, device
         self.grouped = group_samples(labels[:, varying], device)
         self.n_samples = labels.shape[0]
-        self.squares = config.semantics == "exact" and config.selection == "significance"
+        self.squares = config.semantics == "exact" and config.selection != "auc"
         per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam
                       + 220 * config.beam * 2 * len(self.names))
         self.chunk = neurons_per_chunk(memory_budget, per_neuron)

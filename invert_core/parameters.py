@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 MODES = ("positive", "negative")
 SEMANTICS = ("exact", "reference")
-SELECTIONS = ("significance", "auc")
+SELECTIONS = ("lower_bound", "auc")
 
 DEFAULT_MIN_FRACTION = 0.002
 # What a longer formula must gain per added literal, in the units of each selection criterion.
-DEFAULT_MIN_GAIN = {"significance": 0.5, "auc": 0.005}
+DEFAULT_MIN_GAIN = {"lower_bound": 0.0, "auc": 0.005}
 DEFAULT_TOP_QUANTILE = 0.005
 DEFAULT_MEMORY_BUDGET = 1 << 30
 
@@ -49,11 +49,11 @@ SEARCH_PARAMETERS = (
               minimum=1, optional=True),
     Parameter("semantics", str, "exact", "'exact': one formula per support, the selection rule below; "
               "'reference': the authors' search step for step", choices=SEMANTICS),
-    Parameter("selection", str, None, "criterion the beams are ranked by (default significance; auc: the "
-              "authors' maximum AUC, the only one of reference)", choices=SELECTIONS, optional=True),
+    Parameter("selection", str, None, "criterion the beams are ranked by (default lower_bound: the AUC's "
+              "lower confidence bound; auc: the authors' maximum AUC, the only one of reference)", choices=SELECTIONS, optional=True),
     Parameter("min_gain", float, None, "what a longer formula must gain per added literal, in units of the "
-              f"criterion (default {DEFAULT_MIN_GAIN['significance']} z for significance, "
-              f"{DEFAULT_MIN_GAIN['auc']} AUC for auc)", minimum=0.0, optional=True),
+              f"criterion, AUC (default {DEFAULT_MIN_GAIN['lower_bound']} for lower_bound, "
+              f"{DEFAULT_MIN_GAIN['auc']} for auc)", minimum=0.0, optional=True),
     Parameter("holdout", float, 0.0, "fraction of samples held out of the search for held-out AUC/p/q",
               minimum=0.0, maximum=1.0, maximum_open=True),
     Parameter("seed", int, 0, "seed of the held-out split, permutations and bootstrap"),

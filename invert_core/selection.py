@@ -1,18 +1,23 @@
 """How the search ranks formulas: the selection criterion and its charge per literal.
 
 Maximum AUC, the authors' criterion, suffers from the winner's curse: among thousands of candidate
-formulas, one true on a few hundred samples reaches a high AUC by chance (the standard error of an AUC
-grows as its support shrinks), and so do refinements that drop a handful of low samples. The criterion
-``"significance"`` ranks by the signed Mann–Whitney z-statistic instead,
+formulas, one true on a few hundred samples reaches a high AUC by chance, because an AUC's standard
+error grows as its support shrinks. The Mann–Whitney z-statistic, which measures the AUC in units of
+that error, avoids the curse but rewards balanced supports: for a strong, graded neuron (a class logit)
+a broad formula true on half the samples outranks the class that drives it at a far lower AUC.
 
-    z = (U - n⁺n⁻/2) / sqrt(n⁺n⁻/12 · ((N + 1) - T / (N(N - 1)))),
+The criterion ``"lower_bound"`` keeps the objective a user reads, the AUC, and protects it against
+chance: it ranks by the lower confidence bound
 
-the AUC's distance from 0.5 in units of its standard error under the null hypothesis (T is the
-neuron's tie term). Chance moves every z by about one unit whatever the support, so a formula true on
-few samples, or a refinement that changes a few samples, no longer wins by chance; a formula's z is
-largest where its support matches the samples the neuron responds to. Each literal beyond the first
-costs ``literal_cost`` units of z (the criterion value is z less the charge; towards 0 in negative
-mode), so a longer formula must be clearly more significant, not just as good.
+    AUC − c · σ₀,   σ₀² = ((N + 1) − T / (N(N − 1))) / (12 n⁺n⁻),
+
+where σ₀ is the AUC's standard error under the null hypothesis (tie-corrected: T is the neuron's tie
+term, as in the Mann–Whitney variance) and c the one-sided normal quantile at 0.05 / the candidates of
+a beam step (:func:`bound_critical_value`), so the protection grows with the number of formulas
+compared. A formula true on few samples must be much better to win; two formulas with precise AUCs are
+ranked by their AUCs. In negative mode the bound is the upper one, AUC + c · σ₀, and smaller is
+better. Each literal beyond the first costs ``literal_cost`` AUC (0 by default: the refinement test of
+:mod:`invert_core.refinement` decides whether a literal belongs in a formula).
 
 ``"auc"`` ranks by AUC less ``literal_cost`` AUC per literal beyond the first (``min_gain``); with a
 cost of 0 it is the authors' criterion, kept for comparison and for ``semantics="reference"``.
@@ -29,26 +34,38 @@ from typing import Literal as TypingLiteral
 import scipy.special
 import torch
 
-from invert_core.auroc import auc_from_sums, doubled_u
+from invert_core.auroc import auc_from_sums
 from invert_core.parameters import SELECTIONS
 
 Selection = TypingLiteral[SELECTIONS]
-# Family-wise error rate of the refinement test over the candidates of one beam step.
-REFINEMENT_ALPHA = 0.05
+# One-sided level of the confidence bound, shared by the candidates of a beam step (Bonferroni).
+BOUND_ALPHA = 0.05
 
 
-def refinement_critical_value(n_candidates: int) -> float:
-    """One-sided normal critical value at ``REFINEMENT_ALPHA / n_candidates`` (Bonferroni)."""
-    return float(scipy.special.ndtri(1 - REFINEMENT_ALPHA / max(1, n_candidates)))
+def bound_critical_value(n_candidates: int) -> float:
+    """The bound's c: the one-sided normal quantile at ``BOUND_ALPHA / n_candidates``."""
+    return float(scipy.special.ndtri(1 - BOUND_ALPHA / max(1, n_candidates)))
+
+
+def null_auc_variance(n_pos: torch.Tensor, n_samples: int, tie_term: torch.Tensor) -> torch.Tensor:
+    """Variance of the AUC under the null hypothesis (the Mann–Whitney variance over (n⁺n⁻)²).
+
+    n_pos : float64 counts of shape (K, ...) (the neuron axis first); tie_term : (K,) float64, ``sum_t (t**3 - t)`` per neuron.
+    Returns the broadcast shape; inf where the formula is true on no sample or all.
+    """
+    ties = tie_term.reshape((-1,) + (1,) * (max(n_pos.dim(), 1) - 1))
+    return ((n_samples + 1) - ties / (n_samples * (n_samples - 1))) / (12 * n_pos * (n_samples - n_pos))
 
 
 @dataclass(frozen=True)
 class Criterion:
-    """The criterion of one search: ``selection``, the charge per literal and the sign of "better"."""
+    """The criterion of one search: ``selection``, the charge per literal, the sign of "better" and the
+    critical value of the confidence bound (``"lower_bound"``)."""
 
     selection: Selection
     literal_cost: float
     positive: bool
+    critical: float
 
     def base(self, n_pos: torch.Tensor, doubled_sum: torch.Tensor, n_samples: int,
              tie_term: torch.Tensor) -> torch.Tensor:
@@ -57,16 +74,14 @@ class Criterion:
         tie_term : Tensor of shape (K,), float64, ``sum_t (t**3 - t)`` of each neuron's ties
         Returns float64 of the broadcast shape; NaN where the formula is true on no sample or all.
         """
+        n_pos = n_pos.to(torch.float64).expand_as(doubled_sum)
+        auc = auc_from_sums(n_pos, doubled_sum, n_samples)
         if self.selection == "auc":
-            return auc_from_sums(n_pos, doubled_sum, n_samples)
-        if self.selection == "significance":
-            n_pos = n_pos.to(torch.float64)
-            pairs = n_pos * (n_samples - n_pos)
-            ties = tie_term.reshape((-1,) + (1,) * (max(doubled_sum.dim(), 1) - 1))
-            variance = pairs / 12 * ((n_samples + 1) - ties / (n_samples * (n_samples - 1)))
-            z = (doubled_u(n_pos, doubled_sum) - pairs) / (2 * variance.sqrt())
-            # A constant neuron has no variance: nothing separates it, z is 0.
-            return torch.where(variance > 0, z, torch.zeros_like(z))
+            return auc
+        if self.selection == "lower_bound":
+            # A constant neuron has no variance: nothing separates it, the bound is its AUC of 0.5.
+            margin = self.critical * null_auc_variance(n_pos, n_samples, tie_term).clamp(min=0).sqrt()
+            return auc - margin if self.positive else auc + margin
         raise ValueError(f"unknown selection {self.selection!r}")
 
     def charge(self, length: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,12 @@ Used only by the tests to check the fast engine. AUC is an exact rational comput
 ``semantics="exact"`` is this project's search as the README states it: candidates in canonical form,
 one formula per support (set of samples where it is true) whose representative is the shortest, then
 the one with fewer negations, then the one over the most specific concepts (fewest positives, then
-column order), the others kept as its synonyms; ranked by AUC or by the Mann–Whitney z-statistic
-(``selection``), here without a charge per literal, so that ranking stays exact: z is ranked through
-sign(z)·z², an exact rational. With ``"significance"`` a candidate must pass the refinement test: the
-samples its literal moves (removed by AND, added by OR) rank below the kept ones, or above the other
-negatives (reversed in negative mode), by a pooled t-test on the ranks at 0.05 / (beam · |E| · 2).
+column order), the others kept as its synonyms; ranked by AUC or by the AUC's lower confidence bound
+AUC − c·σ₀ (``selection="lower_bound"``; σ₀² = ((N+1) − T/(N(N−1))) / (12 n⁺n⁻), c the normal quantile at
+0.05 / (beam · |E| · 2); upper bound and smaller first in negative mode), here without a charge per
+literal. With ``"lower_bound"`` a candidate must pass the refinement test: what each operand brings
+(AND: what it drops from the entry and from the atom ranks below the kept samples; OR: what each adds
+ranks above the samples of neither; reversed in negative mode), by Welch's t on the ranks at that c.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import scipy.special
 import scipy.stats
 
-from invert_core import And, Literal, Or, canonical, literals
+from invert_core import And, Literal, Or, canonical, evaluate, literals
 
 
 def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
@@ -33,40 +34,67 @@ def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
     return Fraction(2 * greater + equal, 2 * len(positive) * len(negative))
 
 
-def signed_z_squared(truth: np.ndarray, activations: np.ndarray) -> Fraction:
-    """sign(z)·z² of the Mann–Whitney z-statistic (no continuity correction, tie-corrected), exactly."""
+def auc_bound(truth: np.ndarray, activations: np.ndarray, critical: float, mode: str = "positive") -> float:
+    """AUC − c·σ₀ (AUC + c·σ₀ in negative mode), σ₀ the AUC's tie-corrected null standard error."""
     n_samples, n_pos = len(activations), int(truth.sum())
-    pairs = n_pos * (n_samples - n_pos)
-    centred = 2 * pairwise_auc(truth, activations) * pairs - pairs  # 2U - n+ n-
     _, tie_sizes = np.unique(activations, return_counts=True)
-    tie_term = int(sum(t**3 - t for t in tie_sizes.tolist()))
-    variance = Fraction(pairs, 12) * (Fraction(n_samples + 1) - Fraction(tie_term, n_samples * (n_samples - 1)))
-    if variance == 0:
-        return Fraction(0)
-    return (1 if centred >= 0 else -1) * centred * centred / (4 * variance)
+    tie_term = sum(t**3 - t for t in tie_sizes.tolist())
+    variance = ((n_samples + 1) - tie_term / (n_samples * (n_samples - 1))) / (12 * n_pos * (n_samples - n_pos))
+    margin = critical * math.sqrt(max(variance, 0.0))
+    auc = float(pairwise_auc(truth, activations))
+    return auc - margin if mode == "positive" else auc + margin
 
 
-def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candidates, mode="positive") -> bool:
-    """The refinement test: what each operand brings beyond the other differs (pooled t on the ranks)."""
+def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candidates, mode="positive",
+                        slot_set=None) -> bool:
+    """The refinement test of ``entry op atom`` (``slot_set`` None) or of an insertion: ``node_type`` Or
+    with ``slot_set`` C makes entry ∨ (atom ∧ C), And makes C ∨ (atom ∧ entry). What each operand brings
+    must differ: Welch's one-sided t-test on the ranks at 0.05 / n_candidates, degrees of freedom rounded
+    down and capped at 1,000."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
-    critical = scipy.special.ndtri(1 - 0.05 / n_candidates)
-    both, neither = entry_truth & atom_truth, ~entry_truth & ~atom_truth
-    if node_type is And:  # both above what each drops
-        pairs = [(both, entry_truth & ~atom_truth), (both, atom_truth & ~entry_truth)]
-    else:  # what each adds above neither
-        pairs = [(atom_truth & ~entry_truth, neither), (entry_truth & ~atom_truth, neither)]
+    if slot_set is None:
+        slot_set = np.ones_like(entry_truth) if node_type is Or else np.zeros_like(entry_truth)
+    if node_type is And:  # the kept samples above what is dropped from the entry and from the atom
+        kept = entry_truth & atom_truth & ~slot_set
+        pairs = [(kept, entry_truth & ~atom_truth & ~slot_set), (kept, atom_truth & ~entry_truth)]
+    else:  # what the atom adds, and what the entry holds without it, above the samples of neither
+        neither = slot_set & ~entry_truth & ~atom_truth
+        pairs = [(atom_truth & slot_set & ~entry_truth, neither), (entry_truth & ~atom_truth, neither)]
     for high, low in pairs:
         if mode == "negative":
             high, low = low, high
-        if not high.any() or not low.any():
+        if high.sum() < 2 or low.sum() < 2:
             return False
         first, second = doubled_ranks[high], doubled_ranks[low]
-        pooled = (((first - first.mean()) ** 2).sum() + ((second - second.mean()) ** 2).sum()) / max(
-            1, len(first) + len(second) - 2)
-        scale = math.sqrt(pooled * (1 / len(first) + 1 / len(second)))
-        if not (scale > 0 and (first.mean() - second.mean()) / scale >= critical):
+        spread1, spread2 = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
+        if not spread1 + spread2 > 0:
+            return False
+        t = (first.mean() - second.mean()) / math.sqrt(spread1 + spread2)
+        degrees = min(1000, math.floor((spread1 + spread2) ** 2 / (spread1**2 / (len(first) - 1)
+                                                                  + spread2**2 / (len(second) - 1))))
+        if degrees < 1 or t < scipy.special.stdtrit(degrees, 1 - 0.05 / n_candidates):
             return False
     return True
+
+
+def joins(formula, truth, atom, atom_truth, labels, concepts, exact):
+    """(node type, slot set or None, new formula, its truth) for every way ``atom`` joins ``formula``: AND,
+    OR, and in exact semantics inserted into each child (``(x | a) & y`` from ``x & y``)."""
+    result = [(And, None, And((formula, atom)), truth & atom_truth), (Or, None, Or((formula, atom)), truth | atom_truth)]
+    if not exact or isinstance(formula, Literal):
+        return result
+    children = [evaluate(child, labels, concepts) for child in formula.args]
+    for j, child in enumerate(formula.args):
+        others = children[:j] + children[j + 1 :]
+        if isinstance(formula, And):  # OR into child j, where the other children hold
+            slot_set = np.logical_and.reduce(others)
+            node_type, new_truth = Or, truth | (atom_truth & slot_set)
+        else:  # AND into child j, outside the other children
+            slot_set = np.logical_or.reduce(others)
+            node_type, new_truth = And, slot_set | (atom_truth & truth)
+        args = formula.args[:j] + (node_type((child, atom)),) + formula.args[j + 1 :]
+        result.append((node_type, slot_set, type(formula)(args), new_truth))
+    return result
 
 
 def spec_beam_search(activations, labels, concepts, *, length, beam, min_fraction, max_fraction, mode,
@@ -80,8 +108,13 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         found = literals(formula)
         return (len(formula), sum(lit.negated for lit in found), sorted(specificity[lit.concept] for lit in found))
 
+    expansion_size = 2 * len(concepts) if limit_search is None else min(limit_search, 2 * len(concepts))
+    # Candidates of a beam step: AND, OR and, in exact semantics from length 3, one insertion per child.
+    n_candidates = beam * expansion_size * (2 + (length - 1 if semantics == "exact" and length > 2 else 0))
+    critical = scipy.special.ndtri(1 - 0.05 / n_candidates)
+
     def value(entry):
-        return signed_z_squared(entry[4], activations) if selection == "significance" else entry[2]
+        return auc_bound(entry[4], activations, critical, mode) if selection == "lower_bound" else entry[2]
 
     def distinct(ranked, carried):
         """The first ``beam`` supports in order of first appearance: (representative entry, synonyms)."""
@@ -99,11 +132,10 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     low = max(1, math.ceil(min_fraction * n_samples - 1e-9))
     high = min(n_samples - 1, math.floor(max_fraction * n_samples + 1e-9))
 
-    significance = semantics == "exact" and selection == "significance"
+    refined = semantics == "exact" and selection == "lower_bound"
 
-    def supported(truth, step):
-        """Compound entries still to be extended may cover up to N - low samples with significance."""
-        return low <= truth.sum() <= (n_samples - low if significance and 1 < step < length else high)
+    def supported(truth):
+        return low <= truth.sum() <= high
 
     def score(formula, truth, size):
         return (formula, size, pairwise_auc(truth, activations), int(truth.sum()), truth)
@@ -113,7 +145,7 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     atoms += [(Literal(name, negated=True), ~labels[:, i]) for i, name in enumerate(concepts)]
     scored = [score(formula, truth, 1) for formula, truth in atoms]
     by_auc = sorted(scored, key=value, reverse=descending)
-    current = [entry for entry in by_auc if supported(entry[4], 1)]
+    current = [entry for entry in by_auc if supported(entry[4])]
     synonyms = {}
     if semantics == "exact":
         chosen = distinct(current, {})
@@ -125,21 +157,21 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         candidates = []
         for formula, _, _, _, truth in current:
             for atom, _, _, _, atom_truth in expansion:
-                for node_type, combined in ((And, truth & atom_truth), (Or, truth | atom_truth)):
-                    if not supported(combined, step):
+                for node_type, slot_set, new, combined in joins(formula, truth, atom, atom_truth, labels, concepts,
+                                                                semantics == "exact"):
+                    if not supported(combined):
                         continue
                     if semantics == "exact" and np.array_equal(combined, truth):
                         continue  # moves no sample: restates the entry
-                    if semantics == "exact" and selection == "significance" and not refinement_admitted(
-                            activations, truth, atom_truth, node_type, beam * len(expansion) * 2, mode):
+                    if refined and not refinement_admitted(activations, truth, atom_truth, node_type, n_candidates,
+                                                           mode, slot_set):
                         continue
-                    new = node_type((formula, atom))
                     if semantics == "exact":
                         new = canonical(new)
                         candidates.append(score(new, combined, len(new)))
                     else:
                         candidates.append(score(new, combined, step))
-        kept = [entry for entry in current if supported(entry[4], step)]
+        kept = [entry for entry in current if supported(entry[4])]
         ranked = sorted(kept + candidates, key=value, reverse=descending)
         if semantics == "exact":
             chosen = distinct(ranked, synonyms)

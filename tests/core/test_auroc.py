@@ -39,7 +39,7 @@ def test_explain_auc_equals_sklearn_for_every_row(rng, scale):
     activations = _hard_activations(rng, 400, scale).astype(np.float32)
     labels = rng.random((400, 5)) < 0.3
     names = list("abcde")
-    # Maximum AUC keeps every beam full (significance admits fewer formulas on noise): 30 rows to check.
+    # Maximum AUC keeps every beam full (the default admits fewer formulas on noise): 30 rows to check.
     frame = explain(activations, labels, names, length=3, beam=5, min_fraction=0.02, selection="auc").to_pandas()
     assert len(frame) == 6 * 5
     for row in frame.itertuples():

@@ -3,11 +3,12 @@
 import itertools
 
 import numpy as np
+import scipy.special
 import pytest
 import torch
 
 from invert_core import And, Literal, Or, canonical, evaluate, explain, parse_formula, to_text
-from core.spec_reference import pairwise_auc, refinement_admitted, signed_z_squared, spec_beam_search
+from core.spec_reference import auc_bound, pairwise_auc, refinement_admitted, spec_beam_search
 
 
 def _rows(table, neuron=0):
@@ -40,7 +41,7 @@ def _random_problem(rng, n_samples=36, n_concepts=5, ties=True):
     return activations, labels, [f"c{i}" for i in range(n_concepts)]
 
 
-@pytest.mark.parametrize("semantics, selection", [("reference", "auc"), ("exact", "auc"), ("exact", "significance")])
+@pytest.mark.parametrize("semantics, selection", [("reference", "auc"), ("exact", "auc"), ("exact", "lower_bound")])
 @pytest.mark.parametrize(
     "length, beam, mode, limit_search, min_fraction, max_fraction",
     [
@@ -81,8 +82,8 @@ def test_exact_beams_hold_distinct_formulas(rng):
         assert all(len(formula) == size for formula, size in zip(canon, group.length))
 
 
-@pytest.mark.parametrize("selection, criterion", [("auc", pairwise_auc), ("significance", signed_z_squared)])
-def test_brute_force_length_two(rng, selection, criterion):
+@pytest.mark.parametrize("selection", ["auc", "lower_bound"])
+def test_brute_force_length_two(rng, selection):
     """With a beam holding every atom, the best formula is the best of all formulas up to length 2."""
     activations, labels, concepts = _random_problem(rng, n_samples=40, n_concepts=4)
     table = explain(activations, labels, concepts, length=2, beam=8, min_fraction=0.0, max_fraction=1.0,
@@ -91,12 +92,15 @@ def test_brute_force_length_two(rng, selection, criterion):
     formulas = atoms + [node((x, y)) for x, y in itertools.product(atoms, atoms) for node in (And, Or)]
     for neuron in range(activations.shape[1]):
         x = activations[:, neuron]
-        # Ranked by significance, a pair must pass the refinement test (8 entries x 8 atoms x 2 candidates).
+        # Ranked by the lower bound, a pair must pass the refinement test; the bound and the test use the
+        # critical value of 8 entries x 8 atoms x 2 candidates.
+        critical = scipy.special.ndtri(1 - 0.05 / 128)
         truths = [evaluate(formula, labels, concepts) for formula in formulas
                   if selection == "auc" or isinstance(formula, Literal) or refinement_admitted(
                       x, evaluate(formula.args[0], labels, concepts), evaluate(formula.args[1], labels, concepts),
                       type(formula), 128)]
-        best = max((criterion(truth, x), pairwise_auc(truth, x)) for truth in truths if 0 < truth.sum() < len(truth))
+        best = max((auc_bound(truth, x, critical) if selection == "lower_bound" else pairwise_auc(truth, x),
+                    pairwise_auc(truth, x)) for truth in truths if 0 < truth.sum() < len(truth))
         assert _rows(table, neuron).auc.iloc[0] == pytest.approx(float(best[1]), abs=1e-12)
 
 

@@ -1,5 +1,5 @@
 """Tests of the selection rule of exact semantics: one formula per support, its representative, the
-significance criterion and the charge per literal, on small problems whose answer is derived by hand."""
+lower-bound criterion and the charge per literal, on small problems whose answer is derived by hand."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special
 
-from core.spec_reference import signed_z_squared
+from core.spec_reference import auc_bound
 from invert_core import explain
 
 
@@ -70,7 +71,7 @@ class TestSpecificity:
         """Only leaf1 fires: AUC(leaf1) = 1 on 25 samples beats parent's 0.625 on 100 under both criteria."""
         labels, names, depth = _hierarchy()
         activations = labels[:, [2]].astype(float)
-        for selection in ("significance", "auc"):
+        for selection in ("lower_bound", "auc"):
             rows = _best(explain(activations, labels, names, concept_depth=depth, selection=selection))
             assert rows.formula.iloc[0] == "leaf1"
 
@@ -78,18 +79,20 @@ class TestSpecificity:
         """leaf0 fires highest, the other leaves nearly as high, with a little overlap with `other`.
 
         By hand: AUC(leaf0) = 1 on 25 samples, AUC(parent) = 0.99 on 100 (1% of its pairs with `other`
-        reversed). z(leaf0) = 0.5 / sqrt(401 / (12 * 25 * 375)) = 8.4 and z(parent) about
-        0.49 / sqrt(401 / (12 * 100 * 300)) = 14.7: significance reports the parent, maximum AUC the leaf.
+        reversed). The null standard errors are sqrt(401 / (12 * 25 * 375)) = 0.060 and
+        sqrt(401 / (12 * 100 * 300)) = 0.033, and c = ndtri(1 - 0.05 / (10 beam * 12 atoms * 4 slots)) =
+        3.72, so the lower bounds are 1 - 0.222 = 0.778 and about 0.99 - 0.124 = 0.866: the bound reports
+        the parent, maximum AUC the leaf.
         """
         labels, names, depth = _hierarchy()
         activations = np.zeros(400)
         activations[:25] = 10 + np.arange(25)          # leaf0: above everything
         activations[25:100] = 5 + np.arange(75) / 75    # leaves 1-3: above `other` ...
         activations[100:] = np.arange(300) / 300 * 5.2  # ... except the top of `other` (5.0 - 5.2)
-        significance = _best(explain(activations[:, None], labels, names, concept_depth=depth))
+        bound = _best(explain(activations[:, None], labels, names, concept_depth=depth))
         maximum_auc = _best(explain(activations[:, None], labels, names, concept_depth=depth, selection="auc"))
-        assert significance.formula.iloc[0] == "parent"
-        assert 0.98 < significance.auc.iloc[0] < 1
+        assert bound.formula.iloc[0] == "parent"
+        assert 0.98 < bound.auc.iloc[0] < 1
         assert maximum_auc.formula.iloc[0] == "leaf0"
 
     def test_a_strong_leaf_neuron_keeps_the_leaf_not_its_parent(self):
@@ -102,24 +105,26 @@ class TestSpecificity:
 
 
 class TestCharge:
-    def test_a_literal_must_raise_z_by_min_gain(self):
-        """`a & ~b` is more significant than `a` by less than 2 (derived from all pairs): min_gain 2 keeps `a`,
-        min_gain 0 takes `a & ~b`, and selection_score is z less 2 per extra literal."""
+    def test_a_literal_must_raise_the_bound_by_min_gain(self):
+        """`a & ~b` has a higher lower bound than `a` by less than 0.05 (derived from all pairs, c for 10
+        entries x 4 atoms x 2): min_gain 0.05 keeps `a`, min_gain 0 takes `a & ~b`, and selection_score is
+        the bound less 0.05 per extra literal."""
         rng = np.random.default_rng(3)
         n_samples = 2000
         a, b = rng.random(n_samples) < 0.3, rng.random(n_samples) < 0.1
         activations = a + 1.2 * rng.normal(size=n_samples) - 1.0 * (a & b)
         labels, names = np.stack([a, b], axis=1), ["a", "b"]
-        z_a = math.sqrt(signed_z_squared(a, activations))
-        z_refined = math.sqrt(signed_z_squared(a & ~b, activations))
-        assert 0 < z_refined - z_a < 2  # the premise of this test, by brute force
-        default = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=2))
+        critical = scipy.special.ndtri(1 - 0.05 / 80)
+        bound_a = auc_bound(a, activations, critical)
+        bound_refined = auc_bound(a & ~b, activations, critical)
+        assert 0 < bound_refined - bound_a < 0.05  # the premise of this test, by brute force
+        charged = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=0.05))
         free = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=0))
-        assert default.formula.iloc[0] == "a"
+        assert charged.formula.iloc[0] == "a"
         assert free.formula.iloc[0] == "a & ~b"
-        assert default.selection_score.iloc[0] == pytest.approx(z_a, rel=1e-9)
-        refined_row = default[default.formula == "a & ~b"]
-        assert refined_row.selection_score.iloc[0] == pytest.approx(z_refined - 2, rel=1e-9)
+        assert charged.selection_score.iloc[0] == pytest.approx(bound_a, rel=1e-9)
+        refined_row = charged[charged.formula == "a & ~b"]
+        assert refined_row.selection_score.iloc[0] == pytest.approx(bound_refined - 0.05, rel=1e-9)
 
     def test_charge_uses_the_canonical_length(self):
         """`(a | b) & ~a` is `b & ~a`: charged two literals, the same wherever it is met."""
@@ -128,11 +133,12 @@ class TestCharge:
         truth = b & ~a
         activations = truth + 0.5 * rng.normal(size=1000)
         rows = _best(explain(activations[:, None], np.stack([a, b], axis=1), ["a", "b"], length=3, max_fraction=0.6,
-                             min_gain=2))
+                             min_gain=0.01))
         best = rows.iloc[0]
         assert best.formula in ("b & ~a", "~a & b")
         assert best.length == 2
-        assert best.selection_score == pytest.approx(math.sqrt(signed_z_squared(truth, activations)) - 2, rel=1e-9)
+        critical = scipy.special.ndtri(1 - 0.05 / 160)  # 10 entries x 4 atoms x (AND, OR, 2 insertions)
+        assert best.selection_score == pytest.approx(auc_bound(truth, activations, critical) - 0.01, rel=1e-9)
 
 
 def _truth(text, labels, names):

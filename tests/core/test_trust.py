@@ -45,7 +45,7 @@ def test_heldout_figures_equal_sklearn_and_scipy_on_the_heldout_part(rng):
     assert frame.heldout_q_value.notna().all()
 
 
-@pytest.mark.parametrize("selection", ["auc", "significance"])
+@pytest.mark.parametrize("selection", ["auc", "lower_bound"])
 def test_noise_neurons_are_not_significant_after_correction(rng, selection):
     """Pure-noise neurons: held-out q-values do not call them significant. Ranked by maximum AUC, the
     search's own q-values do (the optimism held-out figures remove)."""
@@ -97,7 +97,7 @@ def test_min_gain_stops_spurious_extra_literals(rng):
 
 
 def test_refinement_test_stops_spurious_extra_literals_without_a_charge(rng):
-    """Ranked by significance, the same neurons keep their single concept even at min_gain 0: a literal
+    """Ranked by the AUC's lower bound, the same neurons keep their single concept even at min_gain 0: a literal
     whose moved samples do not differ from the ones it leaves is never added."""
     labels, names = _concepts(rng, 2000, n_concepts=20)
     activations = labels[:, [0]] + 0.5 * rng.normal(size=(2000, 30))
@@ -138,8 +138,8 @@ def test_trust_columns_are_null_unless_asked(rng):
         ({"holdout": 1.0}, r"`holdout` must be a fraction in \[0, 1\)"),
         ({"permutations": -1}, "`permutations` must be an integer >= 0"),
         ({"bootstrap": 1.5}, "`bootstrap` must be an integer >= 0"),
-        ({"min_gain": -0.1}, r"`min_gain` must be a number in >= 0 \(units of z\)"),
-        ({"min_gain": 1.5, "selection": "auc"}, r"`min_gain` must be a number in \[0, 1\) \(AUC\)"),
+        ({"min_gain": -0.1}, r"`min_gain` must be a number of AUC in \[0, 1\), got -0.1"),
+        ({"min_gain": 1.5, "selection": "auc"}, r"`min_gain` must be a number of AUC in \[0, 1\), got 1.5"),
         ({"selection": "best"}, r"`selection` must be one of"),
         ({"top_quantile": 0}, r"`top_quantile` must be a fraction in \(0, 1\]"),
         ({"strata": np.zeros(3)}, r"`strata` must have shape \(n_samples,\)"),
