@@ -622,28 +622,52 @@ class _Items:
 
     def _settle(self, limit: int, rows: slice) -> None:
         """Test pending candidates of ``rows``, best first, until in every row the best pending value is
-        below the ``limit``-th best known one."""
+        below the ``limit``-th best known one (old items and admitted candidates)."""
         neurons = torch.arange(self.value.shape[0], device=self.value.device)[rows]
-        depth = limit
-        while len(neurons):
-            pending = self.pending_value[neurons]
-            best_pending = torch.topk(pending, 1, dim=1, largest=self.descending).values[:, 0]
-            known = torch.cat([self.value[neurons], self.old_value[neurons]], dim=1)
-            threshold = torch.topk(known, min(limit, known.shape[1]), dim=1, largest=self.descending).values[:, -1]
-            reaches = best_pending >= threshold if self.descending else best_pending <= threshold
-            neurons = neurons[reaches & (best_pending != self.worst)]
-            if not len(neurons):
+        depth = min(self.pending_value.shape[1], 4 * limit)
+        while len(neurons) and depth > 0:
+            best = torch.topk(self.pending_value[neurons], depth, dim=1, largest=self.descending)
+            values, items = best.values, best.indices  # (R, depth), best first
+            admitted = torch.zeros_like(values, dtype=torch.bool)
+            tested = 0
+            unsettled = torch.ones(len(neurons), dtype=torch.bool, device=values.device)
+            tested_by_row = torch.zeros(len(neurons), dtype=torch.int64, device=values.device)
+            while tested < depth:
+                stop = min(depth, max(tested * 4, limit))
+                part = slice(tested, stop)
+                rows_of = torch.arange(len(neurons), device=values.device)[unsettled, None].expand(-1, stop - tested)
+                items_of = items[unsettled, part]
+                pending = values[unsettled, part] != self.worst
+                _, entry, atom, slot = self.layout.decode(self.width + items_of[pending])
+                outcome = torch.zeros_like(pending)
+                outcome[pending] = self.admission(neurons[rows_of[pending]], entry, atom, slot)
+                admitted[unsettled, part] = outcome
+                tested_by_row[unsettled] = stop
+                tested = stop
+                known = torch.cat([self.old_value[neurons], torch.where(admitted, values, self.worst)], dim=1)
+                threshold = torch.topk(known, min(limit, known.shape[1]), dim=1, largest=self.descending).values[:, -1]
+                if tested < depth:
+                    next_pending = values[:, tested]
+                elif depth < self.pending_value.shape[1]:  # beyond the depth: at best the last value seen
+                    next_pending = values[:, -1]
+                else:
+                    next_pending = torch.full_like(threshold, self.worst)
+                reaches = next_pending >= threshold if self.descending else next_pending <= threshold
+                unsettled = reaches & (next_pending != self.worst)
+                if not unsettled.any():
+                    break
+            # Record what was tested: each row's prefix; the rest stays pending.
+            done = torch.arange(depth, device=values.device)[None, :] < tested_by_row[:, None]
+            done &= values != self.worst
+            row_index = neurons[:, None].expand_as(items)
+            accepted = done & admitted
+            self.value[row_index[accepted], items[accepted]] = values[accepted]
+            self.valid[row_index[accepted], items[accepted]] = True
+            self.pending_value[row_index[done], items[done]] = self.worst
+            if not unsettled.any():
                 return
-            pending = self.pending_value[neurons]
-            chosen = torch.topk(pending, min(depth, pending.shape[1]), dim=1, largest=self.descending)
-            rows_of, items_of = neurons[:, None].expand_as(chosen.indices)[chosen.values != self.worst], \
-                chosen.indices[chosen.values != self.worst]
-            _, entry, atom, slot = self.layout.decode(self.width + items_of)
-            admitted = self.admission(rows_of, entry, atom, slot)
-            self.value[rows_of[admitted], items_of[admitted]] = self.pending_value[rows_of[admitted], items_of[admitted]]
-            self.valid[rows_of[admitted], items_of[admitted]] = True
-            self.pending_value[rows_of, items_of] = self.worst
-            depth *= 4
+            neurons = neurons[unsettled]
+            depth = min(self.pending_value.shape[1], depth * 4)
 
     def ranked(self, limit: int | None, rows: slice = slice(None)) -> list[list[int]]:
         """Per neuron, valid items best first in the spec's stable order: all of them with ``limit=None``,
