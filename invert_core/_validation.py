@@ -186,12 +186,11 @@ def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
     return selection, float(min_gain)
 
 
-def validate_trust_options(*, holdout, permutations, permutation_neurons, bootstrap, top_quantile) -> None:
+def validate_trust_options(*, holdout, permutations, bootstrap, top_quantile) -> None:
     """Check the options of the trust statistics."""
     if not isinstance(holdout, (int, float, np.floating)) or math.isnan(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"`holdout` must be a fraction in [0, 1), got {holdout!r}")
-    for name, value, smallest in (("permutations", permutations, 0), ("permutation_neurons", permutation_neurons, 1),
-                                  ("bootstrap", bootstrap, 0)):
+    for name, value, smallest in (("permutations", permutations, 0), ("bootstrap", bootstrap, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
             raise ValueError(f"`{name}` must be an integer >= {smallest}, got {value!r}")
     if not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:

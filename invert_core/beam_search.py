@@ -160,8 +160,9 @@ def beam_search(
     tie_term : Tensor of shape (n_neurons,), float64, each neuron's ``sum_t (t**3 - t)`` (default: no ties)
     specificity : the C concepts' order from most to least specific (a rank per concept; default:
         column order), which picks the representative among formulas true on the same samples
-    group_squares : Tensor of shape (n_groups, n_neurons), float64, sums of squared doubled ranks per
-        group; needed by the refinement test (``config.refined``)
+    group_squares : Tensor of shape (n_groups, n_neurons), float64, sums of squared centred doubled ranks
+        per group (:func:`invert_core.refinement.centred_rank_squares`); needed by the refinement test
+        (``config.refined``)
 
     Returns
     -------
@@ -195,14 +196,16 @@ def beam_search(
         if group_squares is None:
             raise ValueError("the refinement test (selection='lower_bound' in exact semantics) needs group_squares")
         refinement = RefinementTest.of_groups(grouped, group_squares,
-                                              t_critical_values(n_candidates, group_sums.device))
+                                              t_critical_values(n_candidates, group_sums.device), n_samples)
 
     by_score = _sort_direction(atom_score, config.mode)  # (K, 2C)
-    # |AUC - 0.5| as |2U - n_pos n_neg| / (n_pos n_neg): bit-identical for c and ~c.
-    pairs = atom_count * (n_samples - atom_count)
-    deviation = (atom_sum - atom_count * (atom_count + 1) - pairs).abs() / pairs
-    by_deviation = torch.sort(deviation.gather(1, by_score), dim=1, descending=True, stable=True).indices
-    expansion = by_score.gather(1, by_deviation)[:, : config.limit_search]  # (K, E)
+    if config.semantics == "exact":  # the atoms best by the criterion (negations included) join the beam
+        expansion = by_score[:, : config.limit_search]  # (K, E)
+    else:  # the spec: by |AUC - 0.5|, as |2U - n_pos n_neg| / (n_pos n_neg), bit-identical for c and ~c
+        pairs = atom_count * (n_samples - atom_count)
+        deviation = (atom_sum - atom_count * (atom_count + 1) - pairs).abs() / pairs
+        by_deviation = torch.sort(deviation.gather(1, by_score), dim=1, descending=True, stable=True).indices
+        expansion = by_score.gather(1, by_deviation)[:, : config.limit_search]
 
     context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, tie_term,
                        supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config,

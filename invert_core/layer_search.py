@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from invert_core.labels import group_rank_sums, group_samples
+from invert_core.refinement import centred_rank_squares
 from invert_core.ranks import doubled_average_ranks
 from invert_core.beam_search import BeamEntry, SearchConfig, beam_search
 
@@ -43,7 +44,7 @@ class LayerSearch:
         self.config, self.device = config, device
         self.grouped = group_samples(labels[:, varying], device)
         self.n_samples = labels.shape[0]
-        self.squares = config.semantics == "exact" and config.selection != "auc"
+        self.squares = config.refined
         per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam
                       + 220 * config.beam * 2 * len(self.names))
         self.chunk = neurons_per_chunk(memory_budget, per_neuron)
@@ -55,7 +56,8 @@ class LayerSearch:
             block = values[:, start : start + self.chunk].to(self.device)
             ranks = doubled_average_ranks(block)
             sums = group_rank_sums(ranks.doubled, self.grouped)
-            squares = group_rank_sums(ranks.doubled.square(), self.grouped) if self.squares else None
+            squares = (group_rank_sums(centred_rank_squares(ranks.doubled, self.n_samples), self.grouped)
+                       if self.squares else None)
             tie_term = ranks.tie_term
             del block, ranks  # free the N-long arrays before the search
             beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, tie_term,

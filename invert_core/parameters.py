@@ -57,8 +57,7 @@ SEARCH_PARAMETERS = (
     Parameter("holdout", float, 0.0, "fraction of samples held out of the search for held-out AUC/p/q",
               minimum=0.0, maximum=1.0, maximum_open=True),
     Parameter("seed", int, 0, "seed of the held-out split, permutations and bootstrap"),
-    Parameter("permutations", int, 0, "permuted searches for empirical p-values", minimum=0),
-    Parameter("permutation_neurons", int, 32, "neurons sampled per permutation", minimum=1),
+    Parameter("permutations", int, 0, "permuted searches per tie structure for empirical p-values", minimum=0),
     Parameter("bootstrap", int, 0, "bootstrap resamples for stability", minimum=0),
 )
 PARAMETERS = {parameter.name: parameter for parameter in SEARCH_PARAMETERS}

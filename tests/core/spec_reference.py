@@ -9,7 +9,8 @@ the one with fewer negations, then the one over the most specific concepts (fewe
 column order), the others kept as its synonyms; ranked by AUC or by the AUC's lower confidence bound
 AUC − c·σ₀ (``selection="lower_bound"``; σ₀² = ((N+1) − T/(N(N−1))) / (12 n⁺n⁻), c the normal quantile at
 0.05 / (beam · |E| · 2); upper bound and smaller first in negative mode), here without a charge per
-literal. With ``"lower_bound"`` a candidate must pass the refinement test: what each operand brings
+literal; with ``limit_search`` the expansion list holds the atoms best by that criterion (the authors'
+|AUC − 0.5| order in reference semantics). With ``"lower_bound"`` a candidate must pass the refinement test: what each operand brings
 (AND: what it drops from the entry and from the atom ranks below the kept samples; OR: what each adds
 ranks above the samples of neither; reversed in negative mode), by Welch's t on the ranks at that c.
 """
@@ -35,13 +36,14 @@ def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
 
 
 def auc_bound(truth: np.ndarray, activations: np.ndarray, critical: float, mode: str = "positive") -> float:
-    """AUC − c·σ₀ (AUC + c·σ₀ in negative mode), σ₀ the AUC's tie-corrected null standard error."""
-    n_samples, n_pos = len(activations), int(truth.sum())
-    _, tie_sizes = np.unique(activations, return_counts=True)
-    tie_term = sum(t**3 - t for t in tie_sizes.tolist())
-    variance = ((n_samples + 1) - tie_term / (n_samples * (n_samples - 1))) / (12 * n_pos * (n_samples - n_pos))
-    margin = critical * math.sqrt(max(variance, 0.0))
+    """AUC − c·σ (AUC + c·σ in negative mode), σ the Hanley–McNeil standard error of the AUC (for an AUC
+    below 0.5, that of the negated formula)."""
     auc = float(pairwise_auc(truth, activations))
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    high, first, second = (auc, n_pos, n_neg) if auc >= 0.5 else (1 - auc, n_neg, n_pos)
+    q1, q2 = high / (2 - high), 2 * high * high / (1 + high)
+    variance = (high * (1 - high) + (first - 1) * (q1 - high**2) + (second - 1) * (q2 - high**2)) / (first * second)
+    margin = critical * math.sqrt(max(variance, 0.0))
     return auc - margin if mode == "positive" else auc + margin
 
 
@@ -98,7 +100,7 @@ def joins(formula, truth, atom, atom_truth, labels, concepts, exact):
 
 
 def spec_beam_search(activations, labels, concepts, *, length, beam, min_fraction, max_fraction, mode,
-                     limit_search=None, semantics="reference", selection="auc"):
+                     limit_search=None, semantics="reference", selection="auc", min_gain=0.0):
     """The final beam as (formula, length, auc, n_pos, synonyms) tuples, best first."""
     n_samples = len(activations)
     counts = labels.sum(axis=0)
@@ -113,11 +115,18 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     n_candidates = beam * expansion_size * (2 + (length - 1 if semantics == "exact" and length > 2 else 0))
     critical = scipy.special.ndtri(1 - 0.05 / n_candidates)
 
+    def base(entry):
+        return auc_bound(entry[4], activations, critical, mode) if selection == "lower_bound" else float(entry[2])
+
+    charge = min_gain if mode == "positive" else -min_gain
+
     def value(entry):
-        return auc_bound(entry[4], activations, critical, mode) if selection == "lower_bound" else entry[2]
+        """The criterion less ``min_gain`` per literal beyond the first (towards worse in negative mode)."""
+        return base(entry) - charge * (entry[1] - 1)
 
     def distinct(ranked, carried):
-        """The first ``beam`` supports in order of first appearance: (representative entry, synonyms)."""
+        """The best ``beam`` supports, each valued with its representative's length (ties: order of first
+        appearance): (representative entry, synonyms)."""
         supports = {}
         for entry in ranked:
             members = supports.setdefault(entry[4].tobytes(), [entry, []])[1]
@@ -127,6 +136,7 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         for first, members in supports.values():
             formulas = sorted(dict.fromkeys(members), key=preference)
             result.append(((formulas[0], len(formulas[0])) + first[2:], tuple(formulas[1:])))
+        result.sort(key=lambda chosen: value(chosen[0]), reverse=descending)
         return result[:beam]
 
     low = max(1, math.ceil(min_fraction * n_samples - 1e-9))
@@ -152,7 +162,10 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         current = [entry for entry, _ in chosen]
         synonyms = {entry[0]: others for entry, others in chosen}
     current = current[:beam]
-    expansion = sorted(by_auc, key=lambda entry: abs(entry[2] - Fraction(1, 2)), reverse=True)[:limit_search]
+    if semantics == "exact":  # the atoms best by the criterion
+        expansion = by_auc[:limit_search]
+    else:
+        expansion = sorted(by_auc, key=lambda entry: abs(entry[2] - Fraction(1, 2)), reverse=True)[:limit_search]
     for step in range(2, length + 1):
         candidates = []
         for formula, _, _, _, truth in current:

@@ -73,6 +73,30 @@ def test_matches_literal_spec_implementation(rng, semantics, selection, length, 
             assert [list(row) for row in got.synonyms] == [[to_text(f) for f in others] for *_, others in expected]
 
 
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+@pytest.mark.parametrize("selection, min_gain", [("lower_bound", 0.01), ("auc", 0.02)])
+def test_matches_literal_spec_with_a_charge_reach_and_ties(rng, mode, selection, min_gain):
+    """On problems where they matter, the engine equals the literal spec with a non-zero charge per literal,
+    in both modes: 160 samples with tied activations, planted formulas of the shapes `(a | b) & c` and
+    `(a & b) | c` whose inner operand covers more than max_fraction, and a support bound that cuts."""
+    n_samples, names = 160, [f"c{i}" for i in range(7)]
+    for _ in range(2):
+        labels = rng.random((n_samples, len(names))) < rng.uniform(0.2, 0.6, size=len(names))
+        truths = [(labels[:, 0] | labels[:, 1]) & labels[:, 2], (labels[:, 3] & labels[:, 4]) | labels[:, 5]]
+        sign = 1.0 if mode == "positive" else -1.0
+        activations = np.stack([np.round(sign * truth + 0.6 * rng.normal(size=n_samples), 1) for truth in truths],
+                               axis=1)
+        options = dict(length=3, beam=4, min_fraction=0.05, max_fraction=0.45, mode=mode, selection=selection)
+        table = explain(activations, labels, names, min_gain=min_gain, **options)
+        for neuron in range(activations.shape[1]):
+            expected = spec_beam_search(activations[:, neuron], labels, names, semantics="exact", min_gain=min_gain,
+                                        **options)
+            got = _rows(table, neuron)
+            assert got.formula.tolist() == [to_text(formula) for formula, *_ in expected]
+            assert got.n_pos.tolist() == [n_pos for _, _, _, n_pos, _ in expected]
+            assert [list(row) for row in got.synonyms] == [[to_text(f) for f in others] for *_, others in expected]
+
+
 def test_exact_beams_hold_distinct_formulas(rng):
     """In exact semantics no beam holds the same canonical formula twice."""
     activations, labels, concepts = _random_problem(rng, n_samples=80)
