@@ -35,7 +35,6 @@ from invert_core.trust import (
     empirical_p_values,
     heldout_figures,
     metric_columns,
-    permutation_null,
 )
 
 
@@ -59,7 +58,6 @@ def explain(
     seed: int = PARAMETERS["seed"].default,
     strata=None,
     permutations: int = PARAMETERS["permutations"].default,
-    permutation_neurons: int = PARAMETERS["permutation_neurons"].default,
     bootstrap: int = PARAMETERS["bootstrap"].default,
     top_quantile: float = DEFAULT_TOP_QUANTILE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -122,22 +120,24 @@ def explain(
     holdout : float in [0, 1), default 0
         Fraction of samples held out of the search; with ``holdout > 0`` the output adds
         ``heldout_auc``, ``heldout_p_value`` and ``heldout_q_value`` computed on them, which are free
-        of the optimism of a search over thousands of formulas.
+        of the optimism of a search over thousands of formulas. The held-out p-value is one-sided in
+        the search's direction (``mode``): an effect that reverses on the held-out samples gets p near 1.
     seed : int, default 0
         Seeds the held-out split, the permutations and the bootstrap.
     strata : array-like of shape (n_samples,), optional
         A class per sample: the held-out fraction is taken within each class.
     permutations : int, default 0
-        With ``permutations > 0``, the search is rerun that many times on permuted activations of
-        ``permutation_neurons`` sampled neurons; the best AUCs found form the null distribution of the
-        best AUC, and ``empirical_p_value`` is the fraction of it at least as extreme as each row's AUC
-        ((1 + count) / (1 + size)).
-    permutation_neurons : int, default 32
+        With ``permutations > 0``, ``empirical_p_value`` compares each row's ``selection_score`` with the
+        best scores the search reaches on that many permutations of a neuron with the same tie structure
+        ((1 + as good) / (1 + permutations)): the search's own criterion, and a null for each neuron's
+        ties (:func:`invert_core.trust.empirical_p_values`). Costs ``permutations`` searches per
+        distinct tie structure (one for all neurons without ties).
     bootstrap : int, default 0
         With ``bootstrap > 0``, the search is rerun on that many bootstrap resamples; ``stability`` is
         the fraction of them whose best formula (canonical form) is the row's formula.
     top_quantile : float in (0, 1], default 0.005
-        The fraction of highest activations that ``f1`` and ``iou`` compare against (Network Dissection).
+        The fraction of highest activations (lowest in negative mode) that ``f1`` and ``iou`` compare
+        against (Network Dissection).
     memory_budget : int, default 1 GiB
         Bytes of working memory; neurons are processed in chunks that fit.
 
@@ -145,14 +145,17 @@ def explain(
     -------
     pyarrow.Table
         One row per neuron and rank (0 = best; at most ``beam`` per neuron, none for a neuron with no
-        formula inside the support bounds) with columns ``neuron`` (column index), ``rank``, ``formula``
+        formula inside the support bounds) with columns ``neuron`` (column index), ``rank``, ``dead``
+        (true on the single row, rank 0, of a neuron whose activation is the same on every sample: no
+        search is run for it, its formula and every figure are null, and it counts in no q-value), ``formula``
         (text form), ``length``, ``auc``, ``p_value`` (two-sided Mann–Whitney U, asymptotic, as
         ``scipy.stats.mannwhitneyu``), ``log10_p`` (finite where ``p_value`` underflows), ``q_value``
         (Benjamini–Hochberg over the neurons of this call, within each rank), ``fraction`` and ``n_pos``
         (samples where the formula is true), ``selection_score`` (the criterion the beam was ranked by,
         charge included) and ``synonyms`` (list of the other formulas the search met that are true on
         exactly the same search samples), all on the search samples; ``average_precision``, ``f1``,
-        ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples; and
+        ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples, the first
+        three against the lowest activations in negative mode; and
         ``heldout_auc``, ``heldout_p_value``, ``heldout_q_value``, ``empirical_p_value``, ``stability``,
         null unless ``holdout``, ``permutations`` or ``bootstrap`` ask for them.
     """
@@ -166,7 +169,7 @@ def explain(
         semantics=semantics,
     )
     selection, min_gain = validate_selection(semantics=semantics, selection=selection, min_gain=min_gain)
-    validate_trust_options(holdout=holdout, permutations=permutations, permutation_neurons=permutation_neurons,
+    validate_trust_options(holdout=holdout, permutations=permutations,
                            bootstrap=bootstrap, top_quantile=top_quantile)
     validate_memory_budget(memory_budget)
     torch_device = validate_device(device)
@@ -176,8 +179,12 @@ def explain(
     strata = validate_strata(strata, values.shape[0])
     depth_by_name = validate_depth(concept_depth, names)
     label_matrix, names = drop_degenerate_concepts(label_matrix, names)
-    if not names:
-        return EXPLANATION_SCHEMA.empty_table()
+    n_neurons = values.shape[1]
+    live = _live_neurons(values)
+    if not names or len(live) == 0:
+        return _with_dead_rows(EXPLANATION_SCHEMA.empty_table(), live, n_neurons)
+    if len(live) < n_neurons:  # a copy of the activations only when some neuron is dead
+        values = values[:, torch.from_numpy(live)]
 
     held_out = None
     if holdout > 0:
@@ -205,20 +212,22 @@ def explain(
     search = make_search(labels_search)
     table = _table(search.run(values_search), n_samples)
     if table.num_rows == 0:
-        return table
+        return _with_dead_rows(table, live, n_neurons)
     formulas = table.column("formula").to_pylist()
     neurons = table.column("neuron").to_numpy()
-    metrics = metric_columns(values_search.numpy(), labels_search, names, formulas, neurons, top_quantile)
+    metrics = metric_columns(values_search, labels_search, names, formulas, neurons, top_quantile, mode,
+                             torch_device)
     trust = dict.fromkeys((field.name for field in TRUST_FIELDS), None)
     rng = np.random.default_rng(seed)
     if held_out is not None:
         trust["heldout_auc"], trust["heldout_p_value"], trust["heldout_q_value"] = heldout_figures(
             values[held_out], label_matrix[held_out], names, formulas, neurons, table.column("rank").to_numpy(),
-            torch_device,
+            torch_device, mode,
         )
     if permutations:
-        null = permutation_null(search, values_search, permutations, permutation_neurons, rng)
-        trust["empirical_p_value"] = empirical_p_values(null, table.column("auc").to_numpy(), mode)
+        trust["empirical_p_value"] = empirical_p_values(search, values_search, neurons,
+                                                        table.column("selection_score").to_numpy(), permutations,
+                                                        seed, mode)
     if bootstrap:
         trust["stability"] = bootstrap_stability(values_search, labels_search, names, make_search, formulas,
                                                  neurons, bootstrap, rng)
@@ -228,7 +237,27 @@ def explain(
         column = trust[field.name]
         table = table.append_column(field, [pa.nulls(table.num_rows, pa.float64()) if column is None
                                             else pa.array(column, pa.float64(), from_pandas=True)])
-    return table
+    return _with_dead_rows(table, live, n_neurons)
+
+
+def _live_neurons(values: torch.Tensor) -> np.ndarray:
+    """The columns of ``values`` (n_samples, K) that are not the same on every sample, shape (n_live,), ascending."""
+    return torch.nonzero(values.amin(dim=0) != values.amax(dim=0)).flatten().numpy()
+
+
+def _with_dead_rows(table: pa.Table, live: np.ndarray, n_neurons: int) -> pa.Table:
+    """The rows of the live neurons (``table``, whose ``neuron`` indexes ``live``) under their own column
+    indices, and one row (rank 0, ``dead`` true, all else null) for each of the ``n_neurons`` not in
+    ``live``; sorted by neuron, then rank."""
+    neuron = table.schema.get_field_index("neuron")
+    table = table.set_column(neuron, table.field(neuron), pa.array(live[table.column(neuron).to_numpy()], pa.int64()))
+    dead = np.setdiff1d(np.arange(n_neurons), live)
+    columns = {field.name: pa.nulls(len(dead), field.type) for field in EXPLANATION_SCHEMA}
+    columns["neuron"] = pa.array(dead, pa.int64())
+    columns["rank"] = pa.array(np.zeros(len(dead), np.int32))
+    columns["dead"] = pa.array(np.ones(len(dead), bool))
+    dead_rows = pa.table(columns, schema=EXPLANATION_SCHEMA)
+    return pa.concat_tables([table, dead_rows]).sort_by([("neuron", "ascending"), ("rank", "ascending")])
 
 
 def _table(rows: list[SearchRow], n_samples: int) -> pa.Table:
@@ -243,6 +272,7 @@ def _table(rows: list[SearchRow], n_samples: int) -> pa.Table:
         {
             "neuron": np.array([row.neuron for row in rows], dtype=np.int64),
             "rank": rank,
+            "dead": np.zeros(len(rows), dtype=bool),
             "formula": [to_text(row.entry.formula) for row in rows],
             "length": np.array([row.entry.length for row in rows], dtype=np.int32),
             "auc": statistics.auc,

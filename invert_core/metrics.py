@@ -6,6 +6,14 @@
   ``top_quantile`` fraction, ties at the boundary included), as Network Dissection scores concepts;
 - the mean activation where the formula is true minus where it is false, in units of the neuron's
   standard deviation (NaN for a constant neuron).
+
+In negative mode (what silences the neuron) the ranking is reversed: average precision, F1 and IoU are
+those of the negated activations, measured against the lowest activations. The mean difference is the
+same in both modes; its sign says the direction.
+
+Samples with the same label row share every formula's truth, so truths may be given per group of samples:
+F1, IoU and the mean difference are then dot products over groups, and only average precision takes a
+pass over the samples of each formula.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 
 class FormulaMetrics(NamedTuple):
@@ -25,36 +34,57 @@ class FormulaMetrics(NamedTuple):
     mean_difference: np.ndarray
 
 
-def formula_metrics(activations: np.ndarray, truths: np.ndarray, top_quantile: float) -> FormulaMetrics:
+def formula_metrics(activations, truths, top_quantile: float, mode: str = "positive",
+                    sample_group: torch.Tensor | None = None) -> FormulaMetrics:
     """Metrics of formulas for one neuron.
 
     Parameters
     ----------
-    activations : ndarray of shape (n_samples,), real
-    truths : ndarray of shape (n_formulas, n_samples), bool, each formula's truth on every sample
-    top_quantile : float in (0, 1], the fraction of highest activations that F1 and IoU compare against
+    activations : array-like or Tensor of shape (n_samples,), real
+    truths : array-like or Tensor of shape (n_formulas, n_groups), bool, each formula's truth on each
+        group of samples (on each sample when ``sample_group`` is None)
+    top_quantile : float in (0, 1], the fraction of highest activations (lowest in negative mode) that
+        F1 and IoU compare against
+    mode : {"positive", "negative"}, default "positive"
+    sample_group : Tensor of shape (n_samples,), int64, optional
+        The group of each sample, on the device of ``activations``; default: each sample its own group.
     """
-    activations = np.asarray(activations, dtype=np.float64)
-    truths = np.asarray(truths, dtype=bool)
-    n_samples = activations.shape[0]
-    order = np.argsort(-activations, kind="stable")
-    descending = activations[order]
-    last_of_tie = np.flatnonzero(np.r_[descending[1:] != descending[:-1], True])
-    true_positives = np.cumsum(truths[:, order], axis=1)[:, last_of_tie]
-    n_pos = truths.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = true_positives / (last_of_tie + 1)
-        recall = true_positives / n_pos[:, None]
-        recall_gain = np.diff(recall, axis=1, prepend=0.0)
-        average_precision = (recall_gain * precision).sum(axis=1)
+    if mode not in ("positive", "negative"):
+        raise ValueError(f"`mode` must be 'positive' or 'negative', got {mode!r}")
+    # contiguous: a column of a matrix is a strided view, slow to sort and sum
+    activations = torch.as_tensor(activations, dtype=torch.float64).contiguous()
+    device = activations.device
+    truths = torch.as_tensor(truths, dtype=torch.bool, device=device)
+    n_samples, n_groups = activations.shape[0], truths.shape[1]
+    if sample_group is None:
+        sample_group = torch.arange(n_samples, device=device)
+    ranked = activations if mode == "positive" else -activations
+    is_true = truths.to(torch.float64)  # (n_formulas, n_groups), 1 where the formula is true
+    n_pos = is_true @ torch.bincount(sample_group, minlength=n_groups).to(torch.float64)
 
-        top = activations >= descending[max(1, math.ceil(top_quantile * n_samples)) - 1]
-        overlap = (truths & top).sum(axis=1)
-        f1 = 2 * overlap / (n_pos + top.sum())
-        iou = overlap / (n_pos + top.sum() - overlap)
+    descending, order = torch.sort(ranked, descending=True)
+    sorted_group = sample_group[order]
+    # Tied activations form one threshold (sklearn's): the samples ranked at or above a sample are those up
+    # to the last of its tie, tie_end + 1 of them.
+    _, tie_sizes = torch.unique_consecutive(descending, return_counts=True)
+    tie_end = torch.repeat_interleave(tie_sizes.cumsum(dim=0) - 1, tie_sizes)  # (n_samples,), sorted positions
+    sorted_truths = truths.T.contiguous().index_select(0, sorted_group)  # (n_samples, n_formulas), activation order
+    true_positives = sorted_truths.cumsum(dim=0, dtype=torch.int32)  # int32: half the memory of int64
+    position, formula = torch.nonzero(sorted_truths, as_tuple=True)  # every true sample of every formula
+    end = tie_end[position]
+    # Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision.
+    precision = true_positives[end, formula].to(torch.float64) / (end + 1)
+    average_precision = torch.bincount(formula, weights=precision, minlength=len(truths)) / n_pos
 
-        deviation = activations.std()
-        true_mean = (truths * activations).sum(axis=1) / n_pos
-        false_mean = ((~truths) * activations).sum(axis=1) / (n_samples - n_pos)
-        mean_difference = (true_mean - false_mean) / deviation if deviation > 0 else np.full(len(truths), np.nan)
-    return FormulaMetrics(average_precision, f1, iou, mean_difference)
+    # The top fraction of samples, extended to the last of the tie at its boundary.
+    n_top = int(tie_end[max(1, math.ceil(top_quantile * n_samples)) - 1]) + 1
+    overlap = is_true @ torch.bincount(sorted_group[:n_top], minlength=n_groups).to(torch.float64)
+    f1 = 2 * overlap / (n_pos + n_top)
+    iou = overlap / (n_pos + n_top - overlap)
+
+    sum_by_group = torch.bincount(sample_group, weights=activations, minlength=n_groups)
+    true_mean = is_true @ sum_by_group / n_pos
+    false_mean = (1 - is_true) @ sum_by_group / (n_samples - n_pos)
+    deviation = activations.std(correction=0)
+    mean_difference = (true_mean - false_mean) / deviation if deviation > 0 else torch.full_like(true_mean, torch.nan)
+    return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))

@@ -1,7 +1,9 @@
 """The columns of :func:`invert_core.explain`'s table (pyarrow only, so readers need no torch).
 
 Base columns describe a formula on the search samples; metric columns compare its truth with the
-neuron's activations; trust columns are null unless ``explain`` was asked for them.
+neuron's activations; trust columns are null unless ``explain`` was asked for them. A dead neuron
+(the same activation on every sample) has one row: ``dead`` true, every column but ``neuron`` and
+``rank`` null.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pyarrow as pa
 BASE_FIELDS = [
     pa.field("neuron", pa.int64()),
     pa.field("rank", pa.int32()),
+    pa.field("dead", pa.bool_()),
     pa.field("formula", pa.string()),
     pa.field("length", pa.int32()),
     pa.field("auc", pa.float64()),

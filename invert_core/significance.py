@@ -1,8 +1,10 @@
 """Mann–Whitney U significance of explanations, and Benjamini–Hochberg q-values.
 
-The p-value is ``scipy.stats.mannwhitneyu(x_true, x_false, method="asymptotic")``: two-sided, normal
-approximation with tie and continuity correction. ``log10_p`` is computed in log space
-(``scipy.special.log_ndtr``), so it stays finite where ``p`` underflows to 0.
+The p-value is ``scipy.stats.mannwhitneyu(x_true, x_false, alternative=..., method="asymptotic")``:
+normal approximation with tie and continuity correction; two-sided, or one-sided where the direction
+is known in advance ("greater": the neuron fires higher where the formula is true; "less": lower).
+``log10_p`` is computed in log space (``scipy.special.log_ndtr``), so it stays finite where ``p``
+underflows to 0.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import scipy.special
 import scipy.stats
 
 
+ALTERNATIVES = ("two-sided", "greater", "less")
+
+
 def mann_whitney_p(
-    n_pos: np.ndarray, doubled_u: np.ndarray, n_samples: int, tie_term: np.ndarray
+    n_pos: np.ndarray, doubled_u: np.ndarray, n_samples: int, tie_term: np.ndarray, alternative: str = "two-sided"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two-sided asymptotic p-values and their log10.
+    """Asymptotic p-values and their log10.
 
     Parameters
     ----------
@@ -23,6 +28,7 @@ def mann_whitney_p(
     doubled_u : ndarray of the same shape, ``2 * U`` of the samples where it is true
     n_samples : int, N
     tie_term : ndarray broadcastable to ``n_pos``, ``sum_t (t**3 - t)`` of the neuron's tie groups
+    alternative : one of ``ALTERNATIVES``, as scipy's
 
     Returns
     -------
@@ -30,16 +36,20 @@ def mann_whitney_p(
     """
     n_pos = np.asarray(n_pos, dtype=np.float64)
     n_neg = n_samples - n_pos
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"`alternative` must be one of {ALTERNATIVES}, got {alternative!r}")
     u_pos = np.asarray(doubled_u, dtype=np.float64) / 2
-    u = np.maximum(u_pos, n_pos * n_neg - u_pos)
+    u = {"two-sided": np.maximum(u_pos, n_pos * n_neg - u_pos), "greater": u_pos,
+         "less": n_pos * n_neg - u_pos}[alternative]
     mean = n_pos * n_neg / 2
     variance = n_pos * n_neg / 12 * ((n_samples + 1) - tie_term / (n_samples * (n_samples - 1)))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (u - mean - 0.5) / np.sqrt(variance)
     # A constant neuron has zero variance: z is -inf and p is 1, as scipy reports.
     z = np.where(variance > 0, z, -np.inf)
-    p_value = np.clip(2 * scipy.special.ndtr(-z), 0.0, 1.0)
-    log10_p = np.minimum(np.log(2) + scipy.special.log_ndtr(-z), 0.0) / np.log(10)
+    sides = 2 if alternative == "two-sided" else 1
+    p_value = np.clip(sides * scipy.special.ndtr(-z), 0.0, 1.0)
+    log10_p = np.minimum(np.log(sides) + scipy.special.log_ndtr(-z), 0.0) / np.log(10)
     return p_value, log10_p
 
 

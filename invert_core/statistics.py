@@ -20,8 +20,8 @@ class RankStatistics(NamedTuple):
     log10_p: np.ndarray
 
 
-def rank_statistics(n_pos, doubled_rank_sum, n_samples: int, tie_term) -> RankStatistics:
-    """Exact AUC and the two-sided Mann–Whitney p-value (as ``scipy.stats.mannwhitneyu``) and its log10.
+def rank_statistics(n_pos, doubled_rank_sum, n_samples: int, tie_term, alternative: str = "two-sided") -> RankStatistics:
+    """Exact AUC and the Mann–Whitney p-value (as ``scipy.stats.mannwhitneyu``) and its log10.
 
     Parameters
     ----------
@@ -29,6 +29,7 @@ def rank_statistics(n_pos, doubled_rank_sum, n_samples: int, tie_term) -> RankSt
     doubled_rank_sum : array-like of the same shape, twice the sum of their average ranks
     n_samples : N
     tie_term : array-like broadcastable to ``n_pos``, each neuron's ``sum_t (t**3 - t)``
+    alternative : "two-sided", "greater" or "less" (:func:`invert_core.significance.mann_whitney_p`)
     """
     n_pos = torch.as_tensor(np.asarray(n_pos, dtype=np.float64))
     doubled_rank_sum = torch.as_tensor(np.asarray(doubled_rank_sum, dtype=np.float64))
@@ -36,5 +37,5 @@ def rank_statistics(n_pos, doubled_rank_sum, n_samples: int, tie_term) -> RankSt
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = auc_from_sums(n_pos, doubled_rank_sum, n_samples).numpy()
         p_value, log10_p = mann_whitney_p(n_pos.numpy(), doubled_u(n_pos, doubled_rank_sum).numpy(), n_samples,
-                                          np.asarray(tie_term, dtype=np.float64))
+                                          np.asarray(tie_term, dtype=np.float64), alternative)
     return RankStatistics(*(np.where(defined, column, np.nan) for column in (auc, p_value, log10_p)))

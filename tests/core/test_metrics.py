@@ -1,10 +1,12 @@
 """Tests of invert_core.metrics against scikit-learn and hand computation."""
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from invert_core import formula_metrics
+from invert_core import evaluate, explain, formula_metrics, parse_formula
 
 
 def test_average_precision_equals_sklearn(rng):
@@ -40,3 +42,30 @@ def test_constant_neuron_mean_difference_is_nan():
     """A constant neuron has no standardised difference."""
     metrics = formula_metrics(np.ones(6), np.array([[1, 1, 0, 0, 0, 0]], dtype=bool), top_quantile=0.5)
     assert np.isnan(metrics.mean_difference[0])
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_explain_metric_columns_equal_sklearn_and_hand_computation(rng, mode):
+    """explain's metric columns equal sklearn's average precision and a hand F1 / IoU on every row, with
+    heavy ties and repeated label rows; in negative mode AP, F1 and IoU measure the lowest activations."""
+    n_samples, top_quantile = 800, 0.05
+    patterns = rng.random((30, 10)) < 0.35
+    labels = patterns[rng.integers(0, len(patterns), size=n_samples)]  # repeated rows: 30 groups at most
+    names = [f"c{i}" for i in range(labels.shape[1])]
+    assert labels.any(axis=0).all() and not labels.all(axis=0).any()
+    effect = np.stack([labels[:, 0], labels[:, 1] & ~labels[:, 2], -1.0 * labels[:, 3]], axis=1)
+    activations = np.round(rng.normal(size=(n_samples, 3)) + 2 * effect)  # a few distinct values: heavy ties
+
+    frame = explain(activations, labels, names, length=2, beam=4, mode=mode, top_quantile=top_quantile).to_pandas()
+    assert len(frame) > 6
+    k = max(1, math.ceil(top_quantile * n_samples))
+    for row in frame.itertuples():
+        truth = evaluate(parse_formula(row.formula), labels, names)
+        x = activations[:, row.neuron]
+        ranked = x if mode == "positive" else -x
+        top = ranked >= np.sort(ranked)[::-1][k - 1]  # the top (bottom in negative mode) k, boundary ties included
+        overlap = np.sum(truth & top)
+        assert row.average_precision == pytest.approx(average_precision_score(truth, ranked), rel=1e-12)
+        assert row.f1 == pytest.approx(2 * overlap / (truth.sum() + top.sum()), rel=1e-12)
+        assert row.iou == pytest.approx(overlap / (truth.sum() + top.sum() - overlap), rel=1e-12)
+        assert row.mean_difference == pytest.approx((x[truth].mean() - x[~truth].mean()) / x.std(), rel=1e-9)

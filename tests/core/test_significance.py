@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import mannwhitneyu
 
-from invert_core import benjamini_hochberg, evaluate, explain, parse_formula
+from invert_core import benjamini_hochberg, evaluate, explain, mann_whitney_p, parse_formula
+from invert_core.ranks import doubled_average_ranks
 
 
 def test_p_values_equal_scipy(rng):
@@ -64,3 +66,20 @@ def test_q_values_are_over_neurons_within_each_rank(rng):
     frame = explain(activations, labels, list("abcd"), length=2, beam=3).to_pandas()
     for _, group in frame.groupby("rank"):
         np.testing.assert_allclose(group.q_value, _bh_by_definition(group.p_value.to_numpy()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_one_and_two_sided_p_values_equal_scipy(rng, alternative):
+    """mann_whitney_p equals scipy's p for each alternative, with ties, on effects in both directions."""
+    n_samples = 300
+    for shift in (-0.4, 0.0, 0.4):
+        truth = rng.random(n_samples) < 0.3
+        x = np.round(rng.normal(size=n_samples) + shift * truth, 1)
+        ranks = doubled_average_ranks(torch.from_numpy(x[:, None]))
+        doubled_sum = float(ranks.doubled[0].numpy()[truth].sum())
+        n_pos = int(truth.sum())
+        p, log10_p = mann_whitney_p(np.array([n_pos]), np.array([doubled_sum - n_pos * (n_pos + 1)]), n_samples,
+                                    np.array([float(ranks.tie_term[0])]), alternative)
+        expected = mannwhitneyu(x[truth], x[~truth], alternative=alternative, method="asymptotic").pvalue
+        assert p[0] == pytest.approx(expected, rel=1e-9)
+        assert log10_p[0] == pytest.approx(np.log10(expected), rel=1e-9, abs=1e-12)

@@ -30,7 +30,7 @@ def test_split_too_small_is_an_error():
 
 
 def test_heldout_figures_equal_sklearn_and_scipy_on_the_heldout_part(rng):
-    """heldout_auc and heldout_p_value are computed on exactly the held-out samples."""
+    """heldout_auc and heldout_p_value (one-sided, positive mode) are computed on exactly the held-out samples."""
     labels, names = _concepts(rng, 600)
     activations = rng.normal(size=(600, 3)) + labels[:, [0, 1, 2]]
     frame = explain(activations, labels, names, length=2, beam=3, holdout=0.25, seed=5).to_pandas()
@@ -40,7 +40,7 @@ def test_heldout_figures_equal_sklearn_and_scipy_on_the_heldout_part(rng):
         x = activations[held, row.neuron]
         assert row.heldout_auc == pytest.approx(roc_auc_score(truth, x), abs=1e-12)
         assert row.heldout_p_value == pytest.approx(
-            mannwhitneyu(x[truth], x[~truth], method="asymptotic").pvalue, rel=1e-9
+            mannwhitneyu(x[truth], x[~truth], alternative="greater", method="asymptotic").pvalue, rel=1e-9
         )
     assert frame.heldout_q_value.notna().all()
 
@@ -73,9 +73,9 @@ def test_empirical_p_values(rng):
     labels, names = _concepts(rng, 800)
     activations = rng.normal(size=(800, 40))
     activations[:, 0] += 2 * labels[:, 3]
-    frame = explain(activations, labels, names, length=2, beam=3, permutations=4, permutation_neurons=20,
+    null_size = 80
+    frame = explain(activations, labels, names, length=2, beam=3, permutations=null_size,
                     seed=1).to_pandas().query("rank == 0")
-    null_size = 4 * 20
     assert frame.empirical_p_value.iloc[0] == pytest.approx(1 / (1 + null_size))
     noise_p = frame.empirical_p_value.iloc[1:]
     assert (noise_p < 0.05).mean() <= 0.15
@@ -174,7 +174,7 @@ def test_heldout_p_value_is_tie_corrected_for_relu_zeros(rng):
         x = activations[held, row.neuron]
         assert (x == 0).mean() > 0.3  # the premise: heavy ties
         assert row.heldout_p_value == pytest.approx(
-            mannwhitneyu(x[truth], x[~truth], method="asymptotic").pvalue, rel=1e-9
+            mannwhitneyu(x[truth], x[~truth], alternative="greater", method="asymptotic").pvalue, rel=1e-9
         )
 
 
@@ -215,8 +215,63 @@ def test_strata_decide_the_heldout_split(rng):
     ("negative", 0.6, (1 + 1) / 5),
 ])
 def test_empirical_p_counts_ties_and_follows_the_mode(mode, auc, expected):
-    """(1 + null AUCs as extreme or more) / (1 + null size), counted by hand on a four-value null."""
-    from invert_core.trust import empirical_p_values
+    """(1 + null values as good or better) / (1 + null size), counted by hand on a four-value null."""
+    from invert_core.trust import empirical_p
 
     null = np.array([0.6, 0.7, 0.7, 0.8])
-    assert empirical_p_values(null, np.array([auc]), mode)[0] == pytest.approx(expected)
+    assert empirical_p(null, np.array([auc]), mode)[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_heldout_p_value_is_one_sided_in_the_search_direction(mode):
+    """A neuron that follows `a` on the search samples and the reverse of `a` on the held-out ones: the
+    held-out p-value is scipy's one-sided p in the search's direction (near 1), not the two-sided one."""
+    rng = np.random.default_rng(5)
+    n_samples = 2000
+    a = rng.random(n_samples) < 0.3
+    search, held = split_samples(n_samples, 0.3, 0)
+    direction = 1.0 if mode == "positive" else -1.0
+    activations = rng.normal(size=n_samples)
+    activations[search] += 2 * direction * a[search]
+    activations[held] -= 2 * direction * a[held]  # the effect reverses on the held-out samples
+    labels = np.stack([a, rng.random(n_samples) < 0.3], axis=1)
+    frame = explain(activations[:, None], labels, ["a", "b"], length=1, holdout=0.3, mode=mode).to_pandas()
+    best = frame.query("rank == 0").iloc[0]
+    assert best.formula == "a"
+    x = activations[held]
+    truth = a[held]
+    alternative = "greater" if mode == "positive" else "less"
+    expected = mannwhitneyu(x[truth], x[~truth], alternative=alternative, method="asymptotic").pvalue
+    assert best.heldout_p_value == pytest.approx(expected, rel=1e-9)
+    assert best.heldout_p_value > 0.99 and best.heldout_q_value > 0.99
+
+
+def test_empirical_p_value_uses_the_criterion_and_each_neurons_ties(rng):
+    """The null is the search's best criterion value on permutations of a neuron with the same ties.
+
+    Derived apart from the code: for each neuron the search is rerun by hand on permutations of its own
+    activations (seeded as documented), and the p-value counted from those runs' best selection_score.
+    A ReLU neuron (most values 0) and a continuous one have different nulls; a continuous neuron's p does
+    not depend on which other neurons share the call."""
+    import zlib
+
+    labels, names = _concepts(rng, 400)
+    continuous = rng.normal(size=400) + 0.6 * labels[:, 2]
+    relu = np.maximum(rng.normal(size=400) + labels[:, 1] - 1.2, 0)
+    activations = np.stack([continuous, relu], axis=1)
+    options = dict(length=2, beam=3, seed=7)
+    frame = explain(activations, labels, names, permutations=30, **options).to_pandas().query("rank == 0")
+    for neuron, column in enumerate((continuous, relu)):
+        sorted_column = np.sort(column.astype(np.float64))
+        structure = np.diff(np.flatnonzero(np.r_[True, sorted_column[1:] != sorted_column[:-1], True]))
+        permutation_rng = np.random.default_rng([7, zlib.crc32(structure.astype(np.int64).tobytes())])
+        null = []
+        for _ in range(30):
+            permuted = column[permutation_rng.permutation(400)]
+            rows = explain(permuted[:, None], labels, names, **options).to_pandas()
+            null.append(rows.query("rank == 0").selection_score.iloc[0])
+        score = frame[frame.neuron == neuron].selection_score.iloc[0]
+        expected = (1 + sum(value >= score for value in null)) / 31
+        assert frame[frame.neuron == neuron].empirical_p_value.iloc[0] == pytest.approx(expected)
+    alone = explain(activations[:, :1], labels, names, permutations=30, **options).to_pandas().query("rank == 0")
+    assert alone.empirical_p_value.iloc[0] == frame[frame.neuron == 0].empirical_p_value.iloc[0]
