@@ -26,7 +26,16 @@ from invert_core.formula import to_text
 from invert_core.holdout import split_samples
 from invert_core.layer_search import LayerSearch, SearchRow, specificity_ranks
 from invert_core.parameters import DEFAULT_MEMORY_BUDGET, DEFAULT_TOP_QUANTILE, PARAMETERS
-from invert_core.schema import BASE_FIELDS, EXPLANATION_SCHEMA, METRIC_FIELDS, TRUST_FIELDS
+from invert_core.schema import (
+    BASE_FIELDS,
+    BASIS_FIELDS,
+    EXPLANATION_SCHEMA,
+    HELD_OUT,
+    METRIC_FIELDS,
+    NO_HELD_OUT_TEST,
+    SEARCH,
+    TRUST_FIELDS,
+)
 from invert_core.beam_search import SearchConfig
 from invert_core.significance import q_values_by_rank
 from invert_core.statistics import rank_statistics
@@ -157,7 +166,10 @@ def explain(
         ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples, the first
         three against the lowest activations in negative mode; and
         ``heldout_auc``, ``heldout_p_value``, ``heldout_q_value``, ``empirical_p_value``, ``stability``,
-        null unless ``holdout``, ``permutations`` or ``bootstrap`` ask for them.
+        null unless ``holdout``, ``permutations`` or ``bootstrap`` ask for them; ``significance_basis``:
+        which q-value decides significance, ``"held-out"`` (``heldout_q_value``), ``"search"``
+        (``q_value``, with ``holdout=0``) or ``"no held-out test"`` (the formula is true on none or all
+        of the held-out samples: not significant; never a silent fall back to the optimistic q-value).
     """
     validate_search_options(
         length=length,
@@ -237,6 +249,11 @@ def explain(
         column = trust[field.name]
         table = table.append_column(field, [pa.nulls(table.num_rows, pa.float64()) if column is None
                                             else pa.array(column, pa.float64(), from_pandas=True)])
+    if held_out is None:
+        basis = [SEARCH] * table.num_rows
+    else:
+        basis = np.where(np.isnan(trust["heldout_q_value"]), NO_HELD_OUT_TEST, HELD_OUT).tolist()
+    table = table.append_column(BASIS_FIELDS[0], [pa.array(basis, pa.string())])
     return _with_dead_rows(table, live, n_neurons)
 
 

@@ -1,7 +1,10 @@
 """The columns of :func:`invert_core.explain`'s table (pyarrow only, so readers need no torch).
 
 Base columns describe a formula on the search samples; metric columns compare its truth with the
-neuron's activations; trust columns are null unless ``explain`` was asked for them. A dead neuron
+neuron's activations; trust columns are null unless ``explain`` was asked for them.
+``significance_basis`` says which q-value decides significance: ``"held-out"`` (``heldout_q_value``),
+``"search"`` (``q_value``; nothing was held out) or ``"no held-out test"`` (samples were held out but
+the formula is true on none or all of them: not significant). A dead neuron
 (the same activation on every sample) has one row: ``dead`` true, every column but ``neuron`` and
 ``rank`` null.
 """
@@ -32,4 +35,7 @@ TRUST_FIELDS = [
     pa.field(name, pa.float64())
     for name in ("heldout_auc", "heldout_p_value", "heldout_q_value", "empirical_p_value", "stability")
 ]
-EXPLANATION_SCHEMA = pa.schema(BASE_FIELDS + METRIC_FIELDS + TRUST_FIELDS)
+# Which q-value says whether an explanation is significant, and why.
+HELD_OUT, NO_HELD_OUT_TEST, SEARCH = "held-out", "no held-out test", "search"
+BASIS_FIELDS = [pa.field("significance_basis", pa.string())]
+EXPLANATION_SCHEMA = pa.schema(BASE_FIELDS + METRIC_FIELDS + TRUST_FIELDS + BASIS_FIELDS)

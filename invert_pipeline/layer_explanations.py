@@ -4,13 +4,13 @@ A layer can be searched whole, or in neuron chunks (``neurons=slice(start, stop)
 separate tasks and are joined by :func:`merge_layer_chunks`. The join recomputes the
 Benjamini–Hochberg q-values (search and held-out) over every neuron of the layer, within each
 rank as :func:`invert_core.explain` computes them, so a chunked search gives the same table as a
-whole-layer one, except for ``empirical_p_value`` (with ``permutations``), whose null distribution
-is drawn from the neurons of each chunk.
+whole-layer one (``empirical_p_value`` included: each neuron's null depends only on its tie structure
+and the seed).
 
 Files written (see docs/ARCHITECTURE.md):
 
 - explanations: the columns of :func:`invert_core.explain` plus ``layer`` and ``mode``, ranks
-  ``0 .. top_k - 1`` of every neuron;
+  ``0 .. top_k - 1`` of every neuron, one row (rank 0, ``dead``, no formula) for a dead neuron;
 - atomic scores: ``neuron`` int32, ``concept`` string, ``auc`` float64, one row per neuron × concept.
 """
 
@@ -137,7 +137,8 @@ def merge_layer_chunks(
 def layer_q_values(explanations: pa.Table, p_column: str) -> pa.Array:
     """BH q-values of ``p_column`` over every neuron of a layer, within each rank, as :func:`invert_core.explain` does.
 
-    Returns a float64 array aligned with the rows of ``explanations``; null where the p-value is null.
+    Returns a float64 array aligned with the rows of ``explanations``; null where the p-value is null (a
+    dead neuron's row, a formula true on none of the held-out samples), and such rows count in no family.
     """
     p_values = explanations[p_column].to_numpy(zero_copy_only=False).astype(np.float64)
     q_values = invert_core.q_values_by_rank(p_values, explanations["rank"].to_numpy())

@@ -152,7 +152,6 @@ class SearchParams(BaseModel):
     holdout: float = _search_field("holdout", default=0.2)
     seed: int = _search_field("seed")
     permutations: int = _search_field("permutations")
-    permutation_neurons: int = _search_field("permutation_neurons")
     bootstrap: int = _search_field("bootstrap")
     top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
     neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")

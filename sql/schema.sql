@@ -86,10 +86,11 @@ create table explanations (
     layer varchar not null,
     neuron integer not null,
     rank integer not null,                -- 0 = the neuron's best formula
-    formula varchar not null,             -- e.g. sneaker | (bag & ~watermark)
-    formula_json json not null,           -- invert_core.parse_formula(formula).to_json()
-    length integer not null,              -- number of literals
-    auc double not null,
+    dead boolean not null,                -- the same activation on every sample: one row, no formula
+    formula varchar,                      -- e.g. sneaker | (bag & ~watermark); null exactly when dead
+    formula_json json,                    -- invert_core.parse_formula(formula).to_json()
+    length integer,                       -- number of literals
+    auc double,
     p_value double,
     log10_p double,
     q_value double,
@@ -107,6 +108,10 @@ create table explanations (
     iou double,
     mean_difference double,               -- in units of the neuron's standard deviation
     stability double,                     -- share of bootstrap resamples giving the same formula
+    significance_basis varchar            -- which q-value decides significance (null for dead rows)
+        check (significance_basis in ('held-out', 'search', 'no held-out test')),
+    check (dead = (formula is null)),
+    check (not dead or rank = 0),
     primary key (run_id, layer, neuron, rank),
     foreign key (run_id, layer, neuron) references neurons (run_id, layer, neuron)
 );
@@ -151,14 +156,19 @@ create table neuron_influence (
     foreign key (run_id, target_layer, target_neuron) references neurons (run_id, layer, neuron)
 );
 
--- The explanation of each neuron (rank 0), with the q-value to trust: the held-out one when the
--- run computed it (issue 7), else the in-sample one.
+-- The explanation of each neuron (rank 0), with the q-value to trust (significance_basis says which):
+-- the held-out one when the run held samples out, and then none (not significant) for a formula true
+-- on none or all of the held-out samples; the in-sample one only when nothing was held out. A dead
+-- neuron has no explanation.
 create view best_explanations as
 select
     explanations.*,
-    coalesce(explanations.heldout_q_value, explanations.q_value) as effective_q_value
+    case explanations.significance_basis
+        when 'held-out' then explanations.heldout_q_value
+        when 'search' then explanations.q_value
+    end as effective_q_value
 from explanations
-where explanations.rank = 0;
+where explanations.rank = 0 and not explanations.dead;
 
 -- One row per distinct literal of each neuron's best explanation, with the explanation's figures and
 -- the literal concept's kind and depth: what the analyses ask of "the concepts a neuron follows".
@@ -186,7 +196,8 @@ join concepts
     and concepts.concept = literals.concept;
 
 -- The neurons feeding each class: one row per positive weight into a class's logit, weight_rank 1 for
--- the strongest within the run and class, with the feeding neuron's best explanation (null without one).
+-- the strongest within the run and class, with the feeding neuron's best explanation (null without one,
+-- as for a dead neuron).
 create view class_inputs as
 select
     classes.run_id,

@@ -117,7 +117,7 @@ def run_demo(args: argparse.Namespace) -> int:
         run_ids = [results[version]["run_id"] for version in VERSIONS]
         report = write_report_flow(str(workspace), run_ids)
     db_path = Path(results[VERSIONS[-1]]["warehouse"])
-    print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS, workspace)
+    print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS)
     print("\nWhere the results are")
     print(f"  warehouse  {db_path}")
     print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
@@ -128,13 +128,9 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(db_path: Path, runs: dict[str, str], planted_class: str, workspace: Path) -> None:
-    """Print significant neurons per layer, the spurious findings per version, and the diff (dead neurons,
-    whose activation is constant, left out of the largest AUC changes: any formula reads AUC 0.5 for them)."""
-    import pyarrow as pa
-
-    from invert_pipeline.report.contents import read_manifest
-    from invert_pipeline.report.samples import dead_neurons
+def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> None:
+    """Print significant neurons per layer, the spurious findings per version, and the diff, which the
+    warehouse's diff queries give without the neurons dead (the same activation on every image) in either run."""
     from invert_pipeline.events import MODEL_REGRESSED
     from invert_pipeline.regression import compare_runs
     from invert_pipeline.warehouse import run_named_query
@@ -147,17 +143,19 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str, works
     pair = {"run_a": run_a, "run_b": run_b}
     concepts = run_named_query(db_path, "run_diff_concepts", {**pair, **query}).to_pylist()
     changed = run_named_query(db_path, "run_diff_explanations", pair).to_pylist()
-    dead = set().union(*(dead_neurons(workspace, read_manifest(workspace, run)) for run in (run_a, run_b)))
-    moves = run_named_query(db_path, "run_diff_auc", pair)
-    alive = [key not in dead for key in zip(moves["layer"].to_pylist(), moves["neuron"].to_pylist(), strict=True)]
-    moves = moves.filter(pa.array(alive, pa.bool_())).slice(0, CHANGES_SHOWN)
+    dead = {
+        (row["layer"], row["neuron"])
+        for run in (run_a, run_b)
+        for row in run_named_query(db_path, "dead_neurons", {"run": run}).to_pylist()
+    }
+    moves = run_named_query(db_path, "run_diff_auc", pair).slice(0, CHANGES_SHOWN)
     gained = [row["concept"] for row in concepts if row["change"] == "gained"]
     lost = [row["concept"] for row in concepts if row["change"] == "lost"]
     print(f"\nWhat changed from {version_a} to {version_b} (planted shortcut: watermark -> {planted_class})")
     print(f"  concepts explained only by {version_b}: {', '.join(gained) or 'none'}")
     print(f"  concepts explained only by {version_a}: {', '.join(lost) or 'none'}")
-    print(f"  neurons whose best explanation changed: {len(changed)}")
     print(f"  dead neurons (the same activation on every image), left out below: {len(dead)}")
+    print(f"  neurons whose best explanation changed: {len(changed)}")
     print("  largest AUC changes:")
     columns = ["layer", "neuron", "class_name", "formula_a", "formula_b", "auc_a", "auc_b"]
     if moves.column("class_name").null_count == moves.num_rows:  # no logit among them: nothing to name

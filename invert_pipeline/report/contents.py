@@ -26,6 +26,8 @@ class RunContents:
     manifest : ``runs/<run_id>/run.json`` (paths relative to the workspace).
     layers : explained layers in network order.
     layer_summary : the named query ``significant_neurons_by_layer``.
+    dead : the named query ``dead_neurons``: layer, layer_index, neuron, class_name of each neuron whose
+        activation is the same on every sample (in no other table here).
     best : one row per neuron: layer, neuron, class_name, formula, length, auc, p_value, log10_p,
         effective_q_value, fraction, heldout_auc, heldout_p_value, empirical_p_value, average_precision,
         f1, iou, mean_difference and stability (null where the run did not compute them), and synonyms
@@ -42,6 +44,7 @@ class RunContents:
     manifest: dict
     layers: list[str]
     layer_summary: pa.Table
+    dead: pa.Table
     best: pa.Table
     concepts: pa.Table
     edges: list[tuple[str, str]]
@@ -52,7 +55,8 @@ class RunContents:
 
 @dataclass(frozen=True)
 class RunDiff:
-    """Two runs compared by the named diff queries (``run_a`` earlier, ``run_b`` later)."""
+    """Two runs compared by the named diff queries (``run_a`` earlier, ``run_b`` later), which leave out
+    the neurons dead in either run."""
 
     run_a: str
     run_b: str
@@ -87,6 +91,7 @@ def read_run(db_path: str | Path, workspace: str | Path, run_id: str) -> RunCont
         manifest=read_manifest(workspace, run_id),
         layers=layer_summary.column("layer").to_pylist(),
         layer_summary=layer_summary,
+        dead=run_named_query(db_path, "dead_neurons", run),
         best=run_named_query(db_path, "neuron_best_explanations", run),
         concepts=run_named_query(db_path, "dataset_concepts", run),
         edges=list(zip(edges.column("child").to_pylist(), edges.column("parent").to_pylist(), strict=True)),

@@ -10,7 +10,6 @@ from PIL import Image
 
 from invert_pipeline.datasets import open_split
 from invert_pipeline.activation_files import read_activations
-from invert_pipeline.workspace import Workspace
 
 
 def extreme_samples(
@@ -42,24 +41,6 @@ def layer_extremes(layer_dir: str | Path, neurons: Iterable[int], k: int) -> dic
     """:func:`extreme_samples` for the neurons of one layer's activation folder."""
     sample_ids, activations = read_activations(layer_dir)
     return extreme_samples(sample_ids, activations, neurons, k)
-
-
-def constant_neurons(layer_dir: str | Path) -> list[int]:
-    """The neurons of one layer's activation folder whose activation is the same on every sample (dead
-    neurons): every formula ranks them at AUC 0.5, so their "best explanation" means nothing."""
-    _, activations = read_activations(layer_dir)
-    if len(activations) == 0:
-        return []
-    return np.flatnonzero(activations.min(axis=0) == activations.max(axis=0)).tolist()
-
-
-def dead_neurons(workspace: str | Path, manifest: dict) -> set[tuple[str, int]]:
-    """The (layer, neuron) pairs of a run (its manifest) whose activation is the same on every sample."""
-    return {
-        (layer["name"], neuron)
-        for layer in manifest["layers"]
-        for neuron in constant_neurons(Workspace(workspace).path(layer["activations"]))
-    }
 
 
 def load_images(dataset_dir: str | Path, sample_ids: Iterable[int]) -> dict[int, Image.Image]:

@@ -31,7 +31,7 @@ from invert_pipeline.report.contents import (
     read_run,
 )
 from invert_pipeline.report.html import Column
-from invert_pipeline.report.samples import dead_neurons, layer_extremes, load_images
+from invert_pipeline.report.samples import layer_extremes, load_images
 from invert_pipeline.workspace import REPORT_INDEX, Workspace, atomic_write_text
 
 NEURONS_PER_LAYER = 8
@@ -65,9 +65,8 @@ def write_report(
     for contents in runs:
         sections.append(_run_section(contents, Path(workspace), figure_dir, written))
     diffs = [read_diff(db_path, a.run["run_id"], b.run["run_id"]) for a, b in pairwise(runs)]
-    dead = {run.run["run_id"]: dead_neurons(workspace, run.manifest) for run in runs} if diffs else {}
     for diff, (before, after) in zip(diffs, pairwise(runs), strict=True):
-        sections.append(_diff_section(diff, before, after, dead, figure_dir, written))
+        sections.append(_diff_section(diff, before, after, figure_dir, written))
     navigation = [("overview", "Overview")]
     navigation += [(_slug(run.run["run_id"]), _run_label(run)) for run in runs]
     navigation += [(f"diff-{_slug(d.run_a)}-{_slug(d.run_b)}", "What changed") for d in diffs]
@@ -136,6 +135,7 @@ def _run_section(contents: RunContents, workspace: Path, figure_dir: Path, writt
     written.update({histogram, hierarchy})
     summary_columns = [
         Column("layer", "layer"), Column("n_neurons", "neurons", number=True),
+        Column("n_dead", "dead", number=True),
         Column("n_significant", "significant", number=True),
         Column("share_significant", "share", html.decimal, number=True),
         Column("mean_significant_auc", "mean AUC (significant)", html.decimal, number=True),
@@ -292,13 +292,13 @@ def _neuron_tables(contents: RunContents, workspace: Path, figure_dir: Path, wri
     return parts
 
 
-def _dead_note(dead: dict[str, set[tuple[str, int]]], runs: Sequence[RunContents]) -> str:
+def _dead_note(runs: Sequence[RunContents]) -> str:
     """Which neurons of each run are dead, for the note under the table of changes that leaves them out."""
     listed = []
     for contents in runs:
         by_layer: dict[str, list[int]] = {}
-        for layer, neuron in sorted(dead[contents.run["run_id"]]):
-            by_layer.setdefault(layer, []).append(neuron)
+        for row in contents.dead.to_pylist():  # in network order, then by neuron
+            by_layer.setdefault(row["layer"], []).append(row["neuron"])
         if by_layer:
             neurons = "; ".join(f"{layer} {', '.join(map(str, found))}" for layer, found in by_layer.items())
             listed.append(f"{html.text(_run_label(contents))}: {html.text(neurons)}")
@@ -306,7 +306,7 @@ def _dead_note(dead: dict[str, set[tuple[str, int]]], runs: Sequence[RunContents
         return ""
     return (
         '<p class="note">Left out above: dead neurons, whose activation is the same on every sample, so that no '
-        f"formula explains them (each reads AUC 0.5). {'. '.join(listed)}.</p>"
+        f"formula can explain them. {'. '.join(listed)}.</p>"
     )
 
 
@@ -314,7 +314,6 @@ def _diff_section(
     diff: RunDiff,
     before: RunContents,
     after: RunContents,
-    dead: dict[str, set[tuple[str, int]]],
     figure_dir: Path,
     written: set[Path],
 ) -> str:
@@ -327,9 +326,7 @@ def _diff_section(
         Column("auc_a", "AUC before", html.decimal, number=True), Column("auc_b", "AUC after", html.decimal, number=True),
     ]
     concepts = [Column(name, name.replace("_", " ")) for name in diff.concepts.column_names]
-    dead_in_either = dead[diff.run_a] | dead[diff.run_b]
-    moved = [row for row in diff.explanations.to_pylist() if (row["layer"], row["neuron"]) not in dead_in_either]
-    moved.sort(key=lambda row: -abs(row["auc_change"] or 0.0))
+    moved = sorted(diff.explanations.to_pylist(), key=lambda row: -abs(row["auc_change"] or 0.0))
     return (
         f'<h2 id="{anchor}">What changed: {html.text(_run_label(before))} → {html.text(_run_label(after))}</h2>'
         + html.figure(f"{FIGURES}/{scatter.name}", "AUC before and after")
@@ -337,5 +334,5 @@ def _diff_section(
         + html.table(diff.concepts, concepts)
         + f"<h3>Neurons whose explanation changed ({len(moved)}), largest AUC change first</h3>"
         + html.table(moved, changed, limit=DIFF_ROWS)
-        + _dead_note(dead, [before, after])
+        + _dead_note([before, after])
     )

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from invert_core import EXPLANATION_SCHEMA
+from invert_core.schema import HELD_OUT, SEARCH
 from invert_pipeline.warehouse.catalog import schema_digest
 from invert_pipeline.warehouse.errors import WarehouseError
 from invert_pipeline.warehouse.formulas import formula_json, formula_literals
@@ -52,6 +53,8 @@ _CONCEPT_COLUMNS = {
     "n_pos": pa.int64(),
     "depth": pa.int32(),
 }
+# Files written before invert_core flagged dead neurons lack the column: none of their rows is dead.
+_DEAD_COLUMN = {"dead": pa.bool_()}
 _EDGE_COLUMNS = {"child": pa.int32(), "parent": pa.int32()}
 _ATOMIC_COLUMNS = {"neuron": pa.int32(), "concept": pa.string(), "auc": pa.float64()}
 _INFLUENCE_COLUMNS = {
@@ -231,7 +234,13 @@ def _check_neurons(
 
 
 def _read_explanations(manifest: RunManifest, layer: LayerFiles, sizes: dict[str, int]) -> pa.Table:
-    table = _read_parquet(layer.explanations, {**_EXPLANATION_COLUMNS, "layer": pa.string()}, TRUST_COLUMNS)
+    table = _read_parquet(
+        layer.explanations, {**_EXPLANATION_COLUMNS, "layer": pa.string()}, {**_DEAD_COLUMN, **TRUST_COLUMNS}
+    )
+    table = table.set_column(
+        table.schema.get_field_index("dead"), "dead", pc.fill_null(table.column("dead"), False)
+    )
+    table = _with_significance_basis(table)
     layers_in_file = set(table.column("layer").to_pylist())
     if layers_in_file - {layer.name}:
         raise WarehouseError(
@@ -246,11 +255,25 @@ def _read_explanations(manifest: RunManifest, layer: LayerFiles, sizes: dict[str
     _check_neurons(table, "layer", "neuron", sizes, layer.explanations)
     formulas = table.column("formula").to_pylist()
     try:
-        json_by_formula = {text: formula_json(text) for text in set(formulas)}
+        json_by_formula = {text: formula_json(text) for text in set(formulas) - {None}}
     except ValueError as error:
         raise WarehouseError(f"{layer.explanations}: {error}") from error
     table = _with_run_id(manifest.run_id, table)
-    return table.append_column("formula_json", pa.array([json_by_formula[text] for text in formulas]))
+    return table.append_column(
+        "formula_json", pa.array([json_by_formula.get(text) for text in formulas], pa.string())
+    )
+
+
+def _with_significance_basis(table: pa.Table) -> pa.Table:
+    """Files written before invert_core said which q-value decides significance held the held-out
+    q-value wherever they held samples out: their live rows get "held-out" where it exists, else
+    "search" (the rule of that time)."""
+    index = table.schema.get_field_index("significance_basis")
+    basis = table.column(index)
+    if basis.null_count < table.num_rows:
+        return table
+    derived = pc.if_else(pc.is_null(table.column("heldout_q_value")), SEARCH, HELD_OUT)
+    return table.set_column(index, "significance_basis", pc.if_else(table.column("dead"), None, derived))
 
 
 def _read_atomic(
@@ -272,13 +295,15 @@ def _read_atomic(
 
 
 def _explanation_concepts(explanations: pa.Table, fingerprint: str, concept_names: set[str]) -> pa.Table:
-    """One row per distinct literal of each formula."""
+    """One row per distinct literal of each formula (none for a dead neuron's row, which has no formula)."""
     literals_by_formula: dict[str, list[tuple[str, bool]]] = {}
     records = []
     keys = ("run_id", "layer", "neuron", "rank", "formula")
     for run_id, layer, neuron, rank, formula in zip(
         *(explanations.column(name).to_pylist() for name in keys), strict=True
     ):
+        if formula is None:
+            continue
         if formula not in literals_by_formula:
             literals_by_formula[formula] = formula_literals(formula)
             unknown = [concept for concept, _ in literals_by_formula[formula] if concept not in concept_names]

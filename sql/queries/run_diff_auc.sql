@@ -1,7 +1,7 @@
 -- Answers: between two runs, how much each neuron's best-explanation AUC moved, biggest moves
 --   first, and whether its formula changed with it.
--- Grain: one row per layer and neuron explained in both runs with |auc_b - auc_a| at least
---   min_abs_change.
+-- Grain: one row per layer and neuron explained in both runs (so dead in neither) with
+--   |auc_b - auc_a| at least min_abs_change.
 -- Parameters:
 --   run_a (run): the earlier run, by run id or model version.
 --   run_b (run): the later run, by run id or model version.

@@ -1,12 +1,19 @@
 -- Answers: between two runs (say model v1 and its retrained v2), which neurons' best
 --   explanations changed, and which neurons exist in only one of the runs.
 -- Grain: one row per layer and neuron whose best formula differs between the runs (change =
---   'changed'), or that only one run explains (change = 'added' in run_b, 'removed' from run_a).
+--   'changed'), or that only one run explains (change = 'added' in run_b, 'removed' from run_a);
+--   neurons dead in either run (the same activation on every sample, no formula) are left out.
 -- Parameters:
 --   run_a (run): the earlier run, by run id or model version.
 --   run_b (run): the later run, by run id or model version.
 
-with best_a as (
+with dead as (
+    select distinct layer, neuron
+    from explanations
+    where run_id in ($run_a, $run_b) and dead
+),
+
+best_a as (
     select layer, neuron, formula, auc, effective_q_value
     from best_explanations
     where run_id = $run_a
@@ -52,6 +59,7 @@ select
     paired.q_value_a,
     paired.q_value_b
 from paired
+anti join dead using (layer, neuron)
 left join layers as layers_a on layers_a.run_id = $run_a and layers_a.layer = paired.layer
 left join layers as layers_b on layers_b.run_id = $run_b and layers_b.layer = paired.layer
 left join neurons as neurons_a

@@ -1,5 +1,6 @@
 -- Answers: for each explained layer of a run, how many neurons have a significant best
---   explanation, and how well those explanations fit.
+--   explanation, and how well those explanations fit; how many are dead (the same activation on
+--   every sample: no explanation, counted in n_neurons but in no other count).
 -- Grain: one row per explained layer of the run, in network order.
 -- Parameters:
 --   run (run): the run, by run id or model version (the latest run of that version).
@@ -16,17 +17,26 @@ best as (
     select layer, auc, effective_q_value < $max_q_value as is_significant
     from best_explanations
     where run_id = $run
+),
+
+dead as (
+    select layer, count(*) as n_dead
+    from explanations
+    where run_id = $run and dead
+    group by layer
 )
 
 select
     run_layers.layer,
     run_layers.layer_index,
     run_layers.n_neurons,
+    coalesce(dead.n_dead, 0) as n_dead,
     count(best.layer) as n_explained,
     count(*) filter (where best.is_significant) as n_significant,
     count(*) filter (where best.is_significant) / run_layers.n_neurons as share_significant,
     avg(best.auc) filter (where best.is_significant) as mean_significant_auc
 from run_layers
 left join best on best.layer = run_layers.layer
-group by run_layers.layer, run_layers.layer_index, run_layers.n_neurons
+left join dead on dead.layer = run_layers.layer
+group by run_layers.layer, run_layers.layer_index, run_layers.n_neurons, dead.n_dead
 order by run_layers.layer_index

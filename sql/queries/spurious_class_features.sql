@@ -3,18 +3,19 @@
 --   class: no literal of the formula names the class, one of its ancestors or one of its
 --   descendants. A watermark neuron feeding the class "bag" is such a shortcut.
 -- Grain: one row per class and feeding neuron, strongest weight first within a class; its
---   unrelated_concepts are the formula's non-negated concepts (what the neuron follows), with
---   their kinds in unrelated_kinds (a class, an ancestor, an attribute, an annotation), and
---   class_auc the largest AUC of the class's logit for one of them.
+--   unrelated_concepts are the formula's non-negated concepts (what the neuron follows) that the
+--   class's own logit follows too (AUC at least min_class_auc), with their kinds in unrelated_kinds
+--   (a class, an ancestor, an attribute, an annotation), and class_auc the largest of those AUCs.
 -- Parameters:
 --   run (run): the run, by run id or model version (the latest run of that version).
 --   top_k (integer, default 5): how many of each class's strongest feeding neurons to examine.
 --   max_q_value (double, default 0.05): only significant explanations (effective q-value below
 --     this) are judged; a neuron without one says nothing about what the class relies on.
 --   class_name (class, default null): examine only this class; null examines every class.
---   min_class_auc (double, default 0.6): the class's own logit must follow one of the neuron's
---     unrelated concepts with at least this AUC (class_auc): a neuron that follows a concept the
---     class's score does not (a stamp-sensitive neuron whose class ignores stamps) is no shortcut.
+--   min_class_auc (double, default 0.6): a concept of the neuron counts only when the class's own
+--     logit follows it with at least this AUC: a neuron that follows a concept the class's score
+--     does not (a stamp-sensitive neuron whose class ignores stamps) relies on no stamp for that
+--     class, even when the class follows another of the neuron's concepts.
 
 with judged as (
     select class_name, source_layer, source_neuron, weight, weight_rank, formula, auc, effective_q_value
@@ -57,15 +58,20 @@ unrelated as (
 ),
 
 unrelated_concept as (
-    select class_name, source_layer, source_neuron, unnest(unrelated_concepts) as concept
+    select class_name, source_layer, source_neuron, unnest(unrelated_concepts) as concept,
+        unnest(unrelated_kinds) as concept_kind
     from unrelated
 ),
 
+-- Each unrelated concept with the AUC of the class's own logit for it; only the concepts the class
+-- follows count: a stamp-sensitive neuron feeding a class whose score ignores stamps relies on no stamp.
 class_follows as (
     select
         unrelated_concept.class_name,
         unrelated_concept.source_layer,
         unrelated_concept.source_neuron,
+        list(unrelated_concept.concept order by unrelated_concept.concept) as followed_concepts,
+        list(unrelated_concept.concept_kind order by unrelated_concept.concept) as followed_kinds,
         max(scores.auc) as class_auc
     from unrelated_concept
     join neurons as classes
@@ -76,6 +82,7 @@ class_follows as (
         and scores.layer = classes.layer
         and scores.neuron = classes.neuron
         and scores.concept = unrelated_concept.concept
+    where scores.auc >= $min_class_auc
     group by all
 )
 
@@ -89,11 +96,10 @@ select
     judged.auc,
     judged.effective_q_value,
     unrelated.unrelated_literals,
-    unrelated.unrelated_concepts,
-    unrelated.unrelated_kinds,
+    class_follows.followed_concepts as unrelated_concepts,
+    class_follows.followed_kinds as unrelated_kinds,
     class_follows.class_auc
 from judged
 join unrelated using (class_name, source_layer, source_neuron)
 join class_follows using (class_name, source_layer, source_neuron)
-where class_follows.class_auc >= $min_class_auc
 order by judged.class_name, judged.weight_rank

@@ -1,6 +1,7 @@
 -- Answers: which concepts of the run's dataset no neuron explains: no significant best
 --   explanation of any layer names them (as a non-negated literal). For each, the neuron whose
---   activation ranks it best on its own (highest atomic AUC), to show how close the run came.
+--   activation ranks it best on its own (highest atomic AUC; dead neurons left out), to show how
+--   close the run came.
 -- Grain: one row per unexplained concept, most general first (by hierarchy depth, then name).
 -- Parameters:
 --   run (run): the run, by run id or model version (the latest run of that version).
@@ -22,6 +23,12 @@ explained as (
         and literals.effective_q_value < $max_q_value
 ),
 
+dead as (
+    select layer, neuron
+    from explanations
+    where run_id = $run and dead
+),
+
 best_atomic as (
     select
         concept,
@@ -29,6 +36,7 @@ best_atomic as (
         layer as best_atomic_layer,
         neuron as best_atomic_neuron
     from atomic_scores
+    anti join dead using (layer, neuron)
     where run_id = $run
     qualify row_number() over (partition by concept order by auc desc, layer, neuron) = 1
 )

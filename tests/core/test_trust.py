@@ -275,3 +275,24 @@ def test_empirical_p_value_uses_the_criterion_and_each_neurons_ties(rng):
         assert frame[frame.neuron == neuron].empirical_p_value.iloc[0] == pytest.approx(expected)
     alone = explain(activations[:, :1], labels, names, permutations=30, **options).to_pandas().query("rank == 0")
     assert alone.empirical_p_value.iloc[0] == frame[frame.neuron == 0].empirical_p_value.iloc[0]
+
+
+def test_significance_basis_names_the_q_value_that_decides(rng):
+    """With a held-out split a formula true on none of the held-out samples has no held-out test: its basis
+    says so (it is not significant) instead of falling back to the search q-value; without a split the
+    search q-value decides."""
+    n_samples = 600
+    _, held = split_samples(n_samples, 0.25, seed=2)
+    only_searched = np.zeros(n_samples, dtype=bool)
+    only_searched[np.setdiff1d(np.arange(n_samples), held)[:60]] = True  # true on searched samples only
+    labels = np.stack([only_searched, rng.random(n_samples) < 0.3], axis=1)
+    activations = (only_searched + 0.3 * rng.normal(size=n_samples))[:, None]
+    best = explain(activations, labels, ["a", "b"], length=1, holdout=0.25, seed=2, min_fraction=0.01
+                   ).to_pandas().query("rank == 0").iloc[0]
+    assert best.formula == "a" and np.isnan(best.heldout_q_value) and best.q_value < 1e-6
+    assert best.significance_basis == "no held-out test"
+    tested = explain(activations, labels, ["a", "b"], length=1, holdout=0.25, seed=2,
+                     min_fraction=0.01).to_pandas().query("formula == 'b'").iloc[0]
+    assert tested.significance_basis == "held-out"
+    searched = explain(activations, labels, ["a", "b"], length=1).to_pandas()
+    assert (searched.significance_basis == "search").all()

@@ -64,10 +64,22 @@ def _write_layer(folder: Path, sample_ids: np.ndarray, activations: np.ndarray) 
 @pytest.fixture
 def layer_files(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, Path]:
     """A dataset of 90 samples (sparse ids) of 3 classes, and a layer whose neuron 2 fires on 'dog'."""
+    return _layer_files(tmp_path, rng)
+
+
+@pytest.fixture
+def layer_files_with_dead(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, Path]:
+    """:func:`layer_files` with neuron 0 dead: 0 on every sample."""
+    return _layer_files(tmp_path, rng, dead=0)
+
+
+def _layer_files(tmp_path: Path, rng: np.random.Generator, dead: int | None = None) -> tuple[Path, Path]:
     sample_ids = np.sort(rng.choice(10 * N_SAMPLES, size=N_SAMPLES, replace=False)).astype(np.int64)
     classes = rng.permutation(np.arange(N_SAMPLES) % len(CONCEPTS))
     activations = rng.normal(size=(N_SAMPLES, N_NEURONS)).astype(np.float32)
     activations[:, 2] = (classes == 1) + 0.1 * rng.normal(size=N_SAMPLES)
+    if dead is not None:
+        activations[:, dead] = 0.0
     dataset_dir = _write_dataset(tmp_path / "dataset", sample_ids, classes)
     # The extraction writes samples in position order; shuffle them to check the alignment by sample id.
     order = rng.permutation(N_SAMPLES)
@@ -130,6 +142,29 @@ class TestExplainLayer:
         in_layer = next(r for r in got if r["neuron"] == 2 and r["rank"] == 0)
         assert in_layer["q_value"] == pytest.approx(in_chunk["q_value"] * 5 / 3, rel=1e-9)
         assert pq.read_table(joined_atomic).num_rows == pq.read_table(whole_atomic).num_rows
+
+    def test_dead_neuron_kept_and_out_of_the_q_values_when_chunks_are_joined(self, layer_files_with_dead, tmp_path):
+        """Neuron 0 is dead: the joined table keeps its one dead row and equals the whole-layer table; the
+        planted neuron's q-value is its p-value times the 4 live neurons (3 in its chunk), not 5."""
+        dataset_dir, layer_dir = layer_files_with_dead
+        whole, _ = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "w.parquet", tmp_path / "w.atomic.parquet")
+        chunks = [
+            explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / f"{a}.parquet", tmp_path / f"{a}.atomic.parquet",
+                          neurons=slice(a, b))
+            for a, b in [(0, 2), (2, 5)]
+        ]
+        joined, _ = merge_layer_chunks(chunks, tmp_path / "j.parquet", tmp_path / "j.atomic.parquet")
+        expected, got = pq.read_table(whole).to_pylist(), pq.read_table(joined).to_pylist()
+        keys = [(r["neuron"], r["rank"], r["dead"], r["formula"]) for r in got]
+        assert [key for key in keys if key[0] == 0] == [(0, 0, True, None)]
+        assert keys == [(r["neuron"], r["rank"], r["dead"], r["formula"]) for r in expected]
+        for column in ("q_value", "heldout_q_value"):
+            live_got, live_expected = ([r[column] for r in rows if not r["dead"]] for rows in (got, expected))
+            assert live_got == pytest.approx(live_expected, rel=1e-12), column
+        in_chunk = next(r for r in pq.read_table(chunks[1][0]).to_pylist() if r["neuron"] == 2 and r["rank"] == 0)
+        in_layer = next(r for r in got if r["neuron"] == 2 and r["rank"] == 0)
+        assert in_layer["q_value"] == pytest.approx(in_chunk["p_value"] * 4, rel=1e-9)
+        assert in_chunk["q_value"] == pytest.approx(in_chunk["p_value"] * 3, rel=1e-9)
 
     def test_activations_of_other_samples_rejected(self, layer_files, tmp_path, rng):
         """Activations whose sample ids differ from the dataset's give a message saying to extract again."""

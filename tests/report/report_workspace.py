@@ -7,8 +7,12 @@ DuckDB warehouse holding both runs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+
+from invert_pipeline.activation_files import read_activations
 from invert_pipeline.datasets import prepare_dataset
 from invert_pipeline.demo.probe import probe_spec
 from invert_pipeline.demo.specs import model_spec
@@ -63,3 +67,14 @@ def build_workspace(workspace: Path, *, limit: int = 400) -> list[str]:
         load_run(workspace / DEFAULT_DB_NAME, workspace, run_id)
         run_ids.append(run_id)
     return run_ids
+
+
+def constant_activation_neurons(workspace: Path, run_id: str) -> set[tuple[str, int]]:
+    """The (layer, neuron) pairs of a run whose activation file holds one value on every sample: the dead
+    neurons, worked out from the activations rather than the warehouse."""
+    manifest = json.loads((workspace / "runs" / run_id / "run.json").read_text())
+    dead = set()
+    for layer in manifest["layers"]:
+        _, activations = read_activations(workspace / layer["activations"])
+        dead |= {(layer["name"], int(n)) for n in np.flatnonzero(activations.min(axis=0) == activations.max(axis=0))}
+    return dead

@@ -32,22 +32,24 @@ def test_report_command_rejects_unknown_run_and_missing_workspace(report_workspa
     assert "--workspace" in capsys.readouterr().err
 
 
-def test_invert_run_summary_leaves_dead_neurons_out_of_the_largest_changes(report_workspace, capsys):
-    """Dead neurons (constant activation, AUC 0.5 for any formula) are counted, not listed as changes."""
-    import json
+def test_invert_run_summary_leaves_dead_neurons_out_of_the_largest_changes(report_workspace, capsys, tmp_path):
+    """Dead neurons (constant activation: no formula) are counted, not listed as changes, and the CLI counts
+    the same changed neurons as the report."""
+    import re
 
     from invert_pipeline.cli.run import print_summary
-    from invert_pipeline.report.samples import constant_neurons
+    from invert_pipeline.report.writer import write_report
+    from report_workspace import constant_activation_neurons
 
     first, second = report_workspace.run_ids
-    print_summary(report_workspace.db_path, {"v1": first, "v2": second}, "Bag", report_workspace.root)
+    print_summary(report_workspace.db_path, {"v1": first, "v2": second}, "Bag")
     printed = capsys.readouterr().out
     changes = printed.split("largest AUC changes:")[1]
-    manifest = json.loads((report_workspace.root / "runs" / first / "run.json").read_text())
-    fc = next(layer for layer in manifest["layers"] if layer["name"] == "fc")
-    dead = constant_neurons(report_workspace.root / fc["activations"])
+    dead = set().union(*(constant_activation_neurons(report_workspace.root, run) for run in (first, second)))
     assert dead
-    for line in changes.splitlines():
-        fields = line.split()
-        assert not (fields[:1] == ["fc"] and int(fields[1]) in dead), line
-    assert "dead neurons (the same activation on every image), left out below:" in printed
+    shown = {tuple(line.split()[:2]) for line in changes.splitlines()}
+    assert not shown & {(layer, str(neuron)) for layer, neuron in dead}
+    assert f"dead neurons (the same activation on every image), left out below: {len(dead)}" in printed
+    changed = int(re.search(r"neurons whose best explanation changed: (\d+)", printed).group(1))
+    page = write_report(report_workspace.db_path, report_workspace.root, [first, second], tmp_path).read_text()
+    assert f"Neurons whose explanation changed ({changed})" in page

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -67,14 +66,10 @@ def test_strip_has_a_row_of_its_own_and_synonyms_follow_the_formula(report_works
 
 def test_dead_neurons_are_left_out_of_the_changes(report_workspace, tmp_path):
     """Neurons with a constant activation are not listed as changed (as `"T-shirt/top"` at AUC 0.500) but named in a note."""
-    from invert_pipeline.report.samples import constant_neurons
+    from report_workspace import constant_activation_neurons
 
     first, second = report_workspace.run_ids
-    dead = set()
-    for run_id in (first, second):
-        manifest = json.loads((report_workspace.root / "runs" / run_id / "run.json").read_text())
-        for layer in manifest["layers"]:
-            dead |= {(layer["name"], n) for n in constant_neurons(report_workspace.root / layer["activations"])}
+    dead = set().union(*(constant_activation_neurons(report_workspace.root, run) for run in (first, second)))
     assert dead, "the fixture's fc layer has dead neurons"
     text = write_report(report_workspace.db_path, report_workspace.root, [first, second], tmp_path).read_text()
     changes = text.split("Neurons whose explanation changed")[1]

@@ -107,8 +107,8 @@ def test_waiting_writer_goes_ahead_once_the_lock_is_free(loaded, paused_writer, 
     thread.join(timeout=120)
     assert outcome == {"done": True}
     rows = snapshot(loaded.db_path)["explanations"]
-    assert [row[4] for row in rows if row[:2] == ("run-v1", "fc")] == ["bag"]
-    assert [row[4] for row in rows if row[:2] == ("run-v2", "fc")] == ["sneaker"]
+    assert [row[5] for row in rows if row[:2] == ("run-v1", "fc")] == ["bag"]
+    assert [row[5] for row in rows if row[:2] == ("run-v2", "fc")] == ["sneaker"]
 
 
 def test_reading_a_missing_warehouse_says_how_to_make_one(tmp_path):

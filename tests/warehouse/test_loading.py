@@ -103,8 +103,8 @@ def test_keys_are_enforced(loaded):
         with pytest.raises(duckdb.ConstraintException):
             connection.execute(
                 "insert into explanations "
-                "(run_id, layer, neuron, rank, formula, formula_json, length, auc, mode) "
-                "values ('run-v1', 'fc', 99, 0, 'bag', '{}', 1, 0.5, 'positive')"
+                "(run_id, layer, neuron, rank, dead, formula, formula_json, length, auc, mode) "
+                "values ('run-v1', 'fc', 99, 0, false, 'bag', '{}', 1, 0.5, 'positive')"
             )
 
 
