@@ -160,3 +160,17 @@ def _truth(text, labels, names):
     from invert_core import evaluate, parse_formula
 
     return evaluate(parse_formula(text), labels, names)
+
+
+def test_synonyms_of_the_last_kept_atom_survive_a_tie_with_another_support():
+    """`a` (samples 9, 6) and `b` (8, 7) have the same count and rank sum, so the same AUC 0.875 and bound,
+    on different supports; `c` copies `a`. With a beam of one the first support `a` is kept and its
+    synonym `c`, met after the tied `b`, must stay its synonym (hand-derived; found by a mutation pass)."""
+    activations = np.arange(10.0)[:, None]
+    a = np.isin(np.arange(10), [9, 6])
+    b = np.isin(np.arange(10), [8, 7])
+    labels = np.stack([a, b, a], axis=1)
+    for length in (1, 3):
+        rows = _best(explain(activations, labels, ["a", "b", "c"], length=length, beam=1, min_fraction=0.1))
+        assert rows.formula.tolist() == ["a"]
+        assert list(rows.synonyms.iloc[0]) == ["c"]
