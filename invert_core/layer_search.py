@@ -45,8 +45,9 @@ class LayerSearch:
         self.grouped = group_samples(labels[:, varying], device)
         self.n_samples = labels.shape[0]
         self.squares = config.refined
-        per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam
-                      + 220 * config.beam * 2 * len(self.names))
+        slots = config.n_slots(config.length)  # candidates per entry and atom at the last step
+        per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam * (slots - 1)
+                      + 110 * config.beam * 2 * len(self.names) * slots)
         self.chunk = neurons_per_chunk(memory_budget, per_neuron)
 
     def run(self, values: torch.Tensor) -> list[SearchRow]:
@@ -72,8 +73,8 @@ def neurons_per_chunk(memory_budget: int, bytes_per_neuron: int) -> int:
     """How many neurons fit ``memory_budget`` bytes at ``bytes_per_neuron`` each (at least one).
 
     The search's estimate: ranking holds about six N-long 8-byte arrays per neuron; a beam step the truth
-    and weights of the beam on every group (about 25 bytes per group and entry) and about 27 8-byte
-    arrays of beam x 2C candidates.
+    and weights, on every group, of the beam entries and of the sets of their insertion slots (about 25
+    bytes per group, entry and set) and about 14 8-byte arrays of beam x 2C x slots candidates.
     """
     return max(1, memory_budget // bytes_per_neuron)
 

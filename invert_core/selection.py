@@ -58,13 +58,16 @@ def auc_variance(auc: torch.Tensor, n_pos: torch.Tensor, n_samples: int) -> torc
     At A = 0.5 it is about the Mann–Whitney null variance (N + 1)/(12 n⁺n⁻); near A = 1 it shrinks to
     0, as the AUC's sampling variance does. auc, n_pos : float64 of one shape; returns that shape.
     """
+    # Q₁ − A² = A(1 − A)²/(2 − A) and Q₂ − A² = A²(1 − A)/(1 + A): one factor A(1 − A) for all terms,
+    # computed in place (this runs on every candidate of every beam step).
     above = auc >= 0.5
-    high = torch.where(above, auc, 1 - auc)
     first = torch.where(above, n_pos, n_samples - n_pos)
     second = n_samples - first
-    square = high * high
-    q1, q2 = high / (2 - high), 2 * square / (1 + high)
-    return (high * (1 - high) + (first - 1) * (q1 - square) + (second - 1) * (q2 - square)) / (first * second)
+    high = (auc - 0.5).abs_().add_(0.5)
+    low = 1 - high
+    spread = (first - 1).mul_(low).div_(low + 1)
+    spread.add_((second - 1).mul_(high).div_(high + 1)).add_(1)
+    return spread.mul_(high).mul_(low).div_(first.mul_(second))
 
 
 @dataclass(frozen=True)
