@@ -122,15 +122,7 @@ class TestExplainLayer:
 
     def test_chunks_joined_equal_whole_layer(self, layer_files, tmp_path):
         """Searching in neuron chunks and joining gives the whole-layer table, q-values included."""
-        dataset_dir, layer_dir = layer_files
-        whole, whole_atomic = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "w.parquet",
-                                            tmp_path / "w.atomic.parquet")
-        chunks = [
-            explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / f"{a}.parquet", tmp_path / f"{a}.atomic.parquet",
-                          neurons=slice(a, b))
-            for a, b in [(0, 2), (2, 5)]
-        ]
-        joined, joined_atomic = merge_layer_chunks(chunks, tmp_path / "j.parquet", tmp_path / "j.atomic.parquet")
+        (whole, whole_atomic), chunks, (joined, joined_atomic) = _whole_chunked_and_joined(*layer_files, tmp_path)
         expected, got = pq.read_table(whole).to_pylist(), pq.read_table(joined).to_pylist()
         assert [(r["neuron"], r["rank"], r["formula"]) for r in got] == [
             (r["neuron"], r["rank"], r["formula"]) for r in expected
@@ -146,14 +138,7 @@ class TestExplainLayer:
     def test_dead_neuron_kept_and_out_of_the_q_values_when_chunks_are_joined(self, layer_files_with_dead, tmp_path):
         """Neuron 0 is dead: the joined table keeps its one dead row and equals the whole-layer table; the
         planted neuron's q-value is its p-value times the 4 live neurons (3 in its chunk), not 5."""
-        dataset_dir, layer_dir = layer_files_with_dead
-        whole, _ = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "w.parquet", tmp_path / "w.atomic.parquet")
-        chunks = [
-            explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / f"{a}.parquet", tmp_path / f"{a}.atomic.parquet",
-                          neurons=slice(a, b))
-            for a, b in [(0, 2), (2, 5)]
-        ]
-        joined, _ = merge_layer_chunks(chunks, tmp_path / "j.parquet", tmp_path / "j.atomic.parquet")
+        (whole, _), chunks, (joined, _) = _whole_chunked_and_joined(*layer_files_with_dead, tmp_path)
         expected, got = pq.read_table(whole).to_pylist(), pq.read_table(joined).to_pylist()
         keys = [(r["neuron"], r["rank"], r["dead"], r["formula"]) for r in got]
         assert [key for key in keys if key[0] == 0] == [(0, 0, True, None)]
@@ -188,3 +173,15 @@ class TestMergeLayerChunks:
         """Joining nothing is an error that says what to pass."""
         with pytest.raises(ValueError, match="at least one chunk"):
             merge_layer_chunks([], tmp_path / "e.parquet", tmp_path / "a.parquet")
+
+
+def _whole_chunked_and_joined(dataset_dir, layer_dir, tmp_path):
+    """The layer searched whole, in the chunks of neurons 0-1 and 2-4, and those chunks joined: each an
+    (explanations, atomic scores) pair of files."""
+    whole = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "w.parquet", tmp_path / "w.atomic.parquet")
+    chunks = [
+        explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / f"{a}.parquet", tmp_path / f"{a}.atomic.parquet",
+                      neurons=slice(a, b))
+        for a, b in [(0, 2), (2, 5)]
+    ]
+    return whole, chunks, merge_layer_chunks(chunks, tmp_path / "j.parquet", tmp_path / "j.atomic.parquet")
