@@ -112,8 +112,8 @@ def explain(
     device : {"cpu", "cuda"} or torch.device, default "cpu"
     selection : {"lower_bound", "auc"}, optional
         The criterion beams are ranked by (:mod:`invert_core.selection`). "lower_bound" (the default of
-        "exact"): the AUC's lower confidence bound, AUC − c·σ₀ (σ₀ its null standard error, c the normal
-        quantile at 0.05 / the candidates of a beam step), and a literal is added only when the samples
+        "exact"): the AUC's lower confidence bound, AUC − c·σ (σ its Hanley–McNeil standard error, c the
+        normal quantile at 0.05 / the candidates of a beam step), and a literal is added only when the samples
         it moves differ significantly from those it leaves (:mod:`invert_core.refinement`). It labels
         strong, graded neurons by the concept with the highest AUC and recovers planted formulas at
         noise equal to the effect (``benchmarks/bench_recovery.py``, README). "auc": maximum AUC, the
