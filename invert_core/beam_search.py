@@ -144,7 +144,6 @@ def beam_search(
     concepts: list[str],
     n_samples: int,
     config: SearchConfig,
-    tie_term: torch.Tensor | None = None,
     specificity: list[int] | None = None,
     group_squares: torch.Tensor | None = None,
 ) -> list[list[BeamEntry]]:
@@ -157,7 +156,6 @@ def beam_search(
     concepts : the C concept names, in column order
     n_samples : N
     config : search parameters
-    tie_term : Tensor of shape (n_neurons,), float64, each neuron's ``sum_t (t**3 - t)`` (default: no ties)
     specificity : the C concepts' order from most to least specific (a rank per concept; default:
         column order), which picks the representative among formulas true on the same samples
     group_squares : Tensor of shape (n_groups, n_neurons), float64, sums of squared centred doubled ranks
@@ -171,8 +169,6 @@ def beam_search(
     """
     n_concepts = len(concepts)
     n_neurons = group_sums.shape[1]
-    if tie_term is None:
-        tie_term = torch.zeros(n_neurons, dtype=torch.float64, device=group_sums.device)
     supports = _Supports(grouped, list(range(n_concepts)) if specificity is None else list(specificity))
     # The candidates of a beam step set the critical values of the bound and of the refinement test.
     n_expansion = 2 * n_concepts if config.limit_search is None else min(config.limit_search, 2 * n_concepts)
@@ -190,7 +186,7 @@ def beam_search(
     positive_key = torch.mv(grouped.concept_by_group, supports.weights)
     atom_key = torch.cat([positive_key, supports.total - positive_key])  # (2C,)
     atom_valid = config.supported(atom_count)  # (2C,)
-    atom_score = criterion.base(atom_count, atom_sum, n_samples, tie_term)  # (K, 2C)
+    atom_score = criterion.base(atom_count, atom_sum, n_samples)  # (K, 2C)
     refinement = None
     if config.refined:
         if group_squares is None:
@@ -207,9 +203,9 @@ def beam_search(
         by_deviation = torch.sort(deviation.gather(1, by_score), dim=1, descending=True, stable=True).indices
         expansion = by_score.gather(1, by_deviation)[:, : config.limit_search]
 
-    context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, tie_term,
-                       supports, {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config,
-                       refinement, criterion)
+    context = _Context(atoms, atom_count, atom_sum, atom_key, atom_score, grouped, group_sums, supports,
+                       {name: i for i, name in enumerate(concepts)}, n_concepts, n_samples, config, refinement,
+                       criterion)
     if config.semantics == "exact":
         beams = _initial_distinct_beams(by_score, atom_valid, context)
     else:
@@ -218,7 +214,7 @@ def beam_search(
         beams = _expand(beams, expansion, step, context)
 
     lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=beams.n_pos.device)
-    scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, tie_term) - criterion.charge(lengths)
+    scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples) - criterion.charge(lengths)
     alive = beams.alive.cpu().tolist()
     n_pos = beams.n_pos.cpu().tolist()
     sums = beams.doubled_sum.cpu().tolist()
@@ -245,7 +241,6 @@ class _Context:
     atom_score: torch.Tensor  # (K, 2C)
     grouped: GroupedLabels
     group_sums: torch.Tensor  # (n_groups, K)
-    tie_term: torch.Tensor  # (K,)
     supports: _Supports
     concept_index: dict[str, int]
     n_concepts: int
@@ -514,9 +509,9 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     # settled on the canonical length of its support's representative (see _distinct_best).
     old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
     candidate_lengths = (old_lengths + 1).repeat_interleave(n_atoms * slots.count, dim=1)
-    base = criterion.base(count, sums, n_samples, context.tie_term)
+    base = criterion.base(count, sums, n_samples)
     value = torch.where(valid, base - criterion.charge(candidate_lengths), worst)
-    old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples, context.tie_term)
+    old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples)
     old_valid = beams.alive & config.supported(beams.n_pos)
     old_value = torch.where(old_valid, old_base - criterion.charge(old_lengths), worst)
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)

@@ -61,8 +61,8 @@ class LayerSearch:
                        if self.squares else None)
             tie_term = ranks.tie_term
             del block, ranks  # free the N-long arrays before the search
-            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, tie_term,
-                                self.specificity, squares)
+            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, self.specificity,
+                                squares)
             ties = tie_term.cpu().tolist()
             for offset, entries in enumerate(beams):
                 rows.extend(SearchRow(start + offset, rank, entry, ties[offset]) for rank, entry in enumerate(entries))

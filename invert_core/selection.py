@@ -80,11 +80,9 @@ class Criterion:
     positive: bool
     critical: float
 
-    def base(self, n_pos: torch.Tensor, doubled_sum: torch.Tensor, n_samples: int,
-             tie_term: torch.Tensor) -> torch.Tensor:
+    def base(self, n_pos: torch.Tensor, doubled_sum: torch.Tensor, n_samples: int) -> torch.Tensor:
         """The criterion before the literal charge, for counts and sums of shape (K, ...).
 
-        tie_term : Tensor of shape (K,), float64, ``sum_t (t**3 - t)`` of each neuron's ties
         Returns float64 of the broadcast shape; NaN where the formula is true on no sample or all.
         """
         n_pos = n_pos.to(torch.float64).expand_as(doubled_sum)
