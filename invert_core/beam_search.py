@@ -343,13 +343,11 @@ class _Layout:
     n_atoms: int
     n_slots: int
 
-    def decode(self, items: torch.Tensor):
-        """(is_candidate, entry, atom, slot) of item ids (any shape); the last three are 0 for old slots."""
-        is_candidate = items >= self.width
-        candidate = (items - self.width).clamp(min=0)
-        entry_atom, slot = candidate // self.n_slots, candidate % self.n_slots
-        entry = torch.where(is_candidate, entry_atom // self.n_atoms, items)
-        return is_candidate, entry, entry_atom % self.n_atoms, slot
+    def decode(self, candidates):
+        """(entry, atom, slot) of candidates numbered from 0 (item ``width + candidate``): ints, or
+        tensors of any shape."""
+        entry_atom = candidates // self.n_slots
+        return entry_atom // self.n_atoms, entry_atom % self.n_atoms, candidates % self.n_slots
 
 
 @dataclass(frozen=True)
@@ -524,9 +522,8 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
         """The formula of an item and its length."""
         if item < width:
             return beams.formulas[k][item], beams.lengths[k][item]
-        entry, rest = divmod(item - width, n_atoms * slots.count)
-        atom, slot = context.atoms[rest // slots.count], rest % slots.count
-        formula = beams.formulas[k][entry]
+        entry, atom_index, slot = layout.decode(item - width)
+        formula, atom = beams.formulas[k][entry], context.atoms[atom_index]
         if slot < 2:
             return (And if slot == 0 else Or)((formula, atom)), step
         inner = Or if isinstance(formula, And) else And
@@ -551,18 +548,19 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     lengths = [[size for _, size in row] + [0] * (width - len(row)) for row in described]
 
     # Counts, sums and truth of the selected items: an old beam entry, or a candidate.
-    from_candidate, entry, atom_index, slot = layout.decode(padded)
+    from_candidate = padded >= width
     candidate = (padded - width).clamp(min=0)
+    candidate_entry, atom_index, slot = layout.decode(candidate)
+    entry = torch.where(from_candidate, candidate_entry, padded)
+    neuron = torch.arange(n_neurons, device=count.device).unsqueeze(1).expand_as(entry)
     n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
     doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
     new_squares = beams.squares.gather(1, entry)
     if context.refinement is not None:  # the squares of the selected candidates only
-        neuron = torch.arange(n_neurons, device=count.device).unsqueeze(1).expand_as(entry)
         candidate_squares = _figure(*(at(part, neuron, entry, atom_index, slot) for part in (is_or,) + triples[2]))
         new_squares = torch.where(from_candidate, candidate_squares, new_squares)
     truth = torch.where(from_candidate.unsqueeze(0),
-                        _candidate_truth(beams, slots, context, torch.arange(n_neurons, device=count.device)
-                                         .unsqueeze(1).expand_as(entry), entry, atom_index, slot),
+                        _candidate_truth(beams, slots, context, neuron, entry, atom_index, slot),
                         beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1)))
     support_key = context.supports.of_truth(truth.reshape(n_groups, -1)).reshape(n_neurons, width)
     return _Beams(truth, alive, n_pos, doubled_sum, new_squares, support_key, formulas, lengths, synonyms)
@@ -636,7 +634,7 @@ class _Items:
                 rows_of = torch.arange(len(neurons), device=values.device)[unsettled, None].expand(-1, stop - tested)
                 items_of = items[unsettled, part]
                 pending = values[unsettled, part] != self.worst
-                _, entry, atom, slot = self.layout.decode(self.width + items_of[pending])
+                entry, atom, slot = self.layout.decode(items_of[pending])
                 outcome = torch.zeros_like(pending)
                 outcome[pending] = self.admission(neurons[rows_of[pending]], entry, atom, slot)
                 admitted[unsettled, part] = outcome
@@ -684,7 +682,7 @@ class _Items:
         old_rows, old_items = old_valid.nonzero(as_tuple=True)
         new_rows, new_items = valid.nonzero(as_tuple=True)
         layout = self.layout
-        _, entry, atom, slot = layout.decode(self.width + new_items)
+        entry, atom, slot = layout.decode(new_items)
         expansion_position = self.position_in_expansion[rows][new_rows, atom]
         # Creation order is lexicographic in (entry, position in the expansion list, slot); 2C bounds
         # the expansion length, so this index keeps that order.
@@ -774,8 +772,8 @@ def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Sc
 
     new_neuron, new_item = index(lambda item: item >= width)
     old_neuron, old_item = index(lambda item: item < width)
-    _, entry, atom, slot = layout.decode(new_item)
     candidate = new_item - width
+    entry, atom, slot = layout.decode(candidate)
     keys = []
     step = max(1, (1 << 23) // max(1, context.grouped.n_groups))
     for start in range(0, len(candidate), step):
