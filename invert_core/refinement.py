@@ -16,8 +16,8 @@ concept count as a different population. The t quantile rather than the normal o
 moves 20 samples is judged with 19 degrees of freedom, where the normal quantile passed about 25 times
 too many chance refinements.
 
-Everything is computed from (count, doubled rank sum, sum of squared doubled ranks) triples of sample
-sets, for all neurons, beam entries and atoms at once.
+Everything is computed from (count, doubled rank sum, sum of squared centred doubled ranks) triples of
+sample sets, for all neurons, beam entries and atoms at once.
 """
 
 from __future__ import annotations
@@ -118,9 +118,9 @@ def centred_rank_squares(doubled_ranks: torch.Tensor, n_samples: int) -> torch.T
 
 def welch_t(first, second) -> tuple[torch.Tensor, torch.Tensor]:
     """Welch's two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of
-    their centred doubled ranks, positive where ``first`` ranks higher, and its Welch–Satterthwaite degrees of
-    freedom rounded down (int64). Where a set has fewer than 2 samples or neither set varies, t is 0 and
-    the degrees are 0."""
+    their centred doubled ranks, positive where ``first`` ranks higher, and its Welch–Satterthwaite
+    degrees of freedom rounded down (int64). Where a set has fewer than 2 samples or neither set varies,
+    t is 0 and the degrees are 0."""
     (n1, s1, q1), (n2, s2, q2) = first, second
     safe1, safe2 = n1.clamp(min=2), n2.clamp(min=2)
     spread1 = ((q1 - s1 * s1 / safe1) / (safe1 - 1)).clamp(min=0) / safe1  # squared standard errors

@@ -4,9 +4,8 @@ Base columns describe a formula on the search samples; metric columns compare it
 neuron's activations; trust columns are null unless ``explain`` was asked for them.
 ``significance_basis`` says which q-value decides significance: ``"held-out"`` (``heldout_q_value``),
 ``"search"`` (``q_value``; nothing was held out) or ``"no held-out test"`` (samples were held out but
-the formula is true on none or all of them: not significant). A dead neuron
-(the same activation on every sample) has one row: ``dead`` true, every column but ``neuron`` and
-``rank`` null.
+the formula is true on none or all of them: not significant). A dead neuron (the same activation on
+every sample) has one row: ``dead`` true, every column but ``neuron`` and ``rank`` null.
 """
 
 from __future__ import annotations
