@@ -22,6 +22,7 @@ from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
 from invert_core.refinement import RefinementTest, t_critical_values
 from invert_core.selection import Criterion, Selection, bound_critical_value
+from invert_core.winner import winners_first
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -215,6 +216,15 @@ def beam_search(
 
     lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=beams.n_pos.device)
     scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples) - criterion.charge(lengths)
+    if refinement is not None:  # a nested entry with a significantly better AUC explains the neuron
+        final = Criterion(config.selection, config.literal_cost, config.mode == "positive",
+                          bound_critical_value(config.beam - 1))
+        value = final.base(beams.n_pos, beams.doubled_sum, n_samples) - final.charge(lengths)
+        orders = winners_first(beams.truth, beams.alive, beams.n_pos, beams.doubled_sum, beams.squares, value,
+                               grouped, group_sums, refinement, n_samples, config.min_count,
+                               config.mode == "positive")
+    else:
+        orders = [list(range(config.beam))] * n_neurons
     alive = beams.alive.cpu().tolist()
     n_pos = beams.n_pos.cpu().tolist()
     sums = beams.doubled_sum.cpu().tolist()
@@ -223,7 +233,7 @@ def beam_search(
         [
             BeamEntry(beams.formulas[k][s], beams.lengths[k][s], int(n_pos[k][s]), sums[k][s], scores[k][s],
                       beams.synonyms[k][s])
-            for s in range(config.beam)
+            for s in orders[k]
             if alive[k][s]
         ]
         for k in range(n_neurons)

@@ -85,19 +85,8 @@ class RefinementTest:
         OR, empty for AND) these are the comparisons of the module docstring.
         """
 
-        def minus(first, second):
-            return tuple(x - y for x, y in zip(first, second))
-
-        sign = 1.0 if positive else -1.0
-
-        def centred(triple):
-            count, doubled_sum, squares = triple
-            return count, doubled_sum - count * self.centre, squares
-
         def passes(high, low):
-            """``high`` ranks significantly above ``low`` (below in negative mode)."""
-            t, degrees = welch_t(centred(high), centred(low))
-            return sign * t >= self.critical[degrees]
+            return self.ranks_above(high, low, positive)
 
         added, entry_only = minus(slot_atom, entry_atom), minus(entry, entry_atom)
         neither = minus(minus(slot_set, entry), added)
@@ -106,6 +95,19 @@ class RefinementTest:
         or_passes = passes(added, neither) & passes(entry_only, neither)
         and_passes = passes(kept, dropped) & passes(kept, atom_only)
         return torch.where(is_or, or_passes, and_passes)
+
+    def ranks_above(self, high, low, positive: bool, critical: torch.Tensor | None = None) -> torch.Tensor:
+        """Whether the samples of ``high`` rank significantly above those of ``low`` (below in negative
+        mode): bool of the broadcast shape. Each set is a (count, doubled rank sum, squares) triple;
+        ``critical`` is a :func:`t_critical_values` table (default: the search's)."""
+        (n1, s1, q1), (n2, s2, q2) = high, low
+        t, degrees = welch_t((n1, s1 - n1 * self.centre, q1), (n2, s2 - n2 * self.centre, q2))
+        return (t if positive else -t) >= (self.critical if critical is None else critical)[degrees]
+
+
+def minus(first, second) -> tuple:
+    """The (count, sum, squares) triple of the set ``first`` less its subset ``second``."""
+    return tuple(x - y for x, y in zip(first, second))
 
 
 def centred_rank_squares(doubled_ranks: torch.Tensor, n_samples: int) -> torch.Tensor:

@@ -17,9 +17,11 @@ where σ is the AUC's standard error under the alternative (Hanley and McNeil 19
 formula true on few samples must be much better to win; two formulas with precise AUCs are ranked by
 their AUCs. The error under the alternative, not the null one: near AUC 1 the null error overstates the
 uncertainty of a small support several times (a logit's class at AUC 0.998 on 10% of the samples lost
-to a formula on 30% at AUC 0.987). In negative mode the bound is the upper one, AUC + c · σ, and smaller
-is better. Each literal beyond the first costs ``literal_cost`` AUC (0 by default: the refinement test of
-:mod:`invert_core.refinement` decides whether a literal belongs in a formula).
+to a formula on 30% at AUC 0.987). In negative mode the bound is the upper one, AUC + c · σ with σ the
+error of 1 − AUC (the AUC of the reversed activations), and smaller is better: explaining −x in negative
+mode ranks exactly as explaining x in positive mode. Each literal beyond the first costs
+``literal_cost`` AUC (0 by default: the refinement test of :mod:`invert_core.refinement` decides whether
+a literal belongs in a formula).
 
 ``"auc"`` ranks by AUC less ``literal_cost`` AUC per literal beyond the first (``min_gain``); with a
 cost of 0 it is the authors' criterion, kept for comparison and for ``semantics="reference"``.
@@ -90,7 +92,10 @@ class Criterion:
         if self.selection == "auc":
             return auc
         if self.selection == "lower_bound":
-            margin = self.critical * auc_variance(auc, n_pos, n_samples).clamp(min=0).sqrt()
+            # In negative mode the error is that of the AUC of the reversed activations, 1 − AUC, so that
+            # explaining −x in negative mode ranks exactly as explaining x in positive mode.
+            separation = auc if self.positive else 1 - auc
+            margin = self.critical * auc_variance(separation, n_pos, n_samples).clamp(min=0).sqrt()
             return auc - margin if self.positive else auc + margin
         raise ValueError(f"unknown selection {self.selection!r}")
 

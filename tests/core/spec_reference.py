@@ -7,12 +7,14 @@ Used only by the tests to check the fast engine. AUC is an exact rational comput
 one formula per support (set of samples where it is true) whose representative is the shortest, then
 the one with fewer negations, then the one over the most specific concepts (fewest positives, then
 column order), the others kept as its synonyms; ranked by AUC or by the AUC's lower confidence bound
-AUC − c·σ₀ (``selection="lower_bound"``; σ₀² = ((N+1) − T/(N(N−1))) / (12 n⁺n⁻), c the normal quantile at
-0.05 / (beam · |E| · 2); upper bound and smaller first in negative mode), here without a charge per
-literal; with ``limit_search`` the expansion list holds the atoms best by that criterion (the authors'
+AUC − c·σ (``selection="lower_bound"``; σ the Hanley–McNeil standard error, c the normal quantile at
+0.05 / the candidates of a beam step; upper bound and smaller first in negative mode), with a charge
+per literal of ``min_gain``; with ``limit_search`` the expansion list holds the atoms best by that criterion (the authors'
 |AUC − 0.5| order in reference semantics). With ``"lower_bound"`` a candidate must pass the refinement test: what each operand brings
 (AND: what it drops from the entry and from the atom ranks below the kept samples; OR: what each adds
-ranks above the samples of neither; reversed in negative mode), by Welch's t on the ranks at that c.
+ranks above the samples of neither; reversed in negative mode), by Welch's t on the ranks at 0.05 / the
+candidates, and the explanation is the best entry unless a nested entry is preferred by the same test
+on the samples between them (:func:`winner_first`).
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ def pairwise_auc(truth: np.ndarray, activations: np.ndarray) -> Fraction:
 
 
 def auc_bound(truth: np.ndarray, activations: np.ndarray, critical: float, mode: str = "positive") -> float:
-    """AUC − c·σ (AUC + c·σ in negative mode), σ the Hanley–McNeil standard error of the AUC (for an AUC
-    below 0.5, that of the negated formula)."""
+    """AUC − c·σ (AUC + c·σ in negative mode), σ the Hanley–McNeil standard error of the AUC (in negative
+    mode of 1 − AUC, the AUC of the reversed activations; for a value below 0.5, that of the negated
+    formula)."""
     auc = float(pairwise_auc(truth, activations))
     n_pos, n_neg = int(truth.sum()), int((~truth).sum())
-    high, first, second = (auc, n_pos, n_neg) if auc >= 0.5 else (1 - auc, n_neg, n_pos)
+    separation = auc if mode == "positive" else 1 - auc
+    high, first, second = (separation, n_pos, n_neg) if separation >= 0.5 else (1 - separation, n_neg, n_pos)
     q1, q2 = high / (2 - high), 2 * high * high / (1 + high)
     variance = (high * (1 - high) + (first - 1) * (q1 - high**2) + (second - 1) * (q2 - high**2)) / (first * second)
     margin = critical * math.sqrt(max(variance, 0.0))
@@ -62,21 +66,65 @@ def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candi
     else:  # what the atom adds, and what the entry holds without it, above the samples of neither
         neither = slot_set & ~entry_truth & ~atom_truth
         pairs = [(atom_truth & slot_set & ~entry_truth, neither), (entry_truth & ~atom_truth, neither)]
-    for high, low in pairs:
-        if mode == "negative":
-            high, low = low, high
-        if high.sum() < 2 or low.sum() < 2:
+    return all(ranks_above(doubled_ranks, high, low, n_candidates, mode) for high, low in pairs)
+
+
+def ranks_above(doubled_ranks, high, low, n_candidates, mode="positive") -> bool:
+    """Welch's one-sided t-test that the samples ``high`` rank above ``low`` (below in negative mode) at
+    0.05 / n_candidates, degrees of freedom rounded down and capped at 1,000."""
+    if mode == "negative":
+        high, low = low, high
+    if high.sum() < 2 or low.sum() < 2:
+        return False
+    first, second = doubled_ranks[high], doubled_ranks[low]
+    spread1, spread2 = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
+    if not spread1 + spread2 > 0:
+        return False
+    t = (first.mean() - second.mean()) / math.sqrt(spread1 + spread2)
+    degrees = min(1000, math.floor((spread1 + spread2) ** 2 / (spread1**2 / (len(first) - 1)
+                                                              + spread2**2 / (len(second) - 1))))
+    return degrees >= 1 and t >= scipy.special.stdtrit(degrees, 1 - 0.05 / n_candidates)
+
+
+def winner_first(final, activations, n_candidates, mode, final_value, beam, min_count):
+    """The final beam with its explanation first. Starting from the best entry, an entry nested with the
+    winner replaces it when preferred. With N inside B and D = B ∧ ¬N the samples between them (at least
+    ``min_count``), N is preferred when D ranks below N at the search's level (0.05 / n_candidates) and
+    not above the samples outside B at the final choice's (0.05 / (beam − 1)); B when D ranks above
+    those at the search's level and not below N at the final choice's; when D does both at the search's
+    level, the entry better by ``final_value`` (the criterion at the final choice's critical value).
+    Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
+    wins; no entry wins twice."""
+    doubled_ranks = 2 * scipy.stats.rankdata(activations)
+    sign = 1 if mode == "positive" else -1
+    final_candidates = max(1, beam - 1)
+
+    def prefers(x, w):
+        if not (x[4] & ~w[4]).any():
+            narrow, broad, x_is_narrow = x, w, True
+        elif not (w[4] & ~x[4]).any():
+            narrow, broad, x_is_narrow = w, x, False
+        else:
             return False
-        first, second = doubled_ranks[high], doubled_ranks[low]
-        spread1, spread2 = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
-        if not spread1 + spread2 > 0:
+        between = broad[4] & ~narrow[4]
+        if between.sum() < min_count:
             return False
-        t = (first.mean() - second.mean()) / math.sqrt(spread1 + spread2)
-        degrees = min(1000, math.floor((spread1 + spread2) ** 2 / (spread1**2 / (len(first) - 1)
-                                                                  + spread2**2 / (len(second) - 1))))
-        if degrees < 1 or t < scipy.special.stdtrit(degrees, 1 - 0.05 / n_candidates):
-            return False
-    return True
+        below = ranks_above(doubled_ranks, narrow[4], between, n_candidates, mode)
+        above = ranks_above(doubled_ranks, between, ~broad[4], n_candidates, mode)
+        below_at_all = ranks_above(doubled_ranks, narrow[4], between, final_candidates, mode)
+        above_at_all = ranks_above(doubled_ranks, between, ~broad[4], final_candidates, mode)
+        if below and above:
+            return sign * (final_value(x) - final_value(w)) > 0
+        return (below and not above_at_all) if x_is_narrow else (above and not below_at_all)
+
+    winner, visited = 0, set()
+    while True:
+        visited.add(winner)
+        challengers = [i for i, entry in enumerate(final) if i not in visited and prefers(entry, final[winner])]
+        if not challengers:
+            break
+        winner = max(challengers, key=lambda i: (sign * final_value(final[i]), -i))
+    return [final[winner]] + final[:winner] + final[winner + 1 :]
 
 
 def joins(formula, truth, atom, atom_truth, labels, concepts, exact):
@@ -100,8 +148,9 @@ def joins(formula, truth, atom, atom_truth, labels, concepts, exact):
 
 
 def spec_beam_search(activations, labels, concepts, *, length, beam, min_fraction, max_fraction, mode,
-                     limit_search=None, semantics="reference", selection="auc", min_gain=0.0):
-    """The final beam as (formula, length, auc, n_pos, synonyms) tuples, best first."""
+                     limit_search=None, semantics="reference", selection="auc", min_gain=0.0, final_choice=True):
+    """The final beam as (formula, length, auc, n_pos, synonyms) tuples, best first (without
+    ``final_choice``: in the order of the criterion, before :func:`winner_first`)."""
     n_samples = len(activations)
     counts = labels.sum(axis=0)
     specificity = {name: (int(counts[i]), i) for i, name in enumerate(concepts)}
@@ -191,4 +240,9 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
             ranked = [entry for entry, _ in chosen]
             synonyms = {entry[0]: others for entry, others in chosen}
         current = ranked[:beam]
+    if refined and final_choice:  # the final choice compares the best entry with the beam's others
+        final_critical = scipy.special.ndtri(1 - 0.05 / max(1, beam - 1))
+        current = winner_first(current, activations, n_candidates, mode,
+                               lambda entry: auc_bound(entry[4], activations, final_critical, mode)
+                               - charge * (entry[1] - 1), beam, low)
     return [(formula, size, auc, n_pos, synonyms.get(formula, ())) for formula, size, auc, n_pos, _ in current]

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 import scipy.special
+import scipy.stats
 
-from core.spec_reference import auc_bound, pairwise_auc
+from core.spec_reference import auc_bound, pairwise_auc, ranks_above
 from invert_core import explain
 
 
@@ -122,17 +123,21 @@ class TestSpecificity:
 class TestCharge:
     def test_a_literal_must_raise_the_bound_by_min_gain(self):
         """`a & ~b` has a higher lower bound than `a` by less than 0.05 (derived from all pairs, c for 10
-        entries x 4 atoms x 2): min_gain 0.05 keeps `a`, min_gain 0 takes `a & ~b`, and selection_score is
-        the bound less 0.05 per extra literal."""
+        entries x 4 atoms x 2), and the samples between them (a & b) rank both below `a & ~b` and above
+        those outside `a`, so the final choice between the nested pair goes by the charged criterion:
+        min_gain 0.05 keeps `a`, min_gain 0 takes `a & ~b`, and selection_score is the bound less 0.05 per
+        extra literal."""
         rng = np.random.default_rng(3)
         n_samples = 2000
         a, b = rng.random(n_samples) < 0.3, rng.random(n_samples) < 0.1
-        activations = a + 1.2 * rng.normal(size=n_samples) - 1.0 * (a & b)
+        activations = a + 1.2 * rng.normal(size=n_samples) - 0.6 * (a & b)
         labels, names = np.stack([a, b], axis=1), ["a", "b"]
         critical = scipy.special.ndtri(1 - 0.05 / 80)
         bound_a = auc_bound(a, activations, critical)
         bound_refined = auc_bound(a & ~b, activations, critical)
         assert 0 < bound_refined - bound_a < 0.05  # the premise of this test, by brute force
+        doubled_ranks = 2 * scipy.stats.rankdata(activations)
+        assert ranks_above(doubled_ranks, a & ~b, a & b, 80) and ranks_above(doubled_ranks, a & b, ~a, 80)
         charged = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=0.05))
         free = _best(explain(activations[:, None], labels, names, length=2, max_fraction=0.6, min_gain=0))
         assert charged.formula.iloc[0] == "a"
