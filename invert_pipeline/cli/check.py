@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
-from invert_pipeline.regression import CHECKS, compare_runs
+from invert_pipeline.regression import CHECKS
 
 EXIT_REGRESSED = 1
 
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from invert_pipeline.regression import compare_runs
+
     regression = compare_runs(warehouse_file(args), args.run, args.against)
     for line in regression.lines():
         print(line)

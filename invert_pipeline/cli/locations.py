@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from invert_pipeline.warehouse import DEFAULT_DB_NAME
-from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, WAREHOUSE_FILE, Workspace
 
 WORKSPACE_HELP = "workspace folder (default %(default)s)"
 
@@ -23,7 +22,7 @@ def add_workspace_option(parser: argparse.ArgumentParser, *, positional: bool = 
 def add_warehouse_options(parser: argparse.ArgumentParser) -> None:
     """``--workspace`` and ``--db`` (the warehouse file, default ``<workspace>/warehouse.duckdb``)."""
     add_workspace_option(parser)
-    parser.add_argument("--db", default=None, help=f"warehouse file (default <workspace>/{DEFAULT_DB_NAME})")
+    parser.add_argument("--db", default=None, help=f"warehouse file (default <workspace>/{WAREHOUSE_FILE})")
 
 
 def warehouse_file(args: argparse.Namespace) -> Path:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
 from invert_pipeline.report_server import DEFAULT_PORT, REPORTS_URL_VARIABLE
-from invert_pipeline.warehouse import WarehouseError, resolve_run
 from invert_pipeline.workspace import Workspace
 
 
@@ -67,6 +66,8 @@ def serve_reports(reports_dir: Path, port: int) -> None:
 
 def _run_id(db_path: Path, reference: str) -> str:
     """The run id ``--run`` names (a run id or a model version), with the flag in the error."""
+    from invert_pipeline.warehouse import WarehouseError, resolve_run
+
     try:
         return resolve_run(db_path, reference)
     except WarehouseError as error:

@@ -17,8 +17,6 @@ from invert_pipeline.cli.locations import add_workspace_option
 from invert_pipeline.cli.prefect_settings import foreground_runs
 from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
 from invert_pipeline.runners import RUNNER_NAMES
-from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
-from invert_pipeline.warehouse.output import format_table
 
 CHANGES_SHOWN = 5
 
@@ -133,7 +131,8 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     warehouse's diff queries give without the neurons dead (the same activation on every image) in either run."""
     from invert_pipeline.events import MODEL_REGRESSED
     from invert_pipeline.regression import compare_runs
-    from invert_pipeline.warehouse import run_named_query
+    from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
+    from invert_pipeline.warehouse.output import format_table
 
     query = {"max_q_value": SIGNIFICANCE_LEVEL}
     print_significant_per_layer(db_path, runs)

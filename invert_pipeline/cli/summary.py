@@ -7,15 +7,13 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
-from invert_pipeline.warehouse.output import format_table
-
 OTHER_FINDINGS_SHOWN = 3
 
 
 def print_significant_per_layer(db_path: Path, runs: Mapping[str, str]) -> None:
     """One table: each layer's neuron count and, per run (label -> run id), its significant neurons."""
-    from invert_pipeline.warehouse import run_named_query
+    from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
+    from invert_pipeline.warehouse.output import format_table
 
     per_layer = None
     for label, run_id in runs.items():
