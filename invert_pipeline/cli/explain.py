@@ -188,7 +188,13 @@ def quiet_tracebacks() -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from invert_pipeline.cli.preflight import check_explain
+
     parameters = flow_parameters(args)
+    check_explain(  # every mistake found without running the pipeline ends the command here, before Prefect starts
+        ModelSpec(**parameters["model"]), parameters["layers"],
+        DatasetSpec(**parameters["dataset"]) if "dataset" in parameters else None, SearchParams(**parameters["search"]),
+    )
     from flows.explain_model import explain_model
     from invert_pipeline.findings import previous_version
 

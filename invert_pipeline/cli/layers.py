@@ -44,7 +44,7 @@ def run_layers(args: argparse.Namespace) -> int:
     loaded = load_model(spec)
     layers = list_layers(loaded.module, loaded.input_size)
     if args.match:
-        wanted = set(resolve_layers(loaded.module, args.match))
+        wanted = set(resolve_layers(loaded.module, args.match, flag="--match"))
         layers = [(name, shape) for name, shape in layers if name in wanted]
     rows = [(name, "x".join(map(str, shape)) or "scalar", str(neuron_count(shape))) for name, shape in layers]
     print(f"{loaded.name} (version {loaded.version}, weights {loaded.fingerprint[:12]}), "
