@@ -178,13 +178,25 @@ def _default_dataset(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def quiet_tracebacks() -> None:
-    """Show flow and task errors in the terminal as one line: tracebacks still reach the Prefect API.
+    """Show flow and task errors in the terminal once, as one line: the command prints the error a failed flow
+    ends with, so Prefect's records that repeat it are left out, and the others lose their tracebacks. All of
+    them still reach the Prefect API.
 
     Changes the root logger's handlers for the rest of the command; :func:`invert_pipeline.cli.main`
     puts them back when the command returns.
     """
     for handler in logging.getLogger().handlers:
         handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+        handler.addFilter(_not_a_repeated_failure)
+
+
+# How Prefect's run loggers repeat the exception a task or flow run failed with.
+_REPEATED_FAILURE = ("Finished in state Failed(", "Finished in state Crashed(", "Encountered exception during execution")
+
+
+def _not_a_repeated_failure(record: logging.LogRecord) -> bool:
+    """False for a Prefect record that repeats the error a failed run ends with (printed once by the command)."""
+    return not (record.name.startswith("prefect") and record.getMessage().startswith(_REPEATED_FAILURE))
 
 
 def run_explain(args: argparse.Namespace) -> int:
