@@ -334,7 +334,7 @@ class DamagedFileError(Exception):
         self.problem = problem
         super().__init__(
             f"{self.path}: {problem}. Run the pipeline again to recompute it (a damaged file counts as missing), "
-            "or list every damaged file of the workspace with `invert verify WORKSPACE`"
+            "or list every damaged file of the workspace with `invert verify --workspace WORKSPACE`"
         )
 
 

@@ -121,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
     for version in VERSIONS:
         print(f"  {version} alone  {results[version]['report']}")
-    print(f"  finished in {seconds_since_process_start():.0f} s (from the start of the process)")
+    print(f"  finished in {time.monotonic() - args.started_at:.0f} s (since the invert command started)")
     print_next_commands(args.workspace, run_ids[-1], compare_with=run_ids[0])
     return 0
 
@@ -166,9 +166,3 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     for line in regression.lines():
         print(f"  {'! ' if regression.regressed else ''}{line}")
 
-
-def seconds_since_process_start() -> float:
-    """Wall time since this process started (imports and Prefect's start-up included)."""
-    import psutil
-
-    return time.time() - psutil.Process().create_time()
