@@ -20,7 +20,12 @@ from invert_core.parameters import SEARCH_PARAMETERS
 from invert_pipeline.cli import layer_options
 from invert_pipeline.cli.locations import add_workspace_option
 from invert_pipeline.cli.prefect_settings import foreground_runs
-from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
+from invert_pipeline.cli.summary import (
+    print_next_commands,
+    print_significant_per_layer,
+    print_spurious_findings,
+    shown_path,
+)
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 
@@ -221,7 +226,7 @@ def run_explain(args: argparse.Namespace) -> int:
     print_spurious_findings(db_path, runs)
     print("\nWhere the results are")
     for name in ("manifest", "warehouse", "report"):
-        print(f"  {name:<10} {result[name]}")
+        print(f"  {name:<10} {shown_path(result[name])}")
     print_next_commands(args.workspace, result["run_id"], compare_with=previous_version(db_path, result["run_id"]))
     return 0
 

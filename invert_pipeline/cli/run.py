@@ -15,7 +15,12 @@ from pathlib import Path
 
 from invert_pipeline.cli.locations import add_workspace_option
 from invert_pipeline.cli.prefect_settings import foreground_runs
-from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
+from invert_pipeline.cli.summary import (
+    print_next_commands,
+    print_significant_per_layer,
+    print_spurious_findings,
+    shown_path,
+)
 from invert_pipeline.runners import RUNNER_NAMES
 
 CHANGES_SHOWN = 5
@@ -117,10 +122,10 @@ def run_demo(args: argparse.Namespace) -> int:
     db_path = Path(results[VERSIONS[-1]]["warehouse"])
     print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS)
     print("\nWhere the results are")
-    print(f"  warehouse  {db_path}")
-    print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
+    print(f"  warehouse  {shown_path(db_path)}")
+    print(f"  report     {shown_path(report)}   (v1 and v2 side by side, with what changed)")
     for version in VERSIONS:
-        print(f"  {version} alone  {results[version]['report']}")
+        print(f"  {version} alone  {shown_path(results[version]['report'])}")
     print(f"  finished in {time.monotonic() - args.started_at:.0f} s (since the invert command started)")
     print_next_commands(args.workspace, run_ids[-1], compare_with=run_ids[0])
     return 0
