@@ -91,13 +91,16 @@ def is_scripted(module: nn.Module) -> bool:
     return isinstance(module, torch.jit.ScriptModule)
 
 
-def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+def list_layers(
+    module: nn.Module, input_size: Sequence[int], *, size_from: str = "input_size"
+) -> list[tuple[str, tuple[int, ...]]]:
     """Every submodule with a tensor output, and its output shape for one input, then ``logits``.
 
     Parameters
     ----------
     module : the model, in eval mode.
     input_size : (C, H, W) of one input.
+    size_from : where ``input_size`` came from (a flag), named when the model refuses it.
 
     Returns
     -------
@@ -107,7 +110,7 @@ def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str,
     """
     names = [] if is_scripted(module) else [name for name, _ in module.named_modules() if name]
     with capture_outputs(module, names) as captured:
-        output = _dummy_forward(module, input_size)
+        output = _dummy_forward(module, input_size, size_from=size_from)
     shapes = [(name, tuple(captured[name].shape[1:])) for name in names if name in captured]
     return [*shapes, (OUTPUT_LAYER, tuple(output.shape[1:]))]
 

@@ -45,11 +45,11 @@ def check_model(model: ModelSpec, layers: Sequence[str]) -> list[str]:
         warnings.simplefilter("ignore", RandomWeightsWarning)
         loaded = load_model(model)
     resolved = resolve_layers(loaded.module, list(layers))
-    check_forward(loaded.module, loaded.input_size, size_from=_size_flag(model))
+    check_forward(loaded.module, loaded.input_size, size_from=size_flag(model))
     return resolved
 
 
-def _size_flag(model: ModelSpec) -> str:
+def size_flag(model: ModelSpec) -> str:
     """Where a model's input size comes from, as the flag that changes it."""
     if model.input_size is not None:
         return "--input-size"

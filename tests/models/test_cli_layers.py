@@ -45,3 +45,12 @@ def test_torchscript_file_lists_logits_and_says_what_works_instead(tmp_path, cap
     assert [line.split() for line in lines[2:3]] == [["logits", "3", "3"]]
     assert f"{path} is a TorchScript file" in lines[3]
     assert "--model pkg.module:factory" in lines[3] and "torch.save(model.state_dict(), path)" in lines[3]
+
+
+def test_an_input_size_the_model_refuses_names_the_flag_and_its_channels(capsys):
+    """--input-size 3 12 12 for a 1-channel model: one line naming the flag and the channels it takes."""
+    assert main(["layers", "model_factories:tiny_cnn", "--input-size", "3", "12", "12"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("invert layers: error: --input-size: the model fails on one input of shape "
+                                              "(1, 3, 12, 12) (")
+    assert "its first convolution 'conv1' takes 1 channels, not 3" in err
