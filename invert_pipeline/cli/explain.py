@@ -101,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "explain",
         help="explain the neurons of any model's layers on any dataset",
         description="Run the whole pipeline (dataset -> activations -> INVERT search -> warehouse -> report) "
-        "as the Prefect flow explain_model. Unchanged inputs are cache hits.",
+        "as the Prefect flow explain_model. Unchanged inputs are cache hits. The dataset, model, layers, input size "
+        "and LAYER=VALUE options are checked before Prefect starts: a mistake ends in one line naming the flag.",
     )
     add_pipeline_arguments(parser, model_required=True)
     parser.set_defaults(handler=run_explain)
@@ -204,14 +205,21 @@ def _not_a_repeated_failure(record: logging.LogRecord) -> bool:
     return not (record.name.startswith("prefect") and record.getMessage().startswith(_REPEATED_FAILURE))
 
 
-def run_explain(args: argparse.Namespace) -> int:
+def checked_flow_parameters(args: argparse.Namespace, **options: Any) -> dict[str, Any]:
+    """:func:`flow_parameters` (``options`` are its keyword arguments), once everything they name that can be
+    checked without running the pipeline is (:mod:`invert_pipeline.cli.preflight`): before Prefect starts."""
     from invert_pipeline.cli.preflight import check_explain
 
-    parameters = flow_parameters(args)
-    check_explain(  # every mistake found without running the pipeline ends the command here, before Prefect starts
+    parameters = flow_parameters(args, **options)
+    check_explain(
         ModelSpec(**parameters["model"]), parameters["layers"],
         DatasetSpec(**parameters["dataset"]) if "dataset" in parameters else None, SearchParams(**parameters["search"]),
     )
+    return parameters
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    parameters = checked_flow_parameters(args)
     from flows.explain_model import explain_model
     from invert_pipeline.findings import previous_version
 

@@ -25,10 +25,13 @@ print(json.dumps({"code": code, "prefect": "prefect" in sys.modules}))
 """
 
 
-def explain(tiny_problem, tmp_path, *arguments: str, dataset: str | None = None) -> tuple[dict, list[str]]:
-    """Run `invert explain` on the tiny problem with ``arguments`` added (later flags win); its answer and stderr lines."""
+def explain(
+    tiny_problem, tmp_path, *arguments: str, dataset: str | None = None, command_name: str = "explain"
+) -> tuple[dict, list[str]]:
+    """Run `invert explain` (or ``command_name``, which takes the same options) on the tiny problem with ``arguments``
+    added (later flags win); its answer and stderr lines."""
     command = [
-        "explain", "--dataset", dataset or str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
+        command_name, "--dataset", dataset or str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
         "--weights", str(tiny_problem.checkpoint_v1), "--layers", "conv1", "logits",
         "--workspace", str(tmp_path / "workspace"), *arguments,
     ]
@@ -82,3 +85,11 @@ def test_the_input_size_error_names_the_channels_the_model_takes(tiny_problem, t
     """A 1-channel model given 3-channel inputs: the message says how many channels its first convolution takes."""
     _, errors = explain(tiny_problem, tmp_path, "--input-size", "3", "12", "12")
     assert "its first convolution 'conv1.0' takes 1 channels, not 3" in errors[0]
+
+
+def test_serve_checks_its_deployments_options_before_prefect_starts(tiny_problem, tmp_path):
+    """`invert serve` refuses a layer the model lacks before it registers a deployment whose runs would all fail."""
+    answer, errors = explain(tiny_problem, tmp_path, "--layers", "conv9", command_name="serve")
+    assert answer == {"code": 2, "prefect": False}
+    assert errors == ["invert serve: error: --layers: the model has no layer 'conv9'; did you mean 'conv2' or 'conv1' "
+                      "or 'conv2.1'? `invert layers MODEL` lists every layer"]
