@@ -40,12 +40,7 @@ def explain_layers_stage(
         ``search_key``; ``layers``: layer -> {"explanations", "atomic_scores"} paths under
         ``<workspace>/search/<search_key>/``.
     """
-    unmatched = search.unmatched_layers(list(layer_dirs))
-    if unmatched:
-        raise ValueError(
-            f"search options were given for layer(s) {', '.join(map(repr, unmatched))} (LAYER=VALUE), which match "
-            f"none of the explained layers: {', '.join(layer_dirs)}"
-        )
+    search.check_layer_patterns(list(layer_dirs))
     activation_keys = {Path(folder).parent.name for folder in layer_dirs.values()}
     if len(activation_keys) != 1:
         raise ValueError(

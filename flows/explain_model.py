@@ -117,6 +117,11 @@ def explain_model(
         ``run_id``, and the paths of the ``manifest`` (``runs/<run_id>/run.json``), the
         ``warehouse`` file and the ``report``'s ``index.html``.
     """
+    if retrained is not None and not Path(retrained.checkpoint).is_file():
+        raise FileNotFoundError(
+            f"the model.retrained event's checkpoint {retrained.checkpoint!r} is not a file where this flow runs: "
+            "emit the event again (`invert notify-retrained --checkpoint PATH`) with a checkpoint this machine can read"
+        )
     started_at = utc_now()
     logger = get_run_logger()
     stated_changes = {} if retrained is None else retrained.stated_changes(model)

@@ -35,11 +35,12 @@ The embedded default is Fashion-MNIST (``fashion_mnist_spec``), shipped as Parqu
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,7 @@ from invert_pipeline.concepts import (
 from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.faults import fault_point
+from invert_pipeline.suggestions import close_names, did_you_mean
 from invert_pipeline.workspace import (
     DatasetFolder,
     Workspace,
@@ -125,9 +127,26 @@ def source_kind(path: str) -> SourceKind:
             (local / "state.json").is_file() and (local / "dataset_info.json").is_file()
         )
         return "saved" if saved else "folder"
+    siblings = _close_local_names(local)
     if path.startswith((".", "/", "~")) or local.suffix.lower() == ".parquet":
-        raise FileNotFoundError(f"--dataset {path!r} does not exist")
+        raise FileNotFoundError(
+            f"--dataset {path!r}: no such file or folder; {did_you_mean(local.name, siblings)}pass an existing path"
+        )
+    if siblings:  # a typo of a local name, not a hub name
+        raise FileNotFoundError(
+            f"--dataset {path!r}: no such file or folder in {local.absolute().parent}; "
+            f"{did_you_mean(local.name, siblings)}pass an existing path (a name that is close to no local file "
+            "or folder is read from the Hugging Face hub)"
+        )
     return "hub"
+
+
+def _close_local_names(local: Path) -> list[str]:
+    """The names in the folder of ``local`` (a path that does not exist) that look like its name: a typo's fix."""
+    folder = local.absolute().parent
+    if not folder.is_dir():
+        return []
+    return close_names(local.name, [entry.name for entry in folder.iterdir() if not entry.name.startswith(".")])
 
 
 def _resolved(spec: DatasetSpec) -> DatasetSpec:
@@ -154,7 +173,8 @@ def _missing_split(spec: DatasetSpec, available: list[str], where: str) -> Value
     """The error for a ``--split`` that ``where`` lacks: it names the split to pass when there is one."""
     fix = f"pass --split {available[0]}" if len(available) == 1 else "pass --split with one of them"
     return ValueError(
-        f"--split {spec.split!r} does not exist in {where} {spec.path!r}; its splits: {available}; {fix}"
+        f"--split {spec.split!r} does not exist in {where} {spec.path!r}; its splits: {available}; "
+        f"{did_you_mean(spec.split, available)}{fix}"
     )
 
 
@@ -167,13 +187,17 @@ def _load_hub_or_folder(spec: DatasetSpec) -> datasets.Dataset:
         available = datasets.get_dataset_split_names(spec.path, spec.name)
         raise _missing_split(spec, available, "dataset") from error
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
+        where = Path.cwd()
         if _offline():
             raise ConnectionError(
-                f"dataset {spec.path!r} is not in the local cache and the hub is offline (HF_DATASETS_OFFLINE / "
-                "HF_HUB_OFFLINE); pass a local path (a Parquet file or folder, an image folder, a save_to_disk "
-                "folder) or download it once online"
+                f"--dataset {spec.path!r} is no file or folder (from {where}), and no dataset in the local Hugging "
+                "Face cache while the hub is offline (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE); pass a local path (a Parquet "
+                "file or folder, an image folder, a save_to_disk folder) or download the dataset once online"
             ) from error
-        raise ConnectionError(f"dataset {spec.path!r} could not be loaded from the hub: {error}") from error
+        raise ConnectionError(
+            f"--dataset {spec.path!r} is no file or folder (from {where}), and the Hugging Face hub did not give it "
+            f"({' '.join(str(error).split())}); pass a local path or a hub name"
+        ) from error
 
 
 def _load_saved(spec: DatasetSpec) -> datasets.Dataset:
@@ -185,8 +209,26 @@ def _load_saved(spec: DatasetSpec) -> datasets.Dataset:
     return saved[spec.split]
 
 
+@contextlib.contextmanager
+def _no_progress_bars(kind: SourceKind) -> Iterator[None]:
+    """No "Downloading data" or "Generating split" bars while a local source loads (its files are not downloaded)."""
+    if kind == "hub" or datasets.are_progress_bars_disabled():
+        yield
+        return
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.enable_progress_bars()
+
+
 def _load_raw(spec: DatasetSpec) -> datasets.Dataset:
     kind = source_kind(spec.path)
+    with _no_progress_bars(kind):
+        return _load_kind(spec, kind)
+
+
+def _load_kind(spec: DatasetSpec, kind: SourceKind) -> datasets.Dataset:
     if kind == "parquet_file":
         return datasets.load_dataset("parquet", data_files={spec.split: spec.path}, split=spec.split)
     elif kind == "saved":
@@ -237,7 +279,8 @@ def _column(split: datasets.Dataset, requested: str | None, feature_type: type, 
     if requested is not None:
         if requested not in split.column_names:
             raise ValueError(
-                f"--{role}-column {requested!r} is not a column of the dataset; available columns: {split.column_names}"
+                f"--{role}-column {requested!r} is not a column of the dataset; "
+                f"{did_you_mean(requested, split.column_names)}its columns: {split.column_names}"
             )
         return requested
     found = [name for name, feature in split.features.items() if isinstance(feature, feature_type)]
@@ -275,14 +318,30 @@ def load_split(spec: DatasetSpec) -> datasets.Dataset:
     return _load_labelled(spec)[0]
 
 
+def check_dataset(spec: DatasetSpec) -> None:
+    """Load what ``spec`` names as :func:`prepare_dataset` does, preparing nothing: the first mistake of its
+    path, split, columns, class names, hierarchy or annotation files is raised (see :func:`load_split`)."""
+    spec = _resolved(spec)
+    split, _ = _load_labelled(spec)
+    _check_hierarchy_has_labels(spec, split_columns(split, spec)[1])
+
+
+def _check_hierarchy_has_labels(spec: DatasetSpec, label_column: str | None) -> None:
+    if spec.hierarchy is not None and label_column is None:
+        raise ValueError(
+            f"--hierarchy {spec.hierarchy!r} needs class labels, but the dataset has no label column: name it with "
+            "--label-column"
+        )
+
+
 def _load_labelled(spec: DatasetSpec) -> tuple[datasets.Dataset, ClassNamesFrom | None]:
     """:func:`load_split`, and where its class list came from (``None``: no label column)."""
     split = _with_folder_labels(_load_raw(spec), spec)
     missing = [column for column in spec.attribute_columns if column not in split.column_names]
     if missing:
         raise ValueError(
-            f"--attribute-column {', '.join(map(repr, missing))}: not a column of the dataset; available columns: "
-            f"{split.column_names}"
+            f"--attribute-column {', '.join(map(repr, missing))}: not a column of the dataset; "
+            f"{did_you_mean(missing[0], split.column_names)}its columns: {split.column_names}"
         )
     image_column, label_column = split_columns(split, spec)
     if not isinstance(split.features[image_column], datasets.Image):
@@ -422,11 +481,7 @@ def build_concepts(spec: DatasetSpec, split: datasets.Dataset, label_column: str
         hierarchy = None if spec.hierarchy is None else load_hierarchy(spec.hierarchy)
         classes, edges = class_concepts(class_index, split.features[label_column].names, hierarchy, spec.hierarchy)
         groups.append((f"the classes of {label_column!r} and their hierarchy", classes))
-    elif spec.hierarchy is not None:
-        raise ValueError(
-            f"--hierarchy {spec.hierarchy!r} needs class labels, but the dataset has no label column: name it with "
-            "--label-column"
-        )
+    _check_hierarchy_has_labels(spec, label_column)
     if spec.attribute_columns:
         table = split.select_columns(list(spec.attribute_columns)).with_format("arrow")[sample_ids]
         for concept in attribute_concepts(table):

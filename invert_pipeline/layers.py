@@ -17,7 +17,6 @@ A neuron is (layer, index). Outputs become ``[N, K]`` neurons by :func:`to_neuro
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from torch import nn
 
 from invert_pipeline.models import LoadedModel, load_model
 from invert_pipeline.specs import ModelSpec
+from invert_pipeline.suggestions import did_you_mean
 
 OUTPUT_LAYER = "logits"
 INFLUENCE_SCHEMA = pa.schema(
@@ -91,13 +91,16 @@ def is_scripted(module: nn.Module) -> bool:
     return isinstance(module, torch.jit.ScriptModule)
 
 
-def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+def list_layers(
+    module: nn.Module, input_size: Sequence[int], *, size_from: str = "input_size"
+) -> list[tuple[str, tuple[int, ...]]]:
     """Every submodule with a tensor output, and its output shape for one input, then ``logits``.
 
     Parameters
     ----------
     module : the model, in eval mode.
     input_size : (C, H, W) of one input.
+    size_from : where ``input_size`` came from (a flag), named when the model refuses it.
 
     Returns
     -------
@@ -107,16 +110,16 @@ def list_layers(module: nn.Module, input_size: Sequence[int]) -> list[tuple[str,
     """
     names = [] if is_scripted(module) else [name for name, _ in module.named_modules() if name]
     with capture_outputs(module, names) as captured:
-        output = _dummy_forward(module, input_size)
+        output = _dummy_forward(module, input_size, size_from=size_from)
     shapes = [(name, tuple(captured[name].shape[1:])) for name in names if name in captured]
     return [*shapes, (OUTPUT_LAYER, tuple(output.shape[1:]))]
 
 
-def resolve_layers(module: nn.Module, patterns: Sequence[str]) -> list[str]:
+def resolve_layers(module: nn.Module, patterns: Sequence[str], *, flag: str = "--layers") -> list[str]:
     """Layer names matching exact names or globs (``"layer4.*"``, fnmatch), in first-match order.
 
     A glob's matches come in ``named_modules`` order; duplicates are dropped. ``"logits"`` is the
-    model output.
+    model output. ``flag`` is the command-line option the messages name.
 
     Raises
     ------
@@ -132,14 +135,13 @@ def resolve_layers(module: nn.Module, patterns: Sequence[str]) -> list[str]:
         if _GLOB_CHARACTERS & set(pattern):
             matches = [name for name in available if fnmatch.fnmatchcase(name, pattern)]
             if not matches:
-                raise ValueError(f"layer glob {pattern!r} matches no layer; layers: {_summary(available)}")
+                raise ValueError(f"{flag}: the glob {pattern!r} matches no layer; layers: {_summary(available)}")
         elif pattern in available:
             matches = [pattern]
         else:
-            close = difflib.get_close_matches(pattern, available, n=5, cutoff=0.6)
             raise ValueError(
-                f"unknown layer {pattern!r}; close matches: {', '.join(close) or 'none'} "
-                "(`invert layers MODEL` lists every layer)"
+                f"{flag}: the model has no layer {pattern!r}; {did_you_mean(pattern, available)}"
+                "`invert layers MODEL` lists every layer"
             )
         resolved.update(dict.fromkeys(matches))
     if is_scripted(module) and list(resolved) != [OUTPUT_LAYER]:
@@ -148,6 +150,19 @@ def resolve_layers(module: nn.Module, patterns: Sequence[str]) -> list[str]:
             f"model (its submodules take no hooks): only {OUTPUT_LAYER!r} is available"
         )
     return list(resolved)
+
+
+def check_forward(module: nn.Module, input_size: Sequence[int], *, size_from: str) -> None:
+    """Run one input of ``input_size`` (C, H, W) through ``module``; ``size_from``, the flag that sets the
+    size, is what the error names when the model refuses it.
+
+    Raises
+    ------
+    ValueError
+        One line: the flag, the shape, torch's reason and, when the model's first convolution takes
+        other channels, how many.
+    """
+    _dummy_forward(module, input_size, size_from=size_from)
 
 
 def to_neurons(
@@ -256,8 +271,9 @@ def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a is b or (a.shape == b.shape and torch.equal(a, b))
 
 
-def _dummy_forward(module: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
-    """Output tensor of the model for one random input ``[1, *input_size]`` (seeded, no grad)."""
+def _dummy_forward(module: nn.Module, input_size: Sequence[int], *, size_from: str = "input_size") -> torch.Tensor:
+    """Output tensor of the model for one random input ``[1, *input_size]`` (seeded, no grad); ``size_from``
+    names where the size came from in the error."""
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     generator = torch.Generator().manual_seed(_DUMMY_SEED)
@@ -267,8 +283,9 @@ def _dummy_forward(module: nn.Module, input_size: Sequence[int]) -> torch.Tensor
             output = output_tensor(module(dummy))
     except RuntimeError as error:
         raise ValueError(
-            f"the model fails on an input of shape {tuple(dummy.shape)} ({str(error).splitlines()[0]}); "
-            "check input_size, the (C, H, W) of one input"
+            f"{size_from}: the model fails on one input of shape {tuple(dummy.shape)} "
+            f"({str(error).splitlines()[0]}){_channels_hint(module, input_size)}; pass the (C, H, W) of one input "
+            "the model takes"
         ) from error
     if output is None:
         raise ValueError(
@@ -276,6 +293,16 @@ def _dummy_forward(module: nn.Module, input_size: Sequence[int]) -> torch.Tensor
             f"input of shape {tuple(dummy.shape)}"
         )
     return output
+
+
+def _channels_hint(module: nn.Module, input_size: Sequence[int]) -> str:
+    """``"; its first convolution 'conv' takes 3 channels"`` when it takes other channels than ``input_size``'s."""
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.modules.conv._ConvNd):
+            if layer.in_channels == input_size[0]:
+                return ""
+            return f"; its first convolution {name!r} takes {layer.in_channels} channels, not {input_size[0]}"
+    return ""
 
 
 def _summary(names: list[str], limit: int = 20) -> str:

@@ -32,7 +32,6 @@ factory returns) loads with a :class:`RandomWeightsWarning`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import threading
@@ -49,6 +48,7 @@ from torchvision.transforms import functional as TF
 
 from invert_pipeline.model_sources import is_import_path
 from invert_pipeline.specs import ModelSpec
+from invert_pipeline.suggestions import did_you_mean
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 DEFAULT_INPUT_SIZE = (3, 224, 224)
@@ -137,8 +137,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     else:
         raise ValueError(
             f"--model {spec.source!r} is not a torchvision architecture, an import path "
-            "'package.module:factory' or an existing TorchScript file. "
-            f"Close torchvision names: {_close(spec.source, torchvision.models.list_models())}"
+            f"'package.module:factory' or an existing TorchScript file; "
+            f"{did_you_mean(spec.source, torchvision.models.list_models())}pass one of those"
         )
     module.eval()
     custom = _custom_preprocess(spec) if transforms is None and spec.preprocess is not None else None
@@ -192,7 +192,7 @@ def import_object(path: str, *, field: str) -> object:
         public = [name for name in dir(module) if not name.startswith("_")]
         raise ImportError(
             f"{field} {path!r}: module {module_name!r} has no attribute {attribute!r}; "
-            f"close names: {_close(attribute, public)}"
+            f"{did_you_mean(attribute, public).strip() or 'its names: ' + (', '.join(public[:20]) or 'none')}"
         ) from None
 
 
@@ -218,7 +218,7 @@ def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preproce
         state_dict = _read_checkpoint(_checkpoint_path(spec.weights))
         _load_state_dict(module, state_dict, spec.weights)
         version = Path(spec.weights).name
-    return module, spec.source.split(":", 1)[1], version, None
+    return module, spec.source.split(":", 1)[0], version, None  # named after its module, not `build`
 
 
 def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
@@ -442,7 +442,3 @@ def _pil_mode(channels: int) -> str:
 def _looks_like_path(weights: str) -> bool:
     return "/" in weights or "\\" in weights or weights.endswith(CHECKPOINT_SUFFIXES) or Path(weights).exists()
 
-
-def _close(word: str, options: list[str]) -> str:
-    matches = difflib.get_close_matches(word, options, n=5, cutoff=0.5)
-    return ", ".join(matches) if matches else "none"

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invert_pipeline.findings import Finding, changes_since, spurious_findings
+if TYPE_CHECKING:  # the findings read the warehouse (DuckDB), imported when runs are compared
+    from invert_pipeline.findings import Finding
 
 CHECKS = ("spurious", "logits", "lost")
 
@@ -73,6 +75,8 @@ class Regression:
 
 def compare_runs(db_path: str | Path, run: str, against: str) -> Regression:
     """Compare the run ``run`` with the earlier run ``against`` (run ids or model versions) on every check."""
+    from invert_pipeline.findings import changes_since, spurious_findings
+
     before = {_same_finding(found) for found in spurious_findings(db_path, against)}
     changes = changes_since(db_path, against, run)
     return Regression(

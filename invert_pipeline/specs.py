@@ -200,6 +200,18 @@ class SearchParams(BaseModel):
             if not any(fnmatch.fnmatchcase(layer, pattern) for layer in layers)
         ]
 
+    def check_layer_patterns(self, layers: Sequence[str]) -> None:
+        """Raise naming the ``per_layer`` keys (``--length LAYER=VALUE``) that match none of ``layers``."""
+        from invert_pipeline.suggestions import did_you_mean
+
+        unmatched = self.unmatched_layers(layers)
+        if unmatched:
+            raise ValueError(
+                f"search options were given for layer(s) {', '.join(map(repr, unmatched))} (LAYER=VALUE), which match "
+                f"none of the explained layers: {', '.join(layers)}; {did_you_mean(unmatched[0], layers)}"
+                "name one of them or a glob before '='"
+            )
+
     def _updated(self, update: dict[str, Any]) -> "SearchParams":
         """These parameters with ``update`` applied and no ``per_layer``, validated."""
         return SearchParams(**{**self.model_dump(exclude={"per_layer"}), **update})

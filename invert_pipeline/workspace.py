@@ -33,12 +33,13 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from invert_pipeline.faults import fault_point
 from invert_pipeline.temporaries import remove_orphaned, temporary_name
+
+if TYPE_CHECKING:  # pyarrow is imported where Parquet is read or written: `invert --help` needs none of it
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +287,8 @@ def atomic_write_parquet(
 
     ``write_options`` go to :func:`pyarrow.parquet.write_table` (``compression``, ``row_group_size``...).
     """
+    import pyarrow.parquet as pq
+
     with atomic_path(path, record=record) as temporary:
         pq.write_table(table, temporary, **write_options)
     return Path(path)
@@ -331,7 +334,7 @@ class DamagedFileError(Exception):
         self.problem = problem
         super().__init__(
             f"{self.path}: {problem}. Run the pipeline again to recompute it (a damaged file counts as missing), "
-            "or list every damaged file of the workspace with `invert verify WORKSPACE`"
+            "or list every damaged file of the workspace with `invert verify --workspace WORKSPACE`"
         )
 
 
@@ -373,6 +376,9 @@ def read_verified_bytes(path: str | os.PathLike) -> bytes:
 
 def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
     """A verified Parquet file of the workspace (``columns`` only, if given)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     data = read_verified_bytes(path)
     try:
         return pq.read_table(pa.BufferReader(data), columns=None if columns is None else list(columns))

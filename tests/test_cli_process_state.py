@@ -46,10 +46,12 @@ def test_environment_and_logging_are_restored_after_a_failing_command(monkeypatc
     monkeypatch.setattr(explain, "run_explain", command)
     handlers = list(logging.getLogger().handlers)
     formatters = [handler.formatter for handler in handlers]
+    filters = [list(handler.filters) for handler in handlers]
     before = dict(os.environ)
     assert main(["explain", "--model", "resnet18", "--layers", "fc"]) == 2
     assert "the command failed" in capsys.readouterr().err
     assert seen["formatter"] is not formatters[handlers.index(root_handler)]  # quieted while it ran
     assert logging.getLogger().handlers == handlers
     assert [handler.formatter for handler in handlers] == formatters
+    assert [handler.filters for handler in handlers] == filters
     assert dict(os.environ) == before

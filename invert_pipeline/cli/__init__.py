@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 
 from invert_pipeline.cli.guard import guard_descendants
 from invert_pipeline.cli.prefect_settings import set_default_settings, startup_timeout_advice
@@ -44,9 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names; its exit status. The environment and the root logger's handlers are
-    restored on return (:mod:`invert_pipeline.cli.process_state`)."""
+    restored on return (:mod:`invert_pipeline.cli.process_state`). ``args.started_at`` is the command's start
+    (``time.monotonic()``), which "finished in" counts from."""
+    started_at = time.monotonic()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started_at = started_at
     with restored_process_state():
         return _run_command(args)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
-from invert_pipeline.regression import CHECKS, compare_runs
+from invert_pipeline.cli.locations import add_warehouse_options, run_id_of, warehouse_file
+from invert_pipeline.regression import CHECKS
 
 EXIT_REGRESSED = 1
 
@@ -33,7 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    regression = compare_runs(warehouse_file(args), args.run, args.against)
+    from invert_pipeline.regression import compare_runs
+
+    db_path = warehouse_file(args)
+    for flag, reference in (("--run", args.run), ("--against", args.against)):
+        run_id_of(db_path, reference, flag)  # a run missing from the warehouse is named with its flag
+    regression = compare_runs(db_path, args.run, args.against)
     for line in regression.lines():
         print(line)
     failed = regression.failed(args.fail_on or ["spurious"])

@@ -20,7 +20,12 @@ from invert_core.parameters import SEARCH_PARAMETERS
 from invert_pipeline.cli import layer_options
 from invert_pipeline.cli.locations import add_workspace_option
 from invert_pipeline.cli.prefect_settings import foreground_runs
-from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
+from invert_pipeline.cli.summary import (
+    print_next_commands,
+    print_significant_per_layer,
+    print_spurious_findings,
+    shown_path,
+)
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
 
@@ -96,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "explain",
         help="explain the neurons of any model's layers on any dataset",
         description="Run the whole pipeline (dataset -> activations -> INVERT search -> warehouse -> report) "
-        "as the Prefect flow explain_model. Unchanged inputs are cache hits.",
+        "as the Prefect flow explain_model. Unchanged inputs are cache hits. The dataset, model, layers, input size "
+        "and LAYER=VALUE options are checked before Prefect starts: a mistake ends in one line naming the flag.",
     )
     add_pipeline_arguments(parser, model_required=True)
     parser.set_defaults(handler=run_explain)
@@ -178,17 +184,42 @@ def _default_dataset(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def quiet_tracebacks() -> None:
-    """Show flow and task errors in the terminal as one line: tracebacks still reach the Prefect API.
+    """Show flow and task errors in the terminal once, as one line: the command prints the error a failed flow
+    ends with, so Prefect's records that repeat it are left out, and the others lose their tracebacks. All of
+    them still reach the Prefect API.
 
     Changes the root logger's handlers for the rest of the command; :func:`invert_pipeline.cli.main`
     puts them back when the command returns.
     """
     for handler in logging.getLogger().handlers:
         handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+        handler.addFilter(_not_a_repeated_failure)
+
+
+# How Prefect's run loggers repeat the exception a task or flow run failed with.
+_REPEATED_FAILURE = ("Finished in state Failed(", "Finished in state Crashed(", "Encountered exception during execution")
+
+
+def _not_a_repeated_failure(record: logging.LogRecord) -> bool:
+    """False for a Prefect record that repeats the error a failed run ends with (printed once by the command)."""
+    return not (record.name.startswith("prefect") and record.getMessage().startswith(_REPEATED_FAILURE))
+
+
+def checked_flow_parameters(args: argparse.Namespace, **options: Any) -> dict[str, Any]:
+    """:func:`flow_parameters` (``options`` are its keyword arguments), once everything they name that can be
+    checked without running the pipeline is (:mod:`invert_pipeline.cli.preflight`): before Prefect starts."""
+    from invert_pipeline.cli.preflight import check_explain
+
+    parameters = flow_parameters(args, **options)
+    check_explain(
+        ModelSpec(**parameters["model"]), parameters["layers"],
+        DatasetSpec(**parameters["dataset"]) if "dataset" in parameters else None, SearchParams(**parameters["search"]),
+    )
+    return parameters
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    parameters = flow_parameters(args)
+    parameters = checked_flow_parameters(args)
     from flows.explain_model import explain_model
     from invert_pipeline.findings import previous_version
 
@@ -203,7 +234,7 @@ def run_explain(args: argparse.Namespace) -> int:
     print_spurious_findings(db_path, runs)
     print("\nWhere the results are")
     for name in ("manifest", "warehouse", "report"):
-        print(f"  {name:<10} {result[name]}")
+        print(f"  {name:<10} {shown_path(result[name])}")
     print_next_commands(args.workspace, result["run_id"], compare_with=previous_version(db_path, result["run_id"]))
     return 0
 

@@ -36,15 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_layers(args: argparse.Namespace) -> int:
+    from invert_pipeline.cli.preflight import size_flag
     from invert_pipeline.layers import is_scripted, list_layers, resolve_layers
     from invert_pipeline.models import load_model
 
     fields = ("weights", "name", "version", "preprocess", "input_size")
     spec = ModelSpec(source=args.model, **{field: getattr(args, field) for field in fields if getattr(args, field)})
     loaded = load_model(spec)
-    layers = list_layers(loaded.module, loaded.input_size)
+    layers = list_layers(loaded.module, loaded.input_size, size_from=size_flag(spec))
     if args.match:
-        wanted = set(resolve_layers(loaded.module, args.match))
+        wanted = set(resolve_layers(loaded.module, args.match, flag="--match"))
         layers = [(name, shape) for name, shape in layers if name in wanted]
     rows = [(name, "x".join(map(str, shape)) or "scalar", str(neuron_count(shape))) for name, shape in layers]
     print(f"{loaded.name} (version {loaded.version}, weights {loaded.fingerprint[:12]}), "

@@ -6,26 +6,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from invert_pipeline.warehouse import DEFAULT_DB_NAME
-from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
+from invert_pipeline.workspace import DEFAULT_WORKSPACE, WAREHOUSE_FILE, Workspace
 
 WORKSPACE_HELP = "workspace folder (default %(default)s)"
 
 
-def add_workspace_option(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
-    """``--workspace`` (or, with ``positional``, an optional ``workspace`` argument), defaulting to the
-    default workspace."""
-    name = "workspace" if positional else "--workspace"
-    extra = {"nargs": "?"} if positional else {}
-    parser.add_argument(name, default=str(DEFAULT_WORKSPACE), help=WORKSPACE_HELP, **extra)
+def add_workspace_option(parser: argparse.ArgumentParser) -> None:
+    """``--workspace``, defaulting to the default workspace: the one way every command takes a workspace."""
+    parser.add_argument("--workspace", default=str(DEFAULT_WORKSPACE), help=WORKSPACE_HELP)
 
 
 def add_warehouse_options(parser: argparse.ArgumentParser) -> None:
     """``--workspace`` and ``--db`` (the warehouse file, default ``<workspace>/warehouse.duckdb``)."""
     add_workspace_option(parser)
-    parser.add_argument("--db", default=None, help=f"warehouse file (default <workspace>/{DEFAULT_DB_NAME})")
+    parser.add_argument("--db", default=None, help=f"warehouse file (default <workspace>/{WAREHOUSE_FILE})")
 
 
 def warehouse_file(args: argparse.Namespace) -> Path:
     """The warehouse file of a command's ``--db`` and ``--workspace`` options."""
     return Path(args.db) if args.db else Workspace(args.workspace).warehouse
+
+
+def run_id_of(db_path: Path, reference: str, flag: str) -> str:
+    """The run id ``reference`` (a run id or a model version) names in the warehouse; the error names ``flag``."""
+    from invert_pipeline.warehouse import WarehouseError, resolve_run
+
+    try:
+        return resolve_run(db_path, reference)
+    except WarehouseError as error:
+        raise WarehouseError(f"{flag} {reference!r}: {error}") from None

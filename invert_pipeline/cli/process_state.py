@@ -17,11 +17,12 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def restored_process_state() -> Iterator[None]:
-    """On exit, restore ``os.environ`` and the root logger's handlers and their formatters as on entry."""
+    """On exit, restore ``os.environ`` and the root logger's handlers, their formatters and filters as on entry."""
     environment = dict(os.environ)
     root = logging.getLogger()
     handlers = list(root.handlers)
     formatters = [handler.formatter for handler in handlers]
+    filters = [list(handler.filters) for handler in handlers]
     try:
         yield
     finally:
@@ -31,5 +32,6 @@ def restored_process_state() -> Iterator[None]:
             if os.environ.get(key) != value:
                 os.environ[key] = value
         root.handlers[:] = handlers
-        for handler, formatter in zip(handlers, formatters, strict=True):
+        for handler, formatter, kept in zip(handlers, formatters, filters, strict=True):
             handler.setFormatter(formatter)
+            handler.filters[:] = kept

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
+from invert_pipeline.cli.locations import add_warehouse_options, run_id_of, warehouse_file
 from invert_pipeline.report_server import DEFAULT_PORT, REPORTS_URL_VARIABLE
-from invert_pipeline.warehouse import WarehouseError, resolve_run
 from invert_pipeline.workspace import Workspace
 
 
@@ -44,7 +43,7 @@ def run_report(args: argparse.Namespace) -> int:
         from invert_pipeline.report.writer import write_report
 
         db_path = warehouse_file(args)
-        run_ids = [_run_id(db_path, reference) for reference in args.runs]
+        run_ids = [run_id_of(db_path, reference, "--run") for reference in args.runs]
         out_dir = Path(args.out) if args.out else workspace.report_dir(run_ids)
         index = write_report(db_path, workspace.root, run_ids, out_dir)
         print(f"report: {index.resolve()}", flush=True)
@@ -64,10 +63,3 @@ def serve_reports(reports_dir: Path, port: int) -> None:
         print(f"serving {reports_dir.resolve()} on http://{host}:{bound}/ (Ctrl-C stops)", flush=True)
         server.serve_forever()
 
-
-def _run_id(db_path: Path, reference: str) -> str:
-    """The run id ``--run`` names (a run id or a model version), with the flag in the error."""
-    try:
-        return resolve_run(db_path, reference)
-    except WarehouseError as error:
-        raise WarehouseError(f"--run {reference!r}: {error}") from None

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from invert_pipeline.cli.locations import add_workspace_option
 from invert_pipeline.cli.prefect_settings import foreground_runs
-from invert_pipeline.cli.summary import print_next_commands, print_significant_per_layer, print_spurious_findings
+from invert_pipeline.cli.summary import (
+    print_next_commands,
+    print_significant_per_layer,
+    print_spurious_findings,
+    shown_path,
+)
 from invert_pipeline.runners import RUNNER_NAMES
-from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
-from invert_pipeline.warehouse.output import format_table
 
 CHANGES_SHOWN = 5
 
@@ -119,11 +122,11 @@ def run_demo(args: argparse.Namespace) -> int:
     db_path = Path(results[VERSIONS[-1]]["warehouse"])
     print_summary(db_path, dict(zip(VERSIONS, run_ids, strict=True)), PLANTED_CLASS)
     print("\nWhere the results are")
-    print(f"  warehouse  {db_path}")
-    print(f"  report     {report}   (v1 and v2 side by side, with what changed)")
+    print(f"  warehouse  {shown_path(db_path)}")
+    print(f"  report     {shown_path(report)}   (v1 and v2 side by side, with what changed)")
     for version in VERSIONS:
-        print(f"  {version} alone  {results[version]['report']}")
-    print(f"  finished in {seconds_since_process_start():.0f} s (from the start of the process)")
+        print(f"  {version} alone  {shown_path(results[version]['report'])}")
+    print(f"  finished in {time.monotonic() - args.started_at:.0f} s (since the invert command started)")
     print_next_commands(args.workspace, run_ids[-1], compare_with=run_ids[0])
     return 0
 
@@ -133,7 +136,8 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     warehouse's diff queries give without the neurons dead (the same activation on every image) in either run."""
     from invert_pipeline.events import MODEL_REGRESSED
     from invert_pipeline.regression import compare_runs
-    from invert_pipeline.warehouse import run_named_query
+    from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
+    from invert_pipeline.warehouse.output import format_table
 
     query = {"max_q_value": SIGNIFICANCE_LEVEL}
     print_significant_per_layer(db_path, runs)
@@ -167,9 +171,3 @@ def print_summary(db_path: Path, runs: dict[str, str], planted_class: str) -> No
     for line in regression.lines():
         print(f"  {'! ' if regression.regressed else ''}{line}")
 
-
-def seconds_since_process_start() -> float:
-    """Wall time since this process started (imports and Prefect's start-up included)."""
-    import psutil
-
-    return time.time() - psutil.Process().create_time()

@@ -8,7 +8,7 @@ from pathlib import Path
 from invert_pipeline.cli.explain import (
     MODEL_OPTIONS,
     add_pipeline_arguments,
-    flow_parameters,
+    checked_flow_parameters,
     quiet_tracebacks,
     validated_spec,
 )
@@ -65,9 +65,9 @@ def run_serve(args: argparse.Namespace) -> int:
         from invert_pipeline.demo.specs import DEMO_LAYERS, DEMO_SEARCH, model_spec
 
         demo = {"model": model_spec("v2"), "dataset": probe_spec(), "search": DEMO_SEARCH}
-        parameters = flow_parameters(args, defaults=demo, layers=DEMO_LAYERS)
+        parameters = checked_flow_parameters(args, defaults=demo, layers=DEMO_LAYERS)
     else:
-        parameters = flow_parameters(args)
+        parameters = checked_flow_parameters(args)
     from prefect import serve
 
     from flows.serving import DEFAULT_CRON, DEFAULT_DEPLOYMENT_NAME, build_deployments

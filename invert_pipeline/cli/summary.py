@@ -7,15 +7,19 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL
-from invert_pipeline.warehouse.output import format_table
-
 OTHER_FINDINGS_SHOWN = 3
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as the results list shows it: relative to the current folder when it lies inside it."""
+    absolute = Path(path).resolve()
+    return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) else str(absolute)
 
 
 def print_significant_per_layer(db_path: Path, runs: Mapping[str, str]) -> None:
     """One table: each layer's neuron count and, per run (label -> run id), its significant neurons."""
-    from invert_pipeline.warehouse import run_named_query
+    from invert_pipeline.warehouse import SIGNIFICANCE_LEVEL, run_named_query
+    from invert_pipeline.warehouse.output import format_table
 
     per_layer = None
     for label, run_id in runs.items():

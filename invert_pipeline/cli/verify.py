@@ -1,6 +1,6 @@
 """``invert verify``: check every file of a workspace against the digest recorded when it was written.
 
-invert verify [WORKSPACE]
+invert verify [--workspace WORKSPACE]
 """
 
 from __future__ import annotations
@@ -20,13 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reports) holds the bytes written: the size and sha256 recorded beside it when it was written. Lists the "
         "damaged files (exit code 1); the next run recomputes them, as it treats a damaged file as missing.",
     )
-    add_workspace_option(parser, positional=True)
+    add_workspace_option(parser)
+    # Earlier versions took the workspace as a positional argument: say how every command takes it now.
+    parser.add_argument("positional_workspace", nargs="?", default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if args.positional_workspace is not None:
+        raise ValueError(
+            f"give the workspace as --workspace {args.positional_workspace} (every command takes it so)"
+        )
     if not Path(args.workspace).is_dir():
-        raise FileNotFoundError(f"workspace {args.workspace!r} is not a folder: pass the --workspace of the runs to check")
+        raise FileNotFoundError(f"--workspace {args.workspace!r} is not a folder: pass the --workspace of the runs to check")
     damaged = damaged_files(args.workspace)
     for path, problem in damaged.items():
         print(f"damaged: {path}: {problem}")

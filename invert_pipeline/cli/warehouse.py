@@ -15,15 +15,11 @@ import sys
 import textwrap
 
 from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
-from invert_pipeline.warehouse import (
-    DEFAULT_WAIT_S,
-    list_queries,
-    load_run,
-    rebuild,
-    run_named_query,
-    run_sql,
-)
-from invert_pipeline.warehouse.output import OUTPUT_FORMATS, render, write_result
+
+# The warehouse's own values (invert_pipeline.warehouse.output.OUTPUT_FORMATS, .connection.DEFAULT_WAIT_S),
+# repeated so that building the parser imports no DuckDB or pyarrow; tests/test_cli_startup.py keeps them equal.
+OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+DEFAULT_WAIT_S = 30.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,6 +114,8 @@ def _query(args: argparse.Namespace) -> int:
         if key in params:
             raise ValueError(f"--param {key} is given twice")
         params[key] = value
+    from invert_pipeline.warehouse import run_named_query
+
     table = run_named_query(
         warehouse_file(args),
         args.name,
@@ -130,6 +128,8 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
+    from invert_pipeline.warehouse import run_sql
+
     table = run_sql(
         warehouse_file(args),
         args.sql,
@@ -141,6 +141,8 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _emit(table, args: argparse.Namespace) -> int:
+    from invert_pipeline.warehouse.output import render, write_result
+
     if args.output:
         write_result(table, args.format, args.output)
         print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
@@ -150,6 +152,8 @@ def _emit(table, args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from invert_pipeline.warehouse import load_run
+
     db_path = warehouse_file(args)
     if load_run(db_path, args.workspace, args.run_id, wait_s=args.wait):
         print(f"loaded run {args.run_id} into {db_path}")
@@ -159,6 +163,8 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    from invert_pipeline.warehouse import rebuild
+
     db_path = warehouse_file(args)
     result = rebuild(db_path, args.workspace, wait_s=args.wait)
     print(f"rebuilt {db_path} from {len(result.loaded)} run(s): {', '.join(result.loaded) or 'none'}")
@@ -168,6 +174,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _query_listing() -> str:
+    from invert_pipeline.warehouse import list_queries
+
     blocks = []
     for query in list_queries():
         lines = [query.name]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from invert_pipeline.suggestions import did_you_mean
 from invert_pipeline.warehouse.errors import WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -85,7 +86,7 @@ def get_query(name: str) -> NamedQuery:
     queries = {query.name: query for query in list_queries()}
     if name not in queries:
         raise WarehouseError(
-            f"no named query {name!r}; known queries: {', '.join(queries)} (see `invert query --list`)"
+            f"no named query {name!r}; {did_you_mean(name, queries)}known queries: {', '.join(queries)} (see `invert query --list`)"
         )
     return queries[name]
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import duckdb
 import pyarrow as pa
 
+from invert_pipeline.suggestions import did_you_mean
 from invert_pipeline.warehouse.access import FileAccess, explain_refusal, file_access
 from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, get_query
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, read_connection
@@ -202,8 +203,9 @@ def _resolve_run(connection: duckdb.DuckDBPyConnection, reference: str) -> str:
     if not rows:
         runs = connection.execute("select run_id, model_version from runs order by run_id").fetchall()
         listing = ", ".join(f"{run_id} (version {version})" for run_id, version in runs) or "none"
+        known = sorted({name for row in runs for name in row if name})
         raise WarehouseError(
-            f"no run with id or model version {reference!r}; runs in the warehouse: {listing}"
+            f"no run with id or model version {reference!r}; {did_you_mean(reference, known)}runs in the warehouse: {listing}"
         )
     return rows[0][0]
 

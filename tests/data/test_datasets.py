@@ -414,7 +414,7 @@ class TestPrepare:
 class TestErrors:
     def test_hub_dataset_offline(self) -> None:
         """A hub name that is not cached while offline says so and suggests a local path."""
-        with pytest.raises(ConnectionError, match="'no-such-org/no-such-dataset' is not in the local cache and the hub is offline.*pass a local path"):
+        with pytest.raises(ConnectionError, match="--dataset 'no-such-org/no-such-dataset' is no file or folder .*no dataset in the local Hugging Face cache while the hub is offline.*pass a local path"):
             load_split(DatasetSpec(path="no-such-org/no-such-dataset"))
 
     def test_image_folder_has_no_test_split(self, image_folder: Path) -> None:
@@ -423,10 +423,17 @@ class TestErrors:
                            r"pass --split train$"):
             load_split(DatasetSpec(path=str(image_folder)))
 
+    def test_local_image_folder_prints_no_download_bars(self, image_folder: Path, capfd) -> None:
+        """Nothing is downloaded from a local folder, and no "Downloading data" or "Generating" bar says otherwise."""
+        load_split(DatasetSpec(path=str(image_folder), split="train"))
+        printed = capfd.readouterr()
+        assert "Downloading data" not in printed.err + printed.out
+        assert "Generating train split" not in printed.err + printed.out
+
     def test_missing_columns(self, parquet_file: Path) -> None:
         """Missing image, label and attribute columns are named with the available columns."""
-        available = r"available columns: \['image', 'label', 'tags', 'striped'\]"
-        with pytest.raises(ValueError, match=f"--image-column 'img' is not a column of the dataset; {available}"):
+        available = r"its columns: \['image', 'label', 'tags', 'striped'\]"
+        with pytest.raises(ValueError, match=f"--image-column 'img' is not a column of the dataset; did you mean 'image'\\? {available}"):
             load_split(DatasetSpec(path=str(parquet_file), image_column="img"))
         with pytest.raises(ValueError, match=f"--label-column 'class' is not a column of the dataset; {available}"):
             load_split(DatasetSpec(path=str(parquet_file), label_column="class"))
@@ -442,7 +449,7 @@ class TestErrors:
 
     def test_bad_paths(self, tmp_path: Path) -> None:
         """Missing local paths, non-Parquet files and missing concept files are named."""
-        with pytest.raises(FileNotFoundError, match="--dataset '/no/such/folder' does not exist"):
+        with pytest.raises(FileNotFoundError, match="--dataset '/no/such/folder': no such file or folder; pass an existing path"):
             load_split(DatasetSpec(path="/no/such/folder"))
         (tmp_path / "data.csv").write_text("a\n1\n")
         with pytest.raises(ValueError, match=r"is a file but not Parquet \(\.parquet\)"):

@@ -36,7 +36,7 @@ def damage(path: Path, how: str) -> None:
 def test_damaged_file_is_named_and_recomputed(copy_of_clean, clean_hashes, capsys, pattern, how):
     (path,) = copy_of_clean.glob(pattern)
     damage(path, how)
-    assert main(["verify", str(copy_of_clean)]) == 1
+    assert main(["verify", "--workspace", str(copy_of_clean)]) == 1
     assert f"damaged: {path}:" in capsys.readouterr().out
     rerun = run_pipeline(copy_of_clean)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -109,7 +109,7 @@ class TestRun:
         ])
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert code == 2
-        assert error.startswith("invert explain: error: unknown layer 'conv9'")
+        assert error.startswith("invert explain: error: --layers: the model has no layer 'conv9'")
 
     def test_layer_options_for_no_explained_layer_are_one_line(self, prefect_harness, tiny_problem, tmp_path, capsys):
         """--length logit=1 (misspelt: the layer is logits) fails naming the pattern and the explained layers."""
@@ -121,7 +121,20 @@ class TestRun:
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert code == 2
         assert error.startswith("invert explain: error: search options were given for layer(s) 'logit' (LAYER=VALUE), "
-                                "which match none of the explained layers: conv1, logits")
+                                "which match none of the explained layers: conv1, logits; did you mean 'logits'?")
+
+    def test_an_error_inside_the_flow_is_printed_once(self, prefect_harness, tiny_problem, tmp_path, capfd):
+        """A mistake found only while the flow runs (no concept keeps enough positives) reaches the terminal once:
+        as the command's last line, not again as Prefect's task and flow failure records."""
+        code = main([
+            "explain", "--dataset", str(tiny_problem.dataset_dir), "--model", "flow_models:tiny_cnn",
+            "--weights", str(tiny_problem.checkpoint_v1), "--layers", "conv1", "--min-positives", "1000",
+            "--workspace", str(tmp_path),
+        ])
+        printed = capfd.readouterr()
+        assert code == 2
+        assert (printed.out + printed.err).count("leaves no concept to explain neurons with") == 1
+        assert printed.err.strip().splitlines()[-1].startswith("invert explain: error: --dataset ")
 
     def test_run_prints_findings_layers_and_next_commands(self, prefect_harness, tiny_problem, tmp_path, capsys):
         """A run ends like `invert run`: its id, significant neurons per layer, the spurious findings, the paths of

@@ -149,6 +149,15 @@ class TestRetrainedWeights:
         assert retrained.stated_changes(model) == {"preprocess": ("p:q", None)}
 
 
+    def test_a_missing_checkpoint_is_named_as_the_event_s(self, tmp_path):
+        """A retrain event whose checkpoint is missing where the run starts names the event, not --weights."""
+        from flows.explain_model import explain_model
+
+        retrained = RetrainedWeights(checkpoint=str(tmp_path / "gone.pt"), version="v3")
+        with pytest.raises(FileNotFoundError, match=r"^the model.retrained event's checkpoint '.*gone.pt' is not a file "
+                           r"where this flow runs: emit the event again \(`invert notify-retrained --checkpoint PATH`\)"):
+            explain_model.fn(model=ModelSpec(source="flow_models:tiny_cnn"), layers=["conv1"], retrained=retrained)
+
 class TestServedDeployments:
     def test_cron_schedule_starts_a_run(self, prefect_server, served):
         """The every-minute schedule starts a flow run that completes."""

@@ -13,7 +13,7 @@ def test_lists_layers_shapes_and_neurons(capsys):
     """Every called layer is printed with its output shape and neuron count, logits last."""
     assert main(["layers", "model_factories:tiny_cnn", "--input-size", "1", "16", "16"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("tiny_cnn (version ") and lines[0].endswith("input 1x16x16")
+    assert lines[0].startswith("model_factories (version ") and lines[0].endswith("input 1x16x16")
     assert lines[1].split() == ["layer", "output", "shape", "neurons"]
     assert [line.split() for line in lines[2:]] == [
         ["conv1", "4x14x14", "4"], ["relu1", "4x14x14", "4"], ["conv2", "6x12x12", "6"], ["relu2", "6x12x12", "6"],
@@ -32,7 +32,7 @@ def test_unknown_layer_is_one_line_error(capsys):
     """An unknown --match name exits with status 2 and one line naming close matches."""
     assert main(["layers", "model_factories:tiny_cnn", "--match", "conv3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "unknown layer 'conv3'; close matches: conv2, conv1" in err
+    assert "\n" not in err and "--match: the model has no layer 'conv3'; did you mean 'conv2' or 'conv1'?" in err
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
@@ -45,3 +45,12 @@ def test_torchscript_file_lists_logits_and_says_what_works_instead(tmp_path, cap
     assert [line.split() for line in lines[2:3]] == [["logits", "3", "3"]]
     assert f"{path} is a TorchScript file" in lines[3]
     assert "--model pkg.module:factory" in lines[3] and "torch.save(model.state_dict(), path)" in lines[3]
+
+
+def test_an_input_size_the_model_refuses_names_the_flag_and_its_channels(capsys):
+    """--input-size 3 12 12 for a 1-channel model: one line naming the flag and the channels it takes."""
+    assert main(["layers", "model_factories:tiny_cnn", "--input-size", "3", "12", "12"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("invert layers: error: --input-size: the model fails on one input of shape "
+                                              "(1, 3, 12, 12) (")
+    assert "its first convolution 'conv1' takes 1 channels, not 3" in err

@@ -45,8 +45,9 @@ class TestListLayers:
         assert all(not m._forward_hooks for m in module.modules())
 
     def test_wrong_input_size(self):
-        """An input size the model cannot take is reported as such."""
-        with pytest.raises(ValueError, match=r"fails on an input of shape \(1, 3, 12, 12\).*check input_size"):
+        """An input size the model cannot take is reported as such, with the channels its first convolution takes."""
+        with pytest.raises(ValueError, match=r"input_size: the model fails on one input of shape \(1, 3, 12, 12\) "
+                           r"\(.*\); its first convolution 'conv1' takes 1 channels, not 3"):
             list_layers(model_factories.tiny_cnn().eval(), (3, 12, 12))
 
 
@@ -68,13 +69,13 @@ class TestResolveLayers:
         assert "layer4" not in resolved and "layer4.1.bn2" in resolved and len(resolved) == 15
 
     def test_unknown_name_lists_close_matches(self, resnet):
-        """An unknown layer names its close matches."""
-        with pytest.raises(ValueError, match="unknown layer 'layer4.1.conv'; close matches: .*layer4.1.conv1"):
+        """An unknown layer names the flag and its close matches."""
+        with pytest.raises(ValueError, match="--layers: the model has no layer 'layer4.1.conv'; did you mean .*'layer4.1.conv1'"):
             resolve_layers(resnet, ["layer4.1.conv"])
 
     def test_glob_without_match(self, resnet):
         """A glob that matches nothing says so and lists layers."""
-        with pytest.raises(ValueError, match=r"layer glob 'block\*' matches no layer; layers: conv1, bn1"):
+        with pytest.raises(ValueError, match=r"--layers: the glob 'block\*' matches no layer; layers: conv1, bn1"):
             resolve_layers(resnet, ["block*"])
 
     @pytest.mark.parametrize("patterns", [[], "avgpool"])
