@@ -483,12 +483,15 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     is_or = slots.is_or.unsqueeze(3)  # (K, B, S, 1)
 
     count = _figure(is_or, *triples[0])  # (K, B, S, 2C)
-    sums = _figure(is_or, *triples[1])
-    full_shape = (n_neurons, width, slots.count, n_atoms)
-
     def at(tensor, neuron, entry, atom, slot):
-        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape."""
-        return tensor.expand(full_shape)[neuron, entry, slot, atom]
+        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape (axes of
+        size 1 are indexed at 0, so that only the others take an index tensor)."""
+        index = tuple(position if size > 1 else 0 for position, size in zip((neuron, entry, slot, atom), tensor.shape))
+        return tensor[index].expand_as(neuron)
+
+    def figure_at(block_index, neuron, entry, atom, slot):
+        """A block's figure (count, rank sum or squares) of the candidates given by index tensors."""
+        return _figure(*(at(part, neuron, entry, atom, slot) for part in (is_or,) + triples[block_index]))
     admission = None
     if context.refinement is not None:
 
@@ -511,14 +514,19 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
         # container): never a candidate, so beams and synonyms hold only formulas that select.
         valid &= count != beams.n_pos[:, :, None, None]
     # Item order: entry, atom, slot (see _Layout).
-    count, sums, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, sums, valid))
+    count, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, valid))
     worst = -torch.inf if config.mode == "positive" else torch.inf
     # A candidate is charged one literal more than its beam entry; in exact semantics the charge is
     # settled on the canonical length of its support's representative (see _distinct_best).
     old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
-    candidate_lengths = (old_lengths + 1).repeat_interleave(n_atoms * slots.count, dim=1)
-    base = criterion.base(count, sums, n_samples)
-    value = torch.where(valid, base - criterion.charge(candidate_lengths), worst)
+    # Rank sums and the criterion of the valid candidates only (NaN and the worst value elsewhere).
+    rows, items_of_rows = valid.nonzero(as_tuple=True)
+    entry_of, atom_of, slot_of = layout.decode(items_of_rows)
+    valid_base = criterion.base(count[rows, items_of_rows], figure_at(1, rows, entry_of, atom_of, slot_of), n_samples)
+    base = torch.full(count.shape, torch.nan, dtype=torch.float64, device=count.device)
+    base.index_put_((rows, items_of_rows), valid_base)
+    value = torch.full_like(base, worst).index_put_(
+        (rows, items_of_rows), valid_base - criterion.charge(old_lengths[rows, entry_of] + 1))
     old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples)
     old_valid = beams.alive & config.supported(beams.n_pos)
     old_value = torch.where(old_valid, old_base - criterion.charge(old_lengths), worst)
@@ -564,11 +572,11 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     entry = torch.where(from_candidate, candidate_entry, padded)
     neuron = torch.arange(n_neurons, device=count.device).unsqueeze(1).expand_as(entry)
     n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
-    doubled_sum = torch.where(from_candidate, sums.gather(1, candidate), beams.doubled_sum.gather(1, entry))
+    doubled_sum = torch.where(from_candidate, figure_at(1, neuron, entry, atom_index, slot),
+                              beams.doubled_sum.gather(1, entry))
     new_squares = beams.squares.gather(1, entry)
     if context.refinement is not None:  # the squares of the selected candidates only
-        candidate_squares = _figure(*(at(part, neuron, entry, atom_index, slot) for part in (is_or,) + triples[2]))
-        new_squares = torch.where(from_candidate, candidate_squares, new_squares)
+        new_squares = torch.where(from_candidate, figure_at(2, neuron, entry, atom_index, slot), new_squares)
     truth = torch.where(from_candidate.unsqueeze(0),
                         _candidate_truth(beams, slots, context, neuron, entry, atom_index, slot),
                         beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1)))

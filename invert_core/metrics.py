@@ -68,14 +68,7 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     # to the last of its tie, tie_end + 1 of them.
     _, tie_sizes = torch.unique_consecutive(descending, return_counts=True)
     tie_end = torch.repeat_interleave(tie_sizes.cumsum(dim=0) - 1, tie_sizes)  # (n_samples,), sorted positions
-    sorted_truths = truths.T.contiguous().index_select(0, sorted_group)  # (n_samples, n_formulas), activation order
-    true_positives = sorted_truths.cumsum(dim=0, dtype=torch.int32)  # int32: half the memory of int64
-    position, formula = torch.nonzero(sorted_truths, as_tuple=True)  # every true sample of every formula
-    end = tie_end[position]
-    # Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision.
-    precision = true_positives[end, formula].to(torch.float64) / (end + 1)
-    average_precision = torch.bincount(formula, weights=precision, minlength=len(truths)) / n_pos
-
+    average_precision = _average_precision(truths, order, tie_end, sample_group, n_pos)
     # The top fraction of samples, extended to the last of the tie at its boundary.
     n_top = int(tie_end[max(1, math.ceil(top_quantile * n_samples)) - 1]) + 1
     overlap = is_true @ torch.bincount(sorted_group[:n_top], minlength=n_groups).to(torch.float64)
@@ -88,3 +81,33 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     deviation = activations.std(correction=0)
     mean_difference = (true_mean - false_mean) / deviation if deviation > 0 else torch.full_like(true_mean, torch.nan)
     return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))
+
+
+def _average_precision(truths: torch.Tensor, order: torch.Tensor, tie_end: torch.Tensor,
+                       sample_group: torch.Tensor, n_pos: torch.Tensor) -> torch.Tensor:
+    """Average precision of each formula, from the sorted positions of its true samples only.
+
+    truths : (n_formulas, n_groups) bool; order : (n_samples,) the samples in ranking order; tie_end :
+    (n_samples,) per sorted position, the last position of its tie; n_pos : (n_formulas,) float64.
+    Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
+    samples at or above it over all samples at or above it. Work: one pass over the samples and one sort
+    of the formulas' true samples (their total count), not a pass over all samples per formula.
+    """
+    n_samples, device = order.shape[0], order.device
+    position = torch.empty_like(order)
+    position[order] = torch.arange(n_samples, device=device)  # the sorted position of each sample
+    # The samples of each (formula, true group) pair, listed group by group.
+    by_group = torch.argsort(sample_group, stable=True)
+    group_size = torch.bincount(sample_group, minlength=truths.shape[1])
+    group_start = group_size.cumsum(dim=0) - group_size
+    formula, group = torch.nonzero(truths, as_tuple=True)
+    counts = group_size[group]
+    first = torch.repeat_interleave(group_start[group] - (counts.cumsum(dim=0) - counts), counts)
+    samples = by_group[first + torch.arange(int(counts.sum()), device=device)]
+    # One sorted key per true sample: formula, then sorted position.
+    key = torch.sort(torch.repeat_interleave(formula, counts) * n_samples + position[samples]).values
+    owner, at = key // n_samples, key % n_samples
+    formula_start = (n_pos.cumsum(dim=0) - n_pos).to(torch.int64)
+    true_above = torch.searchsorted(key, owner * n_samples + tie_end[at], right=True) - formula_start[owner]
+    precision = true_above.to(torch.float64) / (tie_end[at] + 1)
+    return torch.bincount(owner, weights=precision, minlength=truths.shape[0]) / n_pos
