@@ -49,6 +49,8 @@ create table concept_edges (
 
 create table runs (
     run_id varchar primary key,
+    created_at timestamptz,               -- when the run was first created: its place in history, kept
+    sequence integer,                     --   by every recompute; runs are ordered by (created_at, sequence, run_id)
     started_at timestamptz,
     finished_at timestamptz,
     status varchar not null,

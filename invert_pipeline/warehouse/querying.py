@@ -85,7 +85,7 @@ def run_sql(
 
 def resolve_run(db_path: str | os.PathLike, reference: str, *, wait_s: float = DEFAULT_WAIT_S) -> str:
     """The run id that ``reference`` names, as a named query's ``run`` parameter reads it: a run id,
-    else the model version of the latest finished run that has it."""
+    else the latest run (by place in history) of the model version it names."""
     with read_connection(db_path, wait_s=wait_s) as connection:
         return _resolve_run(connection, reference)
 
@@ -188,13 +188,13 @@ def _check_reference(
 
 
 def _resolve_run(connection: duckdb.DuckDBPyConnection, reference: str) -> str:
-    """The run with id ``reference``, else the latest finished run of model version ``reference``."""
+    """The run with id ``reference``, else the latest run of model version ``reference`` (by place in history)."""
     rows = connection.execute(
         """
         select run_id
         from runs
         where run_id = $reference or model_version = $reference
-        order by run_id = $reference desc, finished_at desc nulls last, run_id desc
+        order by run_id = $reference desc, created_at desc nulls last, sequence desc nulls last, run_id desc
         limit 1
         """,
         {"reference": reference},

@@ -366,6 +366,8 @@ def _run_row(manifest: RunManifest, digest: str) -> pa.Table:
     return pa.table(
         {
             "run_id": [manifest.run_id],
+            "created_at": pa.array([_timestamp(manifest, "created_at")], pa.timestamp("us", tz="UTC")),
+            "sequence": pa.array([manifest.sequence], pa.int32()),
             "started_at": pa.array([_timestamp(manifest, "started_at")], pa.timestamp("us", tz="UTC")),
             "finished_at": pa.array([_timestamp(manifest, "finished_at")], pa.timestamp("us", tz="UTC")),
             "status": [manifest.status],

@@ -15,7 +15,7 @@ from invert_pipeline.faults import KILL_AT
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 # Columns that describe when a run happened, not what it found.
-_WHEN = {"runs": ("started_at", "finished_at", "source_digest")}
+_WHEN = {"runs": ("created_at", "started_at", "finished_at", "source_digest")}
 
 
 def pipeline_env(**extra: str) -> dict[str, str]:
@@ -31,11 +31,15 @@ def pipeline_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_pipeline(workspace: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``pipeline.py`` on ``workspace`` (killed at fault point ``kill_at``, if given)."""
+def run_pipeline(
+    workspace: Path, kill_at: str | None = None, *, version: str = "v1", recompute: bool = False
+) -> subprocess.CompletedProcess:
+    """Run ``pipeline.py`` on ``workspace`` for the demo CNN ``version`` (killed at fault point ``kill_at``, if
+    given; every stage run again with ``recompute``)."""
     env = pipeline_env(**({KILL_AT: kill_at} if kill_at else {}))
+    command = [sys.executable, str(HERE / "pipeline.py"), str(workspace), "--version", version]
     return subprocess.run(
-        [sys.executable, str(HERE / "pipeline.py"), str(workspace)], env=env, capture_output=True, text=True, timeout=300
+        command + (["--recompute"] if recompute else []), env=env, capture_output=True, text=True, timeout=300
     )
 
 
