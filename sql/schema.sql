@@ -158,6 +158,17 @@ create table neuron_influence (
     foreign key (run_id, target_layer, target_neuron) references neurons (run_id, layer, neuron)
 );
 
+-- Per loaded run and table of its rows: how many rows its load inserted and their digest
+-- (sum(hash(row)) over every column), recorded in the load's transaction. `invert verify` and
+-- `invert run` compare the rows the table holds now (invert_pipeline/warehouse/contents.py).
+create table run_contents (
+    run_id varchar not null references runs (run_id),
+    table_name varchar not null,
+    n_rows bigint not null,
+    rows_digest varchar not null,
+    primary key (run_id, table_name)
+);
+
 -- The explanation of each neuron (rank 0), with the q-value to trust (significance_basis says which):
 -- the held-out one when the run held samples out, and then none (not significant) for a formula true
 -- on none or all of the held-out samples; the in-sample one only when nothing was held out. A dead

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +98,8 @@ def source_digest(manifest: RunManifest) -> str:
         *(path for layer in manifest.layers for path in (layer.explanations, layer.atomic_scores)),
         *([manifest.neuron_influence] if manifest.neuron_influence is not None else []),
     ]
-    digests = {str(path): file_digest(path) if path.is_file() else None for path in files}
+    root = manifest.path.parents[2]  # <workspace>/runs/<run_id>/run.json: paths relative to it, so a moved workspace keeps its digest
+    digests = {os.path.relpath(path, root): file_digest(path) if path.is_file() else None for path in files}
     code = source_version(["invert_pipeline.warehouse"])
     return fingerprint(digests, code, schema_digest())
 
