@@ -15,10 +15,12 @@ Every file is written to a temporary name in its final folder and renamed into p
 never sees a half-written file and an interrupted run leaves only complete files behind. Files and
 folders get the permissions of the user's umask, as ``open`` and ``mkdir`` give them.
 
-Every file is also *verified*: its size and sha256 are recorded at write time in a hidden
-``.<name>.sha256`` beside it, and readers (:func:`read_parquet`, :func:`read_json`,
-:func:`is_intact`) check the bytes they read against it. A file that fails (truncated, flipped
-bytes, no record) counts as missing: the task that writes it runs again, and says so in the log.
+Every file is also *verified*: its size, sha256 and place (its path in the workspace, such as
+``search/<search_key>/logits.parquet``, whose folder is the content key of what wrote it) are
+recorded at write time in a hidden ``.<name>.sha256`` beside it, and readers (:func:`read_parquet`,
+:func:`read_json`, :func:`is_intact`) check the bytes they read and the place they read them from
+against it. A file that fails (truncated, flipped bytes, no record, a file and record copied from
+another place) counts as missing: the task that writes it runs again, and says so in the log.
 ``invert verify`` checks a whole workspace.
 """
 
@@ -38,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from invert_pipeline.faults import fault_point
-from invert_pipeline.temporaries import remove_orphaned, temporary_name
+from invert_pipeline.temporaries import remove_orphaned, target_name, temporary_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ RECORD_SUFFIX = ".sha256"
 WAREHOUSE_FILE = "warehouse.duckdb"  # with its write-ahead log warehouse.duckdb.wal
 MANIFEST_FILE = "run.json"
 REPORT_INDEX = "index.html"
+# The folders of a workspace's root that hold its files (docs/ARCHITECTURE.md).
+TOP_FOLDERS = ("datasets", "activations", "search", "runs", "reports")
 
 
 @dataclass(frozen=True)
@@ -335,6 +339,21 @@ class DamagedFileError(Exception):
         )
 
 
+def workspace_place(path: str | os.PathLike) -> str:
+    """Where ``path`` lies in its workspace: its path from the nearest enclosing top folder (:data:`TOP_FOLDERS`),
+    such as ``search/<search_key>/logits.parquet``; just its name when no top folder encloses it.
+
+    A folder being built under a temporary name counts as the folder it becomes, so a file's place is
+    the same when it is written in a dataset folder under construction and once the folder is in place.
+    The place does not depend on where the workspace itself lies, so a moved workspace keeps its records.
+    """
+    parts = [target_name(part) for part in Path(path).parts]
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] in TOP_FOLDERS:
+            return "/".join(parts[index:])
+    return parts[-1]
+
+
 def record_path(path: str | os.PathLike) -> Path:
     """Where the digest record of ``path`` lies: ``.<name>.sha256`` beside it."""
     path = Path(path)
@@ -386,7 +405,7 @@ def read_json(path: str | os.PathLike) -> object:
 
 
 def _write_record(path: Path, written: Path, requires: tuple[str, ...]) -> None:
-    document = {"size": written.stat().st_size, "sha256": file_digest(written)}
+    document = {"size": written.stat().st_size, "sha256": file_digest(written), "place": workspace_place(path)}
     if requires:
         document["requires"] = list(requires)
     atomic_write_text(json.dumps(document, sort_keys=True) + "\n", record_path(path), record=False)
@@ -401,11 +420,18 @@ def _verified_bytes(path: Path) -> bytes:
         raise DamagedFileError(path, "a folder where a file should be") from None
     try:
         document = json.loads(record_path(path).read_text())
-        size, digest, requires = document["size"], document["sha256"], document.get("requires", [])
+        size, digest, place = document["size"], document["sha256"], document["place"]
+        requires = document.get("requires", [])
     except FileNotFoundError:
         raise DamagedFileError(path, "it has no digest record (written by hand or by an older version)") from None
-    except (ValueError, KeyError, TypeError):
+    except KeyError as missing:
+        raise DamagedFileError(path, f"its digest record {record_path(path).name} lacks {missing} (written by an older version)") from None
+    except (ValueError, TypeError):
         raise DamagedFileError(path, f"its digest record {record_path(path).name} is damaged") from None
+    if place != workspace_place(path):
+        raise DamagedFileError(
+            path, f"its digest record was written for {place}, not for {workspace_place(path)}: a file copied from elsewhere"
+        )
     if len(data) != size:
         raise DamagedFileError(path, f"it holds {len(data)} bytes, not the {size} written (truncated or changed)")
     if hashlib.sha256(data).hexdigest() != digest:

@@ -208,3 +208,20 @@ class TestExplainModel:
         with duckdb.connect(result["warehouse"], read_only=True) as connection:
             runs = {row[0] for row in connection.execute("select run_id from runs").fetchall()}
         assert first["run_id"] in runs
+
+    def test_redirected_cached_result_is_refused(self, first_run, tiny_parameters):
+        """A cached search result edited to name another layer's files (intact ones) is refused, naming the store."""
+        first, _ = first_run
+        store = Path(tiny_parameters["workspace"]) / ".prefect" / "results"
+        searched, other = flow_models.LAYERS[0], flow_models.LAYERS[1]
+        (result_file,) = [path for path in store.iterdir() if f"/{searched}.atomic.parquet" in path.read_text()
+                          and ".chunks/" not in path.read_text()]
+        original = result_file.read_text()
+        redirected = original.replace(f"/{searched}.parquet", f"/{other}.parquet")
+        result_file.write_text(redirected.replace(f"/{searched}.atomic.parquet", f"/{other}.atomic.parquet"))
+        try:
+            with pytest.raises(Exception, match=f"search of layer {searched}: the task's result names .* was edited or copied"):
+                explain_model(**tiny_parameters)
+        finally:
+            result_file.write_text(original)
+        assert explain_model(**tiny_parameters)["run_id"] == first["run_id"]
