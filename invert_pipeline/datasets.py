@@ -59,6 +59,7 @@ from invert_pipeline.concepts import (
 from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.faults import fault_point
+from invert_pipeline.image_folders import check_image_folder
 from invert_pipeline.workspace import (
     DatasetFolder,
     Workspace,
@@ -192,6 +193,8 @@ def _load_raw(spec: DatasetSpec) -> datasets.Dataset:
     elif kind == "saved":
         return _load_saved(spec)
     elif kind in ("hub", "folder"):
+        if kind == "folder":
+            check_image_folder(spec.path)
         return _load_hub_or_folder(spec)
     else:
         raise AssertionError(f"unhandled source kind {kind!r}")
