@@ -23,6 +23,7 @@ from invert_pipeline.warehouse import (
     run_named_query,
     run_sql,
 )
+from invert_pipeline.warehouse.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT_S, query_limits
 from invert_pipeline.warehouse.output import OUTPUT_FORMATS, render, write_result
 
 
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_output_options(query)
     _add_location_options(query)
     _add_files_option(query)
+    _add_limit_options(query)
     query.set_defaults(handler=_query)
 
     sql = subparsers.add_parser(
@@ -58,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_output_options(sql)
     _add_location_options(sql)
     _add_files_option(sql)
+    _add_limit_options(sql)
     sql.set_defaults(handler=_sql)
 
     warehouse = subparsers.add_parser("warehouse", help="load runs into the warehouse, or rebuild it")
@@ -104,6 +107,22 @@ def _add_files_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="SECONDS",
+        help="stop the query after this long (default %(default)s); while it runs, writers (invert run) wait for it",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        metavar="SIZE",
+        help="the most memory the query and its result may use, such as 512MiB or 2GB (default %(default)s)",
+    )
+
+
 def _query(args: argparse.Namespace) -> int:
     if args.list:
         print(_query_listing(), end="")
@@ -125,6 +144,7 @@ def _query(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         workspace=args.workspace,
         allow_files=args.allow_files,
+        limits=query_limits(args.time_limit, args.memory_limit),
     )
     return _emit(table, args)
 
@@ -136,6 +156,7 @@ def _sql(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         workspace=args.workspace,
         allow_files=args.allow_files,
+        limits=query_limits(args.time_limit, args.memory_limit),
     )
     return _emit(table, args)
 

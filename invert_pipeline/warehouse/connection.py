@@ -123,23 +123,32 @@ def exclusive_connection(
 
 @contextmanager
 def read_connection(
-    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S, access: FileAccess = NO_FILES
+    db_path: str | os.PathLike,
+    *,
+    wait_s: float = DEFAULT_WAIT_S,
+    access: FileAccess = NO_FILES,
+    memory_limit_bytes: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to a warehouse of this schema, closed on exit; DuckDB refuses writes.
 
     The connection is locked down (:mod:`invert_pipeline.warehouse.access`): no extension, no
     network, no file but the warehouse and those ``access`` allows, and a locked configuration.
     While it is open, writers wait: DuckDB lets no process write a file that another reads.
+    ``memory_limit_bytes`` (``None``: DuckDB's default) caps the memory its queries use, with no
+    spilling to disk.
     """
     path = Path(db_path)
     if not isinstance(access, FileAccess):
         raise WarehouseError(f"`access` must be a FileAccess (see file_access()), got {access!r}")
+    config = connect_config(access)
+    if memory_limit_bytes is not None:
+        config.update(memory_limit=f"{int(memory_limit_bytes)}B", temp_directory="")
     if not path.is_file():
         raise WarehouseError(
             f"no warehouse at {path}: load a run first (`invert run`, `invert warehouse load RUN_ID`) "
             "or recreate it with `invert warehouse rebuild --workspace DIR`"
         )
-    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s), config=connect_config(access))
+    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s), config=config)
     try:
         with reporting_damage(path):
             restrict(connection, access)
@@ -201,7 +210,7 @@ def _has_schema_digest(connection: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _connect(
-    path: Path, *, read_only: bool, wait_s: float, config: dict[str, bool] | None = None
+    path: Path, *, read_only: bool, wait_s: float, config: dict[str, bool | str] | None = None
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = _FIRST_RETRY_S
