@@ -27,6 +27,7 @@ another place) counts as missing: the task that writes it runs again, and says s
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
@@ -249,23 +250,37 @@ def atomic_path(path: str | os.PathLike, *, record: bool = True, requires: Itera
     bytes are the ones written; ``requires`` names sibling files that must be intact for this one
     to be (see :func:`check_file`). On an error the temporary file is removed, and ``path`` keeps
     whatever it held before; a kill leaves it hidden as ``.<name>.<host>.<pid>.<token>.tmp``, removed
-    by the next writer of ``path`` once its owner is gone (:mod:`invert_pipeline.temporaries`).
+    by the next writer of ``path`` once its owner is gone (:mod:`invert_pipeline.temporaries`). A full
+    disk is an ``OSError`` (``ENOSPC``) that names ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphaned(path.parent, path.name)
     temporary = temporary_name(path)
     # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield temporary
         if record:
             _write_record(path, temporary, tuple(requires))
         fault_point(f"rename:{path.name}")
         os.replace(temporary, path)
         fault_point(f"renamed:{path.name}")
+    except OSError as error:
+        if not _is_disk_full(error):
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on the device to write {path} ({error}); free space there or give the workspace a "
+            "larger disk (--workspace), then run again: what is complete is kept",
+        ) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _is_disk_full(error: OSError) -> bool:
+    """Whether ``error`` says the disk (or the user's quota) is full; pyarrow's errors carry no errno, only the text."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error)
 
 
 def temporary_dir(path: str | os.PathLike) -> Path:
