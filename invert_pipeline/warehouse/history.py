@@ -31,14 +31,19 @@ class HistoryPlace:
 
 
 def history_place(workspace: str | os.PathLike, run_id: str, now: str, *, wait_s: float = DEFAULT_WAIT_S) -> HistoryPlace:
-    """The place of ``run_id``: the one its intact manifest or the warehouse records, else a new one at ``now``.
+    """The place of ``run_id``: the one its intact manifest records, else the warehouse, else a new one at ``now``.
 
     ``now`` is an ISO-8601 time. A new place's sequence follows every sequence the workspace's
-    intact manifests and its warehouse record.
+    intact manifests and its warehouse record. The warehouse is read only when the run's own
+    manifest holds no place (a first run, or a manifest damaged or deleted), waiting up to
+    ``wait_s`` seconds for a writer.
     """
     if not isinstance(now, str) or not now:
         raise ValueError(f"`now` must be an ISO-8601 time, got {now!r}")
-    known = {**_warehouse_places(Workspace(workspace).warehouse, wait_s), **_manifest_places(workspace)}
+    known = _manifest_places(workspace)
+    if run_id in known:
+        return known[run_id]
+    known = {**_warehouse_places(Workspace(workspace).warehouse, wait_s), **known}
     if run_id in known:
         return known[run_id]
     return HistoryPlace(created_at=now, sequence=1 + max((place.sequence for place in known.values()), default=0))
