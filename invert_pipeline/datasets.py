@@ -407,7 +407,7 @@ def _content_spec(spec: DatasetSpec) -> dict:
 
 
 def _code_version() -> str:
-    return source_version([__name__, "invert_pipeline.concepts", "invert_pipeline.hierarchy"])
+    return source_version([__name__, "invert_pipeline.concepts", "invert_pipeline.hierarchy", "invert_pipeline.image_folders"])
 
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:
