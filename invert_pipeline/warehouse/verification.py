@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, read_connection, rebuild_command
-from invert_pipeline.warehouse.errors import WarehouseDamagedError, WarehouseError
+from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from invert_pipeline.warehouse.loading import run_problem
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
 from invert_pipeline.warehouse.run_tables import source_digest
@@ -48,7 +48,9 @@ def warehouse_problems(
                 )
                 if problem is not None:
                     problems.append(f"run {run_id}: {problem}; {fix}")
-    except WarehouseDamagedError as error:
+    except WarehouseBusyError:
+        raise
+    except WarehouseError as error:  # damaged, or of another schema: the message names the rebuild
         return [str(error)]
     return problems
 
