@@ -11,9 +11,8 @@ import pytest
 
 from invert_pipeline.cli import main
 from invert_pipeline.warehouse import WarehouseBusyError, WarehouseError, run_named_query, run_sql
-from invert_pipeline.warehouse.connection import write_connection
+from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, write_connection
 from invert_pipeline.warehouse.limits import DEFAULT_TIME_LIMIT_S, query_limits
-from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDLESS = "with recursive r(n) as (select 1 union all select n + 1 from r) select count(*) from r"
@@ -58,6 +57,14 @@ def test_cli_flags(shared_warehouse, capsys):
 def test_bad_limits_are_refused(shared_warehouse, capsys, flag, value, message):
     assert main(["sql", "select 1", flag, value, "--workspace", str(shared_warehouse.root)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_query_takes_the_same_flags(shared_warehouse, capsys):
+    location = ["--workspace", str(shared_warehouse.root)]
+    assert main(["query", "runs_overview", "--memory-limit", "lots", *location]) == 2
+    assert "--memory-limit must be a size such as 512MiB or 2GB, got 'lots'" in capsys.readouterr().err
+    assert main(["query", "runs_overview", "--time-limit", "30", "--memory-limit", "256MiB", *location]) == 0
+    assert "run-v1" in capsys.readouterr().out
 
 
 def test_default_time_limit_is_below_the_writers_wait():
