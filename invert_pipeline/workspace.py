@@ -257,8 +257,8 @@ def atomic_path(path: str | os.PathLike, *, record: bool = True, requires: Itera
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphaned(path.parent, path.name)
     temporary = temporary_name(path)
-    # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
     try:
+        # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield temporary
         if record:
