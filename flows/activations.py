@@ -16,7 +16,7 @@ from tasks.activations import (
     plan_extraction_shards,
     shard_complete,
 )
-from tasks.caching import in_workspace
+from tasks.caching import expect_outputs, in_workspace
 from invert_pipeline.monitoring.progress import results_with_progress
 
 
@@ -69,6 +69,9 @@ def extract_activations_stage(
             for shard in shards
         ]
         written = results_with_progress(futures, f"extracting {len(names)} layers of {loaded['name']}")
+    layer_dirs = {layer: str(Workspace(workspace).layer_activations_dir(key, layer)) for layer in names}
+    for shard, result in zip(shards, written, strict=True):
+        expect_outputs(result, layer_dirs, f"extraction of samples {shard[0]}-{shard[1]}", workspace)
     return {
         "activation_key": key,
         "model": {field: loaded[field] for field in ("name", "version", "fingerprint")},

@@ -12,7 +12,7 @@ from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import Workspace
 from tasks.activations import layer_width
-from tasks.caching import in_workspace
+from tasks.caching import expect_outputs, in_workspace
 from invert_pipeline.monitoring.progress import results_with_progress
 from tasks.explain_layers import (
     chunk_outputs,
@@ -56,7 +56,7 @@ def explain_layers_stage(
         "searching %d layers (%d tasks) -> %s", len(plans), sum(map(len, plans.values())), search_dir
     )
     with task_runner:
-        futures, submitted = [], []
+        futures, submitted, expected = [], [], []
         for layer, chunks in plans.items():
             for neurons in chunks:
                 whole = len(chunks) == 1
@@ -72,7 +72,13 @@ def explain_layers_stage(
                 task = in_workspace(search_task, workspace, outputs=outputs.values())
                 futures.append(task_runner.submit(task, parameters=parameters))
                 submitted.append(layer)
-        chunk_results = results_with_progress(futures, f"searching {len(plans)} layers")
+                expected.append(outputs)
+        chunk_results = [
+            expect_outputs(result, outputs, f"search of layer {layer}", workspace)
+            for layer, outputs, result in zip(
+                submitted, expected, results_with_progress(futures, f"searching {len(plans)} layers"), strict=True
+            )
+        ]
     layers = {}
     for layer, chunks in plans.items():
         results = [result for owner, result in zip(submitted, chunk_results, strict=True) if owner == layer]
@@ -81,5 +87,5 @@ def explain_layers_stage(
         else:
             outputs = layer_outputs(workspace, key, layer)
             merge = in_workspace(merge_chunks_task, workspace, outputs=outputs.values())
-            layers[layer] = merge(layer, results, outputs)
+            layers[layer] = expect_outputs(merge(layer, results, outputs), outputs, f"merge of layer {layer}", workspace)
     return {"search_key": key, "layers": layers}

@@ -42,7 +42,7 @@ from invert_pipeline.runners import RunnerName, make_task_runner, shared_dask_cl
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 from tasks.activations import EXTRACTION_CODE, layer_width
-from tasks.caching import code_version, in_workspace
+from tasks.caching import code_version, expect_outputs, in_workspace
 from tasks.ingest import DATASET_CODE
 from tasks.runs import influence_task, run_id_for, utc_now, write_manifest_task
 from tasks.explain_layers import SEARCH_CODE
@@ -168,7 +168,9 @@ def explain_model(
         influence_path=influence_path,
     )
     write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
-    manifest_path = write_manifest(workspace, manifest, started_at)
+    manifest_path = expect_outputs(
+        write_manifest(workspace, manifest, started_at), str(root.manifest(run_id)), "run manifest", workspace
+    )
 
     warehouse = load_warehouse_stage(workspace, run_id)
     report = write_report_stage(workspace, [run_id])

@@ -7,7 +7,7 @@ from prefect import get_run_logger
 from invert_pipeline.datasets import dataset_fingerprint
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.workspace import DatasetFolder, Workspace
-from tasks.caching import in_workspace
+from tasks.caching import expect_outputs, in_workspace
 from tasks.ingest import prepare_dataset_task
 
 
@@ -17,4 +17,4 @@ def prepare_dataset_stage(dataset: DatasetSpec, workspace: str) -> str:
     get_run_logger().info("dataset %s [%s]: fingerprint %s", dataset.path, dataset.split, fingerprint)
     folder = Workspace(workspace).dataset_dir(fingerprint)
     prepare = in_workspace(prepare_dataset_task, workspace, outputs=[DatasetFolder(folder).info])
-    return prepare(dataset, fingerprint, workspace)
+    return expect_outputs(prepare(dataset, fingerprint, workspace), str(folder), "dataset preparation", workspace)

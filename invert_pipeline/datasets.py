@@ -60,6 +60,7 @@ from invert_pipeline.concepts import (
 from invert_pipeline.hierarchy import DATA_DIR, IMAGENET_HIERARCHY, load_hierarchy
 from invert_pipeline.specs import DatasetSpec
 from invert_pipeline.faults import fault_point
+from invert_pipeline.image_folders import check_image_folder
 from invert_pipeline.suggestions import close_names, did_you_mean
 from invert_pipeline.workspace import (
     DatasetFolder,
@@ -234,6 +235,8 @@ def _load_kind(spec: DatasetSpec, kind: SourceKind) -> datasets.Dataset:
     elif kind == "saved":
         return _load_saved(spec)
     elif kind in ("hub", "folder"):
+        if kind == "folder":
+            check_image_folder(spec.path)
         return _load_hub_or_folder(spec)
     else:
         raise AssertionError(f"unhandled source kind {kind!r}")
@@ -463,7 +466,7 @@ def _content_spec(spec: DatasetSpec) -> dict:
 
 
 def _code_version() -> str:
-    return source_version([__name__, "invert_pipeline.concepts", "invert_pipeline.hierarchy"])
+    return source_version([__name__, "invert_pipeline.concepts", "invert_pipeline.hierarchy", "invert_pipeline.image_folders"])
 
 
 def _is_complete(folder: Path, dataset_fp: str) -> bool:

@@ -108,6 +108,7 @@ def extract_activations(
         written: Future[None] | None = None
         for start, stop in todo:
             chunk = _collect_chunk(neurons, start, stop)
+            _check_finite(chunk, sample_ids, start)
             if written is not None:
                 written.result()
             written = writer.submit(_write_chunk, chunk, layer_dirs, sample_ids, start, stop)
@@ -194,6 +195,22 @@ def _collect_chunk(
         for name, values in batch.items():
             per_layer.setdefault(name, []).append(values)
     return {name: torch.cat(values).cpu().numpy() for name, values in per_layer.items()}
+
+
+def _check_finite(chunk: dict[str, np.ndarray], sample_ids: np.ndarray, start: int) -> None:
+    """Refuse a chunk (per layer ``[n, K]``, its rows the samples from position ``start``) holding NaN or infinities,
+    naming the layer and the first sample and neuron: the search cannot rank them, and nothing of it is written."""
+    for name, values in chunk.items():
+        finite = np.isfinite(values)
+        if finite.all():
+            continue
+        row, neuron = (int(index) for index in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"layer {name!r} gives {int((~finite).sum())} NaN or infinite activation(s) on samples {start}-"
+            f"{start + len(values)}, the first on sample id {int(sample_ids[start + row])}, neuron {neuron}: the model "
+            "computes no number there (damaged weights, inputs outside what its preprocessing expects, or an "
+            "overflow under --autocast); check the model on that sample, or leave the layer out of --layers"
+        )
 
 
 def _write_chunk(

@@ -91,7 +91,7 @@ def explain_layer(
         "mode", pa.array([params.mode] * explanations.num_rows, pa.string())
     )
 
-    auc = invert_core.atomic_auc(activations, labels)  # [K, C]
+    auc = invert_core.atomic_auc(activations, labels, memory_budget=int(params.memory_budget))  # [K, C]
     n_neurons, n_concepts = auc.shape
     atomic = pa.table(
         {
@@ -146,8 +146,13 @@ def layer_q_values(explanations: pa.Table, p_column: str) -> pa.Array:
 
 
 def _explain_options(params: SearchParams) -> dict[str, object]:
-    """The keyword arguments of :func:`invert_core.explain`: every search parameter invert_core defines, and the device."""
-    return {**{parameter.name: getattr(params, parameter.name) for parameter in SEARCH_PARAMETERS}, "device": params.device}
+    """The keyword arguments of :func:`invert_core.explain`: every search parameter invert_core defines, the device
+    and the memory budget."""
+    return {
+        **{parameter.name: getattr(params, parameter.name) for parameter in SEARCH_PARAMETERS},
+        "device": params.device,
+        "memory_budget": int(params.memory_budget),
+    }
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:

@@ -36,6 +36,7 @@ import hashlib
 import importlib
 import threading
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +256,7 @@ def _from_torchvision(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Prep
 
 def _from_torchscript(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
     path = Path(spec.source)
+    _check_archive(path, "--model")
     try:
         with warnings.catch_warnings():  # TorchScript is deprecated upstream but is what users hand us
             warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)
@@ -298,6 +300,7 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
             f"--weights {str(path)!r} is an empty file (0 bytes): the checkpoint was not written completely; "
             "save the weights again with torch.save(model.state_dict(), path)"
         )
+    _check_archive(path, "--weights")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
@@ -317,6 +320,27 @@ def _read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
             "tensors; save weights with torch.save(model.state_dict(), path)"
         )
     return checkpoint
+
+
+def _check_archive(path: Path, flag: str) -> None:
+    """Refuse a checkpoint or TorchScript file in torch's zip format whose members fail their CRC-32.
+
+    torch reads the members without checking their CRCs, so flipped bytes in a tensor would load as
+    other weights. A file in torch's older, non-zip format has no checksums to check.
+    """
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+        problem = None if damaged is None else f"its member {damaged} fails its CRC-32 check"
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        problem = f"its zip structure cannot be read ({error})"
+    if problem is not None:
+        raise ValueError(
+            f"{flag} {str(path)!r} is damaged: {problem}, so its weights are not the ones saved; "
+            "copy or save the checkpoint again (torch.save(model.state_dict(), path))"
+        )
 
 
 def _load_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], weights: str) -> None:

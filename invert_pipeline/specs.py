@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from invert_core.parameters import MODES, PARAMETERS, SELECTIONS, SEMANTICS
+from invert_core.parameters import DEFAULT_MEMORY_BUDGET, MODES, PARAMETERS, SELECTIONS, SEMANTICS
 
 
 class DatasetSpec(BaseModel):
@@ -155,6 +155,11 @@ class SearchParams(BaseModel):
     bootstrap: int = _search_field("bootstrap")
     top_k: int = Field(default=10, ge=1, description="ranks kept per neuron")
     neuron_chunk: int | None = Field(default=None, ge=1, description="neurons per search task; None: whole layer")
+    memory_budget: ByteSize = Field(
+        default=ByteSize(DEFAULT_MEMORY_BUDGET), ge=1,
+        description="bytes a search task's working arrays may use (invert_core's memory_budget; sizes such as "
+        "'512MiB' accepted): fewer neurons are scored at once under a smaller budget, with the same result",
+    )
     per_layer: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="layer name or glob -> the fields above that differ for the layers it matches, "

@@ -32,6 +32,12 @@ def temporary_name(path: str | os.PathLike) -> Path:
     return path.parent / f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
 
 
+def target_name(name: str) -> str:
+    """The name a temporary name of :func:`temporary_name` becomes once renamed into place; any other name as it is."""
+    match = _OWNED.match(name)
+    return name if match is None else match["name"]
+
+
 def is_orphaned(path: str | os.PathLike, *, now: float | None = None) -> bool:
     """Whether ``path``, a temporary name of :func:`temporary_name`, belongs to nobody any more.
 

@@ -15,16 +15,19 @@ Every file is written to a temporary name in its final folder and renamed into p
 never sees a half-written file and an interrupted run leaves only complete files behind. Files and
 folders get the permissions of the user's umask, as ``open`` and ``mkdir`` give them.
 
-Every file is also *verified*: its size and sha256 are recorded at write time in a hidden
-``.<name>.sha256`` beside it, and readers (:func:`read_parquet`, :func:`read_json`,
-:func:`is_intact`) check the bytes they read against it. A file that fails (truncated, flipped
-bytes, no record) counts as missing: the task that writes it runs again, and says so in the log.
+Every file is also *verified*: its size, sha256 and place (its path in the workspace, such as
+``search/<search_key>/logits.parquet``, whose folder is the content key of what wrote it) are
+recorded at write time in a hidden ``.<name>.sha256`` beside it, and readers (:func:`read_parquet`,
+:func:`read_json`, :func:`is_intact`) check the bytes they read and the place they read them from
+against it. A file that fails (truncated, flipped bytes, no record, a file and record copied from
+another place) counts as missing: the task that writes it runs again, and says so in the log.
 ``invert verify`` checks a whole workspace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
@@ -36,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invert_pipeline.faults import fault_point
-from invert_pipeline.temporaries import remove_orphaned, temporary_name
+from invert_pipeline.temporaries import remove_orphaned, target_name, temporary_name
 
 if TYPE_CHECKING:  # pyarrow is imported where Parquet is read or written: `invert --help` needs none of it
     import pyarrow as pa
@@ -48,6 +51,8 @@ RECORD_SUFFIX = ".sha256"
 WAREHOUSE_FILE = "warehouse.duckdb"  # with its write-ahead log warehouse.duckdb.wal
 MANIFEST_FILE = "run.json"
 REPORT_INDEX = "index.html"
+# The folders of a workspace's root that hold its files (docs/ARCHITECTURE.md).
+TOP_FOLDERS = ("datasets", "activations", "search", "runs", "reports")
 
 
 @dataclass(frozen=True)
@@ -246,23 +251,37 @@ def atomic_path(path: str | os.PathLike, *, record: bool = True, requires: Itera
     bytes are the ones written; ``requires`` names sibling files that must be intact for this one
     to be (see :func:`check_file`). On an error the temporary file is removed, and ``path`` keeps
     whatever it held before; a kill leaves it hidden as ``.<name>.<host>.<pid>.<token>.tmp``, removed
-    by the next writer of ``path`` once its owner is gone (:mod:`invert_pipeline.temporaries`).
+    by the next writer of ``path`` once its owner is gone (:mod:`invert_pipeline.temporaries`). A full
+    disk is an ``OSError`` (``ENOSPC``) that names ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphaned(path.parent, path.name)
     temporary = temporary_name(path)
-    # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
+        # Mode 0o666 less the umask, as open() gives (tempfile.mkstemp would make it 0o600 whatever the umask).
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield temporary
         if record:
             _write_record(path, temporary, tuple(requires))
         fault_point(f"rename:{path.name}")
         os.replace(temporary, path)
         fault_point(f"renamed:{path.name}")
+    except OSError as error:
+        if not _is_disk_full(error):
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on the device to write {path} ({error}); free space there or give the workspace a "
+            "larger disk (--workspace), then run again: what is complete is kept",
+        ) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _is_disk_full(error: OSError) -> bool:
+    """Whether ``error`` says the disk (or the user's quota) is full; pyarrow's errors carry no errno, only the text."""
+    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error)
 
 
 def temporary_dir(path: str | os.PathLike) -> Path:
@@ -338,6 +357,21 @@ class DamagedFileError(Exception):
         )
 
 
+def workspace_place(path: str | os.PathLike) -> str:
+    """Where ``path`` lies in its workspace: its path from the nearest enclosing top folder (:data:`TOP_FOLDERS`),
+    such as ``search/<search_key>/logits.parquet``; just its name when no top folder encloses it.
+
+    A folder being built under a temporary name counts as the folder it becomes, so a file's place is
+    the same when it is written in a dataset folder under construction and once the folder is in place.
+    The place does not depend on where the workspace itself lies, so a moved workspace keeps its records.
+    """
+    parts = [target_name(part) for part in Path(path).parts]
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] in TOP_FOLDERS:
+            return "/".join(parts[index:])
+    return parts[-1]
+
+
 def record_path(path: str | os.PathLike) -> Path:
     """Where the digest record of ``path`` lies: ``.<name>.sha256`` beside it."""
     path = Path(path)
@@ -392,7 +426,7 @@ def read_json(path: str | os.PathLike) -> object:
 
 
 def _write_record(path: Path, written: Path, requires: tuple[str, ...]) -> None:
-    document = {"size": written.stat().st_size, "sha256": file_digest(written)}
+    document = {"size": written.stat().st_size, "sha256": file_digest(written), "place": workspace_place(path)}
     if requires:
         document["requires"] = list(requires)
     atomic_write_text(json.dumps(document, sort_keys=True) + "\n", record_path(path), record=False)
@@ -407,11 +441,18 @@ def _verified_bytes(path: Path) -> bytes:
         raise DamagedFileError(path, "a folder where a file should be") from None
     try:
         document = json.loads(record_path(path).read_text())
-        size, digest, requires = document["size"], document["sha256"], document.get("requires", [])
+        size, digest, place = document["size"], document["sha256"], document["place"]
+        requires = document.get("requires", [])
     except FileNotFoundError:
         raise DamagedFileError(path, "it has no digest record (written by hand or by an older version)") from None
-    except (ValueError, KeyError, TypeError):
+    except KeyError as missing:
+        raise DamagedFileError(path, f"its digest record {record_path(path).name} lacks {missing} (written by an older version)") from None
+    except (ValueError, TypeError):
         raise DamagedFileError(path, f"its digest record {record_path(path).name} is damaged") from None
+    if place != workspace_place(path):
+        raise DamagedFileError(
+            path, f"its digest record was written for {place}, not for {workspace_place(path)}: a file copied from elsewhere"
+        )
     if len(data) != size:
         raise DamagedFileError(path, f"it holds {len(data)} bytes, not the {size} written (truncated or changed)")
     if hashlib.sha256(data).hexdigest() != digest:

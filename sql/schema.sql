@@ -49,6 +49,8 @@ create table concept_edges (
 
 create table runs (
     run_id varchar primary key,
+    created_at timestamptz,               -- when the run was first created: its place in history, kept
+    sequence integer,                     --   by every recompute; runs are ordered by (created_at, sequence, run_id)
     started_at timestamptz,
     finished_at timestamptz,
     status varchar not null,
@@ -154,6 +156,17 @@ create table neuron_influence (
     primary key (run_id, source_layer, source_neuron, target_layer, target_neuron),
     foreign key (run_id, source_layer, source_neuron) references neurons (run_id, layer, neuron),
     foreign key (run_id, target_layer, target_neuron) references neurons (run_id, layer, neuron)
+);
+
+-- Per loaded run and table of its rows: how many rows its load inserted and their digest
+-- (sum(hash(row)) over every column), recorded in the load's transaction. `invert verify` and
+-- `invert run` compare the rows the table holds now (invert_pipeline/warehouse/contents.py).
+create table run_contents (
+    run_id varchar not null references runs (run_id),
+    table_name varchar not null,
+    n_rows bigint not null,
+    rows_digest varchar not null,
+    primary key (run_id, table_name)
 );
 
 -- The explanation of each neuron (rank 0), with the q-value to trust (significance_basis says which):

@@ -10,7 +10,9 @@ lives and dies with the files it describes and survives across processes. One sa
 the other way: if a task's expected output files have been deleted or damaged (they fail their
 digest record, see :func:`invert_pipeline.workspace.is_intact`), :func:`in_workspace` asks Prefect
 to run the task again (``refresh_cache``) instead of returning paths to files that are not there
-or not the ones written; a damaged file is named in a warning.
+or not the ones written; a damaged file is named in a warning. And a result is used only when it
+names the very files the task writes (:func:`expect_outputs`): a cached result edited or copied in
+the result store could otherwise point at another run's files, intact on their own.
 """
 
 from __future__ import annotations
@@ -91,6 +93,31 @@ def in_workspace(
         result_storage=Path(workspace).resolve() / RESULTS_FOLDER,
         refresh_cache=True if missing else None,
     )
+
+
+class ForeignResultError(RuntimeError):
+    """A task's result (perhaps one Prefect cached) names other files than those the task writes."""
+
+
+ResultT = TypeVar("ResultT")
+
+
+def expect_outputs(result: ResultT, expected: object, what: str, workspace: str | os.PathLike) -> ResultT:
+    """``result`` when it names exactly the ``expected`` output paths (a path, or a list or mapping of them).
+
+    The expected files were checked against their digest records before the task ran
+    (:func:`in_workspace`), so a result equal to them points at intact files of this run. Any other
+    result (one edited or copied in Prefect's result store) raises :class:`ForeignResultError`
+    naming the task and the store.
+    """
+    if _plain(result) != _plain(expected):
+        store = Path(workspace).resolve() / RESULTS_FOLDER
+        raise ForeignResultError(
+            f"{what}: the task's result names {_plain(result)!r}, not the files it writes, {_plain(expected)!r}: "
+            f"a result in Prefect's result store {store} was edited or copied from another run. Delete that "
+            "folder and run again (every task then runs again and rewrites its files)"
+        )
+    return result
 
 
 def _plain(value: Any) -> Any:

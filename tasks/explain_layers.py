@@ -19,7 +19,7 @@ SEARCH_CODE = (
     "invert_pipeline.activation_files",
 )
 # Search settings that change how the work is split or where it runs, not its result.
-_NOT_IN_KEY = {"device", "neuron_chunk"}
+_NOT_IN_KEY = {"device", "neuron_chunk", "memory_budget"}
 
 
 def search_key(dataset_fingerprint: str, activation_key: str, params: SearchParams) -> str:

@@ -10,7 +10,9 @@ from invert_pipeline.datasets import prepare_dataset
 from invert_pipeline.specs import DatasetSpec
 from tasks.caching import ContentKey
 
-DATASET_CODE = ("invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy")
+DATASET_CODE = (
+    "invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy", "invert_pipeline.image_folders"
+)
 # I/O errors that the same call gives again: retrying them only delays the message.
 DETERMINISTIC_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 

@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from prefect import task
 
 from invert_pipeline.specs import ModelSpec
+from invert_pipeline.warehouse.history import history_place
 from invert_pipeline.workspace import Workspace, atomic_write_json, atomic_write_parquet, fingerprint
 from tasks.activations import MODEL_CODE
 from tasks.caching import ContentKey
 
-MANIFEST_CODE = ("tasks.runs",)
+MANIFEST_CODE = ("tasks.runs", "invert_pipeline.warehouse.history")
 
 
 def run_id_for(model_label: str, *content_keys: object) -> str:
@@ -50,10 +51,21 @@ def influence_task(model: ModelSpec, model_fingerprint: str, layers: list[str], 
     result_serializer="json",
 )
 def write_manifest_task(workspace: str, manifest: dict, started_at: str) -> str:
-    """Write ``runs/<run_id>/run.json`` (docs/ARCHITECTURE.md) with status and times; returns its path.
+    """Write ``runs/<run_id>/run.json`` (docs/ARCHITECTURE.md) with status, times and place in history; returns its path.
 
-    ``manifest`` holds everything but ``started_at``, ``finished_at`` and ``status``. The times
-    describe the run that computed the results, so they stay out of the cache key.
+    ``manifest`` holds everything but ``created_at``, ``sequence``, ``started_at``, ``finished_at``
+    and ``status``. The times describe the run that computed the results, so they stay out of the
+    cache key; ``created_at`` and ``sequence`` are the run's place in the workspace's history, kept
+    from an earlier writing of the manifest (:func:`invert_pipeline.warehouse.history.history_place`).
     """
-    document = {**manifest, "started_at": started_at, "finished_at": utc_now(), "status": "completed"}
+    finished_at = utc_now()
+    place = history_place(workspace, manifest["run_id"], finished_at)
+    document = {
+        **manifest,
+        "created_at": place.created_at,
+        "sequence": place.sequence,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "status": "completed",
+    }
     return str(atomic_write_json(document, Workspace(workspace).manifest(manifest["run_id"])))

@@ -81,13 +81,3 @@ def command_names() -> list[tuple[str, ...]]:
 def test_help_imports_nothing_heavy(command, tmp_path):
     """`invert --help` and `invert COMMAND --help` import neither DuckDB, pyarrow, numpy, scipy, torch nor Prefect."""
     assert heavy_imports(*command, "--help", tmp_path=tmp_path, heavy=HEAVY_FOR_HELP) == []
-
-
-def test_the_cli_repeats_the_warehouse_constants_exactly():
-    """The output formats and lock wait the parser offers (spelled there so that help needs no DuckDB) are the
-    warehouse's own."""
-    from invert_pipeline.cli import warehouse as cli_warehouse
-    from invert_pipeline.warehouse import DEFAULT_WAIT_S
-    from invert_pipeline.warehouse.output import OUTPUT_FORMATS
-
-    assert (cli_warehouse.OUTPUT_FORMATS, cli_warehouse.DEFAULT_WAIT_S) == (OUTPUT_FORMATS, DEFAULT_WAIT_S)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from invert_pipeline.workspace import (
@@ -85,3 +88,28 @@ def test_workspace_lists_the_runs_that_have_a_manifest(tmp_path):
         atomic_write_json({"run_id": run_id}, workspace.manifest(run_id))
     workspace.run_dir("unfinished").mkdir()
     assert workspace.run_ids() == ["a-run", "b-run"]
+
+
+@pytest.mark.parametrize("raised", [OSError(errno.ENOSPC, "No space left on device"),
+                                    OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")],
+                         ids=["errno", "pyarrow text"])
+def test_full_disk_names_the_file(tmp_path, monkeypatch, raised):
+    """A write the disk has no room for (as the OS or pyarrow report it) fails naming the file; no temporary is left."""
+    def full(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(pq, "write_table", full)
+    path = tmp_path / "search" / "k" / "logits.parquet"
+    with pytest.raises(OSError, match=rf"no space left on the device to write {re.escape(str(path))} \(.*\); free space") as error:
+        atomic_write_parquet(pa.table({"x": [1]}), path)
+    assert error.value.errno == errno.ENOSPC
+    assert list(path.parent.iterdir()) == []
+
+
+def test_other_write_errors_pass_unchanged(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(pq, "write_table", denied)
+    with pytest.raises(PermissionError, match=r"^\[Errno 13\] Permission denied$"):
+        atomic_write_parquet(pa.table({"x": [1]}), tmp_path / "x.parquet")

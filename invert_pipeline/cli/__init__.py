@@ -14,6 +14,7 @@ import importlib
 import sys
 import time
 
+from invert_pipeline.cli.failures import out_of_memory_advice
 from invert_pipeline.cli.guard import guard_descendants
 from invert_pipeline.cli.prefect_settings import set_default_settings, startup_timeout_advice
 from invert_pipeline.cli.process_state import restored_process_state
@@ -67,7 +68,8 @@ def _run_command(args: argparse.Namespace) -> int:
     except Exception as error:  # one clear line unless --debug
         if args.debug:
             raise
-        print(f"invert {args.command}: error: {startup_timeout_advice(error) or error}", file=sys.stderr)
+        advice = startup_timeout_advice(error) or out_of_memory_advice(error)
+        print(f"invert {args.command}: error: {advice or error}", file=sys.stderr)
         return 2
 
 

@@ -78,6 +78,9 @@ SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
     ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
     ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
     ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
+    ("--memory-budget", "memory_budget", {"help": "memory a search task's working arrays may use, such as 512MiB "
+                                                  "(default 1GiB): a smaller budget scores fewer neurons at once, "
+                                                  "with the same result"}),
 )
 EXTRACTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--reduce", "reduce", {"choices": ("mean", "max"), "help": "reduction of conv maps over H, W"}),

@@ -1,4 +1,5 @@
-"""``invert verify``: check every file of a workspace against the digest recorded when it was written.
+"""``invert verify``: check every file of a workspace against the digest recorded when it was written, and
+its warehouse against the files.
 
 invert verify [--workspace WORKSPACE]
 """
@@ -9,16 +10,18 @@ import argparse
 from pathlib import Path
 
 from invert_pipeline.cli.locations import add_workspace_option
-from invert_pipeline.workspace import damaged_files
+from invert_pipeline.workspace import Workspace, damaged_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "verify",
-        help="check every file of a workspace against its recorded digest",
+        help="check every file of a workspace against its recorded digest, and the warehouse against the files",
         description="Check that every file of the workspace (datasets, activations, search outputs, run manifests, "
         "reports) holds the bytes written: the size and sha256 recorded beside it when it was written. Lists the "
-        "damaged files (exit code 1); the next run recomputes them, as it treats a damaged file as missing.",
+        "damaged files (exit code 1); the next run recomputes them, as it treats a damaged file as missing. Then "
+        "reads the whole warehouse and checks that each run it holds was loaded from the files the workspace has "
+        "and still has the rows that load inserted; the next run loads such a run again.",
     )
     add_workspace_option(parser)
     # Earlier versions took the workspace as a positional argument: say how every command takes it now.
@@ -36,8 +39,15 @@ def run_verify(args: argparse.Namespace) -> int:
     damaged = damaged_files(args.workspace)
     for path, problem in damaged.items():
         print(f"damaged: {path}: {problem}")
+    from invert_pipeline.warehouse.verification import warehouse_problems
+
+    db_path = Workspace(args.workspace).warehouse
+    warehouse = warehouse_problems(db_path, args.workspace)
+    for problem in warehouse:
+        print(f"damaged: {db_path}: {problem}")
     if damaged:
         print(f"{len(damaged)} damaged file(s) in {args.workspace}: run the pipeline again to recompute them")
+    if damaged or warehouse:
         return 1
-    print(f"every file of {args.workspace} is intact")
+    print(f"every file of {args.workspace} is intact, and so is its warehouse")
     return 0

@@ -15,11 +15,7 @@ import sys
 import textwrap
 
 from invert_pipeline.cli.locations import add_warehouse_options, warehouse_file
-
-# The warehouse's own values (invert_pipeline.warehouse.output.OUTPUT_FORMATS, .connection.DEFAULT_WAIT_S),
-# repeated so that building the parser imports no DuckDB or pyarrow; tests/test_cli_startup.py keeps them equal.
-OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
-DEFAULT_WAIT_S = 30.0
+from invert_pipeline.warehouse_defaults import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT_S, DEFAULT_WAIT_S, OUTPUT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_output_options(query)
     _add_location_options(query)
     _add_files_option(query)
+    _add_limit_options(query)
     query.set_defaults(handler=_query)
 
     sql = subparsers.add_parser(
@@ -54,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_output_options(sql)
     _add_location_options(sql)
     _add_files_option(sql)
+    _add_limit_options(sql)
     sql.set_defaults(handler=_sql)
 
     warehouse = subparsers.add_parser("warehouse", help="load runs into the warehouse, or rebuild it")
@@ -100,6 +98,22 @@ def _add_files_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="SECONDS",
+        help="stop the query after this long (default %(default)s); while it runs, writers (invert run) wait for it",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        metavar="SIZE",
+        help="the most memory the query and its result may use, such as 512MiB or 2GB (default %(default)s)",
+    )
+
+
 def _query(args: argparse.Namespace) -> int:
     if args.list:
         print(_query_listing(), end="")
@@ -115,6 +129,7 @@ def _query(args: argparse.Namespace) -> int:
             raise ValueError(f"--param {key} is given twice")
         params[key] = value
     from invert_pipeline.warehouse import run_named_query
+    from invert_pipeline.warehouse.limits import query_limits
 
     table = run_named_query(
         warehouse_file(args),
@@ -123,12 +138,14 @@ def _query(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         workspace=args.workspace,
         allow_files=args.allow_files,
+        limits=query_limits(args.time_limit, args.memory_limit),
     )
     return _emit(table, args)
 
 
 def _sql(args: argparse.Namespace) -> int:
     from invert_pipeline.warehouse import run_sql
+    from invert_pipeline.warehouse.limits import query_limits
 
     table = run_sql(
         warehouse_file(args),
@@ -136,6 +153,7 @@ def _sql(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         workspace=args.workspace,
         allow_files=args.allow_files,
+        limits=query_limits(args.time_limit, args.memory_limit),
     )
     return _emit(table, args)
 

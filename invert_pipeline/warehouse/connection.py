@@ -7,7 +7,10 @@ retried until ``wait_s`` seconds have passed, then fails naming the process that
 
 A new warehouse file is built under a temporary name and linked into place only once its schema is
 committed and checkpointed, so a process killed while creating it never leaves a file without a
-schema behind.
+schema behind. A file DuckDB finds damaged (truncated, failing a block checksum, not a DuckDB file),
+when it opens it or later when a query reads a damaged block, raises
+:class:`~invert_pipeline.warehouse.errors.WarehouseDamagedError` naming the file and the command
+that rebuilds it.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import duckdb
 
 from invert_pipeline.warehouse.access import NO_FILES, FileAccess, connect_config, restrict
 from invert_pipeline.warehouse.catalog import schema_digest, schema_sql
-from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
-from invert_pipeline.workspace import temporary_dir
+from invert_pipeline.warehouse.errors import WarehouseBusyError, WarehouseDamagedError, WarehouseError
+from invert_pipeline.warehouse_defaults import DEFAULT_WAIT_S
+from invert_pipeline.workspace import WAREHOUSE_FILE, temporary_dir
 
-DEFAULT_WAIT_S = 30.0
 _FIRST_RETRY_S = 0.05
 _LONGEST_RETRY_S = 1.0
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+# What DuckDB says of a file it cannot read (DuckDB 2.0's messages).
+_DAMAGE_SIGNS = ("Could not read enough bytes", "Corrupt database file", "not a valid DuckDB database file", "checksum")
 
 
 def validate_wait(wait_s: float) -> float:
@@ -56,8 +61,9 @@ def write_connection(
         create_warehouse(path)
     connection = _connect(path, read_only=False, wait_s=wait_s)
     try:
-        check_schema(connection, path)
-        yield connection
+        with reporting_damage(path):
+            check_schema(connection, path)
+            yield connection
     finally:
         connection.close()
 
@@ -109,36 +115,69 @@ def exclusive_connection(
         return
     connection = _connect(path, read_only=False, wait_s=validate_wait(wait_s))
     try:
-        yield connection
+        with reporting_damage(path):
+            yield connection
     finally:
         connection.close()
 
 
 @contextmanager
 def read_connection(
-    db_path: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S, access: FileAccess = NO_FILES
+    db_path: str | os.PathLike,
+    *,
+    wait_s: float = DEFAULT_WAIT_S,
+    access: FileAccess = NO_FILES,
+    memory_limit_bytes: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to a warehouse of this schema, closed on exit; DuckDB refuses writes.
 
     The connection is locked down (:mod:`invert_pipeline.warehouse.access`): no extension, no
     network, no file but the warehouse and those ``access`` allows, and a locked configuration.
     While it is open, writers wait: DuckDB lets no process write a file that another reads.
+    ``memory_limit_bytes`` (``None``: DuckDB's default) caps the memory its queries use, with no
+    spilling to disk.
     """
     path = Path(db_path)
     if not isinstance(access, FileAccess):
         raise WarehouseError(f"`access` must be a FileAccess (see file_access()), got {access!r}")
+    config = connect_config(access)
+    if memory_limit_bytes is not None:
+        config.update(memory_limit=f"{int(memory_limit_bytes)}B", temp_directory="")
     if not path.is_file():
         raise WarehouseError(
             f"no warehouse at {path}: load a run first (`invert run`, `invert warehouse load RUN_ID`) "
             "or recreate it with `invert warehouse rebuild --workspace DIR`"
         )
-    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s), config=connect_config(access))
+    connection = _connect(path, read_only=True, wait_s=validate_wait(wait_s), config=config)
     try:
-        restrict(connection, access)
-        check_schema(connection, path)
-        yield connection
+        with reporting_damage(path):
+            restrict(connection, access)
+            check_schema(connection, path)
+            yield connection
     finally:
         connection.close()
+
+
+@contextmanager
+def reporting_damage(db_path: str | os.PathLike) -> Iterator[None]:
+    """Turn DuckDB's error for a damaged file, raised in the block, into a :class:`WarehouseDamagedError` naming it."""
+    try:
+        yield
+    except duckdb.Error as error:
+        if not any(sign in str(error) for sign in _DAMAGE_SIGNS):
+            raise
+        raise WarehouseDamagedError(
+            f"the warehouse {db_path} is damaged ({error}); it holds nothing the workspace's files do not: "
+            f"recreate it from them with `{rebuild_command(db_path)}`"
+        ) from error
+
+
+def rebuild_command(db_path: str | os.PathLike) -> str:
+    """The command line that recreates the warehouse ``db_path`` from its workspace."""
+    path = Path(db_path)
+    if path.name == WAREHOUSE_FILE:
+        return f"invert warehouse rebuild --workspace {path.parent}"
+    return f"invert warehouse rebuild --workspace WORKSPACE --db {path}"
 
 
 def check_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -171,13 +210,14 @@ def _has_schema_digest(connection: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _connect(
-    path: Path, *, read_only: bool, wait_s: float, config: dict[str, bool] | None = None
+    path: Path, *, read_only: bool, wait_s: float, config: dict[str, bool | str] | None = None
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = _FIRST_RETRY_S
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+            with reporting_damage(path):
+                return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
             holder = _lock_holder(str(error))
             if holder is None:

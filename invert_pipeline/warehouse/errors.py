@@ -9,3 +9,7 @@ class WarehouseError(Exception):
 
 class WarehouseBusyError(WarehouseError):
     """Another process held the warehouse file's lock for longer than the caller agreed to wait."""
+
+
+class WarehouseDamagedError(WarehouseError):
+    """The warehouse file cannot be read: truncated, with bytes that fail DuckDB's checksums, or not a DuckDB file."""

@@ -4,11 +4,16 @@ Loading a run again replaces it: in one transaction the run's leaf rows (explana
 concepts, atomic scores, influences) are deleted and inserted anew, while the rows other tables
 refer to (the dataset, its concepts, the run, its layers and neurons) are inserted or updated in
 place. A crash at any point leaves the previous state, since DuckDB commits all or nothing.
+
+Each load records the count and digest of the rows it inserted (:mod:`.contents`): a run counts as
+loaded only while its files are the ones loaded and its rows the ones inserted, so rows deleted or
+edited in the warehouse are loaded again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,10 +29,13 @@ from invert_pipeline.warehouse.connection import (
     read_connection,
     write_connection,
 )
-from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.warehouse.contents import contents_differences, record_contents
+from invert_pipeline.warehouse.errors import WarehouseDamagedError, WarehouseError
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
 from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables, source_digest
 from invert_pipeline.workspace import DamagedFileError, temporary_dir
+
+logger = logging.getLogger(__name__)
 
 # Rows that other tables reference: inserted when new, otherwise updated in place (never deleted
 # during a load, which DuckDB would refuse once their referencing rows were deleted). Per table:
@@ -56,12 +64,16 @@ def load_run(
     """Load (or replace) the run ``run_id`` of ``workspace`` into the warehouse at ``db_path``.
 
     Returns ``False`` when the warehouse already holds this run loaded from the same files by the
-    same code (nothing to do), ``True`` after a load. The run's files are read and checked first;
-    then the warehouse is opened for writing (waiting up to ``wait_s`` seconds for another
-    writer), changed in one transaction, and closed.
+    same code, with the rows that load inserted (nothing to do), ``True`` after a load; a run
+    whose rows differ is loaded again with a warning saying how they differ. The run's files are
+    read and checked first; then the warehouse is opened for writing (waiting up to ``wait_s``
+    seconds for another writer), changed in one transaction, and closed.
     """
-    if is_loaded(db_path, workspace, run_id, wait_s=wait_s):
+    problem = load_problem(db_path, workspace, run_id, wait_s=wait_s)
+    if problem is None:
         return False
+    if problem != NOT_LOADED:
+        logger.warning("run %s in the warehouse %s: %s; loading it again", run_id, db_path, problem)
     tables = read_run_tables(read_manifest(workspace, run_id))
     with write_connection(db_path, wait_s=wait_s) as connection:
         replace_run(connection, tables)
@@ -71,8 +83,41 @@ def load_run(
 def is_loaded(
     db_path: str | os.PathLike, workspace: str | os.PathLike, run_id: str, *, wait_s: float = DEFAULT_WAIT_S
 ) -> bool:
-    """Whether the warehouse at ``db_path`` holds ``run_id`` loaded from its current files by this code."""
-    return _loaded_digest(Path(db_path), run_id, wait_s) == source_digest(read_manifest(workspace, run_id))
+    """Whether the warehouse at ``db_path`` holds ``run_id`` loaded from its current files by this code,
+    with the rows that load inserted (:func:`load_problem` finds nothing)."""
+    return load_problem(db_path, workspace, run_id, wait_s=wait_s) is None
+
+
+NOT_LOADED = "it is not in the warehouse"
+
+
+def load_problem(
+    db_path: str | os.PathLike, workspace: str | os.PathLike, run_id: str, *, wait_s: float = DEFAULT_WAIT_S
+) -> str | None:
+    """Why the warehouse at ``db_path`` does not hold ``run_id`` as its files give it (``None``: it does).
+
+    :data:`NOT_LOADED` when the run (or the warehouse file) is missing; else what differs: the files
+    or code it was loaded from, or its rows in a table (:func:`.contents.contents_differences`).
+    """
+    expected = source_digest(read_manifest(workspace, run_id))  # files read before the lock is taken
+    path = Path(db_path)
+    if not path.is_file():
+        return NOT_LOADED
+    with read_connection(path, wait_s=wait_s) as connection:
+        return run_problem(connection, run_id, expected)
+
+
+def run_problem(connection: duckdb.DuckDBPyConnection, run_id: str, expected_source: str) -> str | None:
+    """How the warehouse of ``connection`` differs for ``run_id`` from a load of files of digest ``expected_source``."""
+    rows = connection.execute("select source_digest from runs where run_id = $run_id", {"run_id": run_id}).fetchall()
+    if not rows:
+        return NOT_LOADED
+    if rows[0][0] != expected_source:
+        return "it was loaded from other files, or by other loading code, than the workspace has now"
+    differences = contents_differences(connection, run_id)
+    if differences:
+        return "its rows differ from those loaded from its files: " + "; ".join(differences)
+    return None
 
 
 def rebuild(
@@ -104,9 +149,13 @@ def rebuild(
                     continue
                 replace_run(connection, tables)
                 loaded.append(run_id)
-        with exclusive_connection(path, wait_s=wait_s) as old:
-            if old is not None:
-                old.execute("checkpoint")  # nothing of the old file may stay in its write-ahead log
+        try:
+            with exclusive_connection(path, wait_s=wait_s) as old:
+                if old is not None:
+                    old.execute("checkpoint")  # nothing of the old file may stay in its write-ahead log
+                os.replace(fresh, path)
+        except WarehouseDamagedError:  # no process can use a damaged file, and it holds nothing to keep
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
             os.replace(fresh, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -128,23 +177,13 @@ def replace_run(connection: duckdb.DuckDBPyConnection, tables: RunTables) -> Non
         _upsert(connection, "neurons", tables.neurons, tables.run_id)
         for name in _LEAF_TABLES:
             _insert(connection, name, getattr(tables, name), tables.run_id)
+        record_contents(connection, tables.run_id)
         fault_point("warehouse:commit")
         connection.execute("commit")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # the transaction may already be gone
             connection.execute("rollback")
         raise
-
-
-def _loaded_digest(db_path: Path, run_id: str, wait_s: float) -> str | None:
-    """The source digest the warehouse holds for ``run_id``; ``None`` when it does not hold the run."""
-    if not db_path.is_file():
-        return None
-    with read_connection(db_path, wait_s=wait_s) as connection:
-        rows = connection.execute(
-            "select source_digest from runs where run_id = $run_id", {"run_id": run_id}
-        ).fetchall()
-    return rows[0][0] if rows else None
 
 
 def _dataset_present(connection: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:

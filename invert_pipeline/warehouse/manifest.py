@@ -29,6 +29,8 @@ class RunManifest:
     """What the warehouse loads for one run (every path absolute)."""
 
     run_id: str
+    created_at: str | None  # the run's place in history (invert_pipeline.warehouse.history)
+    sequence: int | None
     started_at: str | None
     finished_at: str | None
     status: str
@@ -82,6 +84,9 @@ def read_manifest(workspace: str | os.PathLike, run_id: str) -> RunManifest:
     influence = raw.get("neuron_influence")
     return RunManifest(
         run_id=run_id,
+        # Manifests written before runs had a place in history: their start stands for their creation.
+        created_at=raw.get("created_at") or raw.get("started_at"),
+        sequence=_optional(raw, "sequence", int, where),
         started_at=raw.get("started_at"),
         finished_at=raw.get("finished_at"),
         status=_required(raw, "status", str, where),
@@ -117,7 +122,13 @@ def _layer(root: Workspace, entry: object, where: str) -> LayerFiles:
 def _required(mapping: dict, key: str, kind: type, where: str):
     if key not in mapping or mapping[key] is None:
         raise WarehouseError(f"{where} lacks {key!r}: see the run manifest format in docs/ARCHITECTURE.md")
-    value = mapping[key]
+    return _optional(mapping, key, kind, where)
+
+
+def _optional(mapping: dict, key: str, kind: type, where: str):
+    value = mapping.get(key)
+    if value is None:
+        return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise WarehouseError(f"{where}: {key!r} must be a {kind.__name__}, got {value!r}")
     return value

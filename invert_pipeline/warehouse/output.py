@@ -7,16 +7,13 @@ import json
 import math
 import os
 from datetime import date, datetime
-from typing import Literal, get_args
-
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.warehouse_defaults import OUTPUT_FORMATS, OutputFormat
 from invert_pipeline.workspace import atomic_write_parquet, atomic_write_text
 
-OutputFormat = Literal["table", "csv", "json", "parquet"]
-OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
 
 def render(table: pa.Table, output_format: OutputFormat) -> str:

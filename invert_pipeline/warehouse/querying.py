@@ -2,7 +2,9 @@
 
 Both read the warehouse's tables; besides them, SQL may read the files under ``workspace`` when one
 is given, or every local file with ``allow_files``, and never the network or an extension (see
-:mod:`invert_pipeline.warehouse.access`).
+:mod:`invert_pipeline.warehouse.access`). Both run within :class:`~.limits.QueryLimits`: a time limit
+(the connection is interrupted, so a writer waits no longer) and a memory limit (DuckDB's, and the
+size of the result).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +23,7 @@ from invert_pipeline.warehouse.access import FileAccess, explain_refusal, file_a
 from invert_pipeline.warehouse.catalog import NamedQuery, QueryParameter, get_query
 from invert_pipeline.warehouse.connection import DEFAULT_WAIT_S, read_connection
 from invert_pipeline.warehouse.errors import WarehouseError
+from invert_pipeline.warehouse.limits import QueryLimits, out_of_memory, query_limits, time_limited
 
 _READ_ONLY_HINT = (
     "to change the warehouse, load a run (`invert warehouse load RUN_ID`) or recreate it from the "
@@ -35,22 +39,25 @@ def run_named_query(
     wait_s: float = DEFAULT_WAIT_S,
     workspace: str | os.PathLike | None = None,
     allow_files: bool = False,
+    limits: QueryLimits | None = None,
 ) -> pa.Table:
     """Run the named query ``name`` of ``sql/queries`` with ``params`` bound, on a read-only connection.
 
     ``params`` maps parameter names to values, or to their text (as ``--param key=value`` gives
     it), which is converted to the declared type. Parameters not given take their default; a
     ``run`` parameter names a run by id or model version. ``workspace`` and ``allow_files`` say
-    which files the connection may read besides the warehouse, as for :func:`run_sql`.
+    which files the connection may read besides the warehouse, and ``limits`` its time and memory
+    (default :func:`~.limits.query_limits`), as for :func:`run_sql`.
     """
     access = _access(workspace, allow_files)
+    limits = _limits(limits)
     query = get_query(name)
     values = _parameter_values(query, dict(params or {}))
-    with read_connection(db_path, wait_s=wait_s, access=access) as connection:
+    with _limited_connection(db_path, wait_s, access, limits) as connection:
         for parameter in query.parameters:
             if values[parameter.name] is not None:
                 values[parameter.name] = _check_reference(connection, parameter, values[parameter.name])
-        return _fetch(connection, query.sql, values, access)
+        return _fetch(connection, query.sql, values, access, limits)
 
 
 def run_sql(
@@ -60,16 +67,20 @@ def run_sql(
     wait_s: float = DEFAULT_WAIT_S,
     workspace: str | os.PathLike | None = None,
     allow_files: bool = False,
+    limits: QueryLimits | None = None,
 ) -> pa.Table:
     """Run one ad-hoc SELECT statement on a read-only connection; anything else is refused.
 
     Besides the warehouse's tables the statement may read the files under ``workspace`` (when
     given) or, with ``allow_files``, every local file; never a network address or an extension.
+    It runs within ``limits`` (default :func:`~.limits.query_limits`): past its time limit it is
+    stopped, and past its memory limit it fails, each with an error naming the flag to raise it.
     """
     if not isinstance(sql, str) or not sql.strip():
         raise WarehouseError(f"`sql` must be one SELECT statement, got {sql!r}")
     access = _access(workspace, allow_files)
-    with read_connection(db_path, wait_s=wait_s, access=access) as connection:
+    limits = _limits(limits)
+    with _limited_connection(db_path, wait_s, access, limits) as connection:
         try:
             statements = connection.extract_statements(sql)
         except duckdb.Error as error:
@@ -81,12 +92,12 @@ def run_sql(
             raise WarehouseError(
                 f"invert sql is read-only: it runs one SELECT statement, got {kind.name}; {_READ_ONLY_HINT}"
             )
-        return _fetch(connection, sql, None, access)
+        return _fetch(connection, sql, None, access, limits)
 
 
 def resolve_run(db_path: str | os.PathLike, reference: str, *, wait_s: float = DEFAULT_WAIT_S) -> str:
     """The run id that ``reference`` names, as a named query's ``run`` parameter reads it: a run id,
-    else the model version of the latest finished run that has it."""
+    else the latest run (by place in history) of the model version it names."""
     with read_connection(db_path, wait_s=wait_s) as connection:
         return _resolve_run(connection, reference)
 
@@ -98,12 +109,42 @@ def _access(workspace: str | os.PathLike | None, allow_files: bool) -> FileAcces
     return file_access(() if workspace is None else (workspace,), any_local_file=allow_files)
 
 
+@contextmanager
+def _limited_connection(
+    db_path: str | os.PathLike, wait_s: float, access: FileAccess, limits: QueryLimits
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read connection within ``limits``: its memory capped, and interrupted once its time is up."""
+    with read_connection(db_path, wait_s=wait_s, access=access, memory_limit_bytes=limits.memory_bytes) as connection:
+        with time_limited(connection, limits):
+            yield connection
+
+
+def _limits(limits: QueryLimits | None) -> QueryLimits:
+    if limits is None:
+        return query_limits()
+    if not isinstance(limits, QueryLimits):
+        raise WarehouseError(f"`limits` must be a QueryLimits (see query_limits()), got {limits!r}")
+    return limits
+
+
 def _fetch(
-    connection: duckdb.DuckDBPyConnection, sql: str, params: dict | None, access: FileAccess
+    connection: duckdb.DuckDBPyConnection, sql: str, params: dict | None, access: FileAccess, limits: QueryLimits
 ) -> pa.Table:
-    """The result of ``sql``; DuckDB's refusals become errors that say why and what to do."""
+    """The result of ``sql``, refused once it holds more than the memory limit; DuckDB's refusals become
+    errors that say why and what to do."""
     try:
-        return connection.sql(sql, params=params).to_arrow_table()
+        reader = connection.sql(sql, params=params).to_arrow_reader()
+        batches, size = [], 0
+        for batch in reader:
+            size += batch.nbytes
+            if size > limits.memory_bytes:
+                raise out_of_memory(limits, f"its result holds more than {limits.describe_memory()}")
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.OutOfMemoryException as error:
+        raise out_of_memory(limits, str(error)) from error
+    except duckdb.InterruptException:
+        raise  # the time limit's: time_limited says so
     except duckdb.Error as error:
         refusal = explain_refusal(error, access)
         if refusal is not None:
@@ -155,11 +196,12 @@ def _typed(parameter: QueryParameter, value: object) -> object:
             )
     if parameter.type != "double":
         return value
-    if math.isnan(value):
+    if not math.isfinite(value):
         example = "" if parameter.default is None else f" such as its default {parameter.default!r}"
         raise WarehouseError(
-            f"parameter {parameter.name!r} must be a number, got NaN, which DuckDB orders above every "
-            f"number and so would switch its filter off; give --param {parameter.name}=<number>{example}"
+            f"parameter {parameter.name!r} must be a finite number, got {value!r}: NaN and infinities are above "
+            f"or below every number, so its filter would keep every row or none; give --param "
+            f"{parameter.name}=<number>{example}"
         )
     return float(value)
 
@@ -189,13 +231,13 @@ def _check_reference(
 
 
 def _resolve_run(connection: duckdb.DuckDBPyConnection, reference: str) -> str:
-    """The run with id ``reference``, else the latest finished run of model version ``reference``."""
+    """The run with id ``reference``, else the latest run of model version ``reference`` (by place in history)."""
     rows = connection.execute(
         """
         select run_id
         from runs
         where run_id = $reference or model_version = $reference
-        order by run_id = $reference desc, finished_at desc nulls last, run_id desc
+        order by run_id = $reference desc, created_at desc nulls last, sequence desc nulls last, run_id desc
         limit 1
         """,
         {"reference": reference},

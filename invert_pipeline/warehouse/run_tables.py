@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +98,8 @@ def source_digest(manifest: RunManifest) -> str:
         *(path for layer in manifest.layers for path in (layer.explanations, layer.atomic_scores)),
         *([manifest.neuron_influence] if manifest.neuron_influence is not None else []),
     ]
-    digests = {str(path): file_digest(path) if path.is_file() else None for path in files}
+    root = manifest.path.parents[2]  # <workspace>/runs/<run_id>/run.json: paths relative to it, so a moved workspace keeps its digest
+    digests = {os.path.relpath(path, root): file_digest(path) if path.is_file() else None for path in files}
     code = source_version(["invert_pipeline.warehouse"])
     return fingerprint(digests, code, schema_digest())
 
@@ -366,6 +368,8 @@ def _run_row(manifest: RunManifest, digest: str) -> pa.Table:
     return pa.table(
         {
             "run_id": [manifest.run_id],
+            "created_at": pa.array([_timestamp(manifest, "created_at")], pa.timestamp("us", tz="UTC")),
+            "sequence": pa.array([manifest.sequence], pa.int32()),
             "started_at": pa.array([_timestamp(manifest, "started_at")], pa.timestamp("us", tz="UTC")),
             "finished_at": pa.array([_timestamp(manifest, "finished_at")], pa.timestamp("us", tz="UTC")),
             "status": [manifest.status],

@@ -1,6 +1,6 @@
 -- Answers: which runs the warehouse holds, which model version and dataset each explained, and
 --   how many of its neurons have a significant best explanation.
--- Grain: one row per run, newest first.
+-- Grain: one row per run, newest first (by place in history: created_at, sequence, run_id).
 -- Parameters:
 --   max_q_value (double, default 0.05): a best explanation is significant when its effective
 --     q-value (held-out when the run has one) is below this.
@@ -26,6 +26,8 @@ select
     runs.model_fingerprint,
     runs.dataset_name,
     runs.status,
+    runs.created_at,
+    runs.sequence,
     runs.started_at,
     runs.finished_at,
     coalesce(layer_counts.n_layers, 0) as n_layers,
@@ -34,4 +36,4 @@ select
 from runs
 left join layer_counts on layer_counts.run_id = runs.run_id
 left join significant_counts on significant_counts.run_id = runs.run_id
-order by runs.finished_at desc nulls last, runs.run_id
+order by runs.created_at desc nulls last, runs.sequence desc nulls last, runs.run_id desc

@@ -36,6 +36,22 @@ def clean_hashes(clean_run: Path) -> dict:
     return warehouse_hashes(clean_run / "warehouse.duckdb")
 
 
+@pytest.fixture(scope="session")
+def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where the demo CNN v1 was explained, then v2 (which learnt the watermark shortcut)."""
+    workspace = tmp_path_factory.mktemp("faults") / "versions"
+    for version in ("v1", "v2"):
+        result = run_pipeline(workspace, version=version)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return workspace
+
+
+@pytest.fixture
+def copy_of_versions(two_versions: Path, tmp_path: Path) -> Path:
+    """A copy of the two-version workspace to damage."""
+    return Path(shutil.copytree(two_versions, tmp_path / "versions", symlinks=True))
+
+
 @pytest.fixture
 def copy_of_clean(clean_run: Path, tmp_path: Path) -> Path:
     """A copy of the clean workspace to damage (digest records and all)."""

@@ -11,7 +11,7 @@ have it SIGKILL itself there. Prints the run id.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from invert_pipeline.datasets import dataset_fingerprint, fashion_mnist_spec
@@ -30,43 +30,43 @@ from tasks.explain_layers import layer_outputs, search_key, search_task
 from tasks.warehouse import load_warehouse_task
 
 DATASET = fashion_mnist_spec(limit=200)
-MODEL = model_spec("v1")
 LAYERS = ["conv1", "logits"]
 SEARCH = SearchParams(length=2)
 EXTRACTION = ExtractionParams(batch_size=64)
 STARTED_AT = "2024-01-01T00:00:00+00:00"
 
 
-def run(workspace: Path) -> str:
-    """Run every stage whose outputs are not intact; returns the run id."""
+def run(workspace: Path, version: str = "v1", recompute: bool = False) -> str:
+    """Run every stage whose outputs are not intact (every stage, with ``recompute``) on the demo CNN ``version``; returns the run id."""
+    model = model_spec(version)
     dataset_fp = dataset_fingerprint(DATASET)
     folder = Workspace(workspace).dataset_dir(dataset_fp)
-    if not is_intact(folder / "dataset.json"):
+    if recompute or not is_intact(folder / "dataset.json"):
         prepare_dataset_task.fn(DATASET, dataset_fp, str(workspace))
-    loaded = load_model(MODEL)
-    activations = workspace / "activations" / activation_key(dataset_fp, loaded.fingerprint, MODEL, EXTRACTION)
+    loaded = load_model(model)
+    activations = workspace / "activations" / activation_key(dataset_fp, loaded.fingerprint, model, EXTRACTION)
     n_samples = read_dataset_info(folder)["n_samples"]
-    if not shard_complete(activations, LAYERS, n_samples, (0, n_samples)):
-        extract_shard_task.fn(MODEL, loaded.fingerprint, str(folder), LAYERS, str(activations), EXTRACTION, (0, n_samples))
+    if recompute or not shard_complete(activations, LAYERS, n_samples, (0, n_samples)):
+        extract_shard_task.fn(model, loaded.fingerprint, str(folder), LAYERS, str(activations), EXTRACTION, (0, n_samples))
     search_dir = workspace / "search" / search_key(dataset_fp, activations.name, SEARCH)
     layers = {}
     for layer in LAYERS:
         outputs = layer_outputs(workspace, search_dir.name, layer)
-        if not all(is_intact(path) for path in outputs.values()):
+        if recompute or not all(is_intact(path) for path in outputs.values()):
             search_task.fn(str(folder), str(activations / layer), layer, SEARCH, outputs)
         layers[layer] = outputs
     run_id = run_id_for("fault-suite", dataset_fp, activations.name, search_dir.name, LAYERS)
     influence = workspace / "runs" / run_id / "neuron_influence.parquet"
-    if not is_intact(influence):
-        influence_task.fn(MODEL, loaded.fingerprint, LAYERS, str(influence))
+    if recompute or not is_intact(influence):
+        influence_task.fn(model, loaded.fingerprint, LAYERS, str(influence))
     manifest = workspace / "runs" / run_id / "run.json"
-    if not is_intact(manifest):
+    if recompute or not is_intact(manifest):
         write_manifest_task.fn(str(workspace), manifest_of(workspace, run_id, dataset_fp, loaded, activations, layers), STARTED_AT)
     db_path = workspace / "warehouse.duckdb"
     if not is_loaded(db_path, workspace, run_id):
         load_warehouse_task.fn(str(db_path), str(workspace), run_id)
     report = workspace / "reports" / run_id
-    if not is_intact(report / "index.html"):
+    if recompute or not is_intact(report / "index.html"):
         write_report_task.fn(str(db_path), str(workspace), [run_id], str(report))
     return run_id
 
@@ -98,4 +98,9 @@ def manifest_of(workspace: Path, run_id: str, dataset_fp: str, loaded: object, a
 
 
 if __name__ == "__main__":
-    print(run(Path(sys.argv[1]).resolve()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--version", default="v1", choices=("v1", "v2"))
+    parser.add_argument("--recompute", action="store_true")
+    args = parser.parse_args()
+    print(run(args.workspace.resolve(), args.version, args.recompute))

@@ -119,7 +119,7 @@ class TestCodeInKeys:
         from tasks.ingest import DATASET_CODE
 
         dataset_fingerprinted = {"invert_pipeline.datasets", "invert_pipeline.concepts", "invert_pipeline.hierarchy",
-                                 "invert_pipeline.dataset_files"}
+                                 "invert_pipeline.image_folders", "invert_pipeline.dataset_files"}
         for code, fingerprinted in [
             (SEARCH_CODE, set()),
             (MODEL_CODE, set()),

@@ -41,6 +41,15 @@ class TestOptions:
         assert parameters["extraction"]["batch_size"] == 256
         assert parameters["layers"] == ["layer4"] and parameters["runner"] == "local"
 
+    def test_memory_budget_reaches_the_search_parameters(self):
+        """--memory-budget takes a size; it reaches SearchParams as bytes, also for one layer."""
+        from invert_pipeline.specs import SearchParams
+
+        parameters = flow_parameters(_parse("--model", "resnet18", "--layers", "fc", "--memory-budget", "64MiB",
+                                            "--memory-budget", "fc=2MiB"))
+        search = SearchParams(**parameters["search"])
+        assert search.memory_budget == 64 * 2**20 and search.for_layer("fc").memory_budget == 2 * 2**20
+
     def test_invalid_value_names_the_option(self):
         """A value the spec refuses is reported with the option's flag and what was given."""
         with pytest.raises(ValueError, match=r"--beam: .*greater than or equal to 1.*\(got 0\)"):

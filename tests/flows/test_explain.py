@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -208,3 +209,53 @@ class TestExplainModel:
         with duckdb.connect(result["warehouse"], read_only=True) as connection:
             runs = {row[0] for row in connection.execute("select run_id from runs").fetchall()}
         assert first["run_id"] in runs
+
+    def test_redirected_cached_result_is_refused(self, first_run, tiny_parameters):
+        """The cached search results of one layer edited to name another layer's files (intact ones) are refused,
+        naming the result store."""
+        first, _ = first_run
+        workspace = Path(tiny_parameters["workspace"])
+        layers = {layer["name"]: layer for layer in json.loads(Path(first["manifest"]).read_text())["layers"]}
+        searched, other = flow_models.LAYERS[0], flow_models.LAYERS[1]
+        redirect = {str(workspace / layers[searched][kind]): str(workspace / layers[other][kind])
+                    for kind in ("explanations", "atomic_scores")}
+        store = workspace / ".prefect" / "results"
+        originals = {path: path.read_text() for path in store.iterdir() if all(old in path.read_text() for old in redirect)}
+        assert originals, "the first run cached its search results in the workspace"
+        for path, text in originals.items():
+            for old, new in redirect.items():
+                text = text.replace(old, new)
+            path.write_text(text)
+        try:
+            with pytest.raises(Exception, match=f"search of layer {searched}: the task's result names .* was edited or copied"):
+                explain_model(**tiny_parameters)
+        finally:
+            for path, text in originals.items():
+                path.write_text(text)
+        assert explain_model(**tiny_parameters)["run_id"] == first["run_id"]
+
+
+def test_deleted_results_and_a_moved_workspace_keep_the_history(prefect_harness, tiny_parameters, tiny_problem, tmp_path):
+    """v1, then v2, then v1 again after Prefect's results were deleted, then after the workspace moved: each rerun
+    recomputes every task and rewrites v1's manifest after v2's, and v2 still follows v1 (tests/faults/test_history.py
+    does the same to the stages without Prefect)."""
+    from invert_pipeline.findings import previous_version
+
+    parameters = {**tiny_parameters, "workspace": str(tmp_path / "workspace")}
+    v2 = parameters["model"].model_copy(update={"weights": str(tiny_problem.checkpoint_v2), "version": "v2"})
+    first = explain_model(**parameters)
+    second = explain_model(**{**parameters, "model": v2})
+    created = json.loads(Path(first["manifest"]).read_text())
+    assert previous_version(second["warehouse"], second["run_id"]) == first["run_id"]
+
+    shutil.rmtree(Path(parameters["workspace"]) / ".prefect" / "results")
+    moved = str(tmp_path / "moved")
+    for workspace in (parameters["workspace"], moved):
+        if workspace == moved:
+            shutil.move(parameters["workspace"], moved)
+        again = explain_model(**{**parameters, "workspace": workspace})
+        rewritten = json.loads(Path(again["manifest"]).read_text())
+        assert again["run_id"] == first["run_id"] and rewritten["finished_at"] > created["finished_at"]
+        assert (rewritten["created_at"], rewritten["sequence"]) == (created["created_at"], created["sequence"])
+        assert previous_version(again["warehouse"], second["run_id"]) == first["run_id"]
+        assert previous_version(again["warehouse"], first["run_id"]) is None

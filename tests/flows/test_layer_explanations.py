@@ -112,6 +112,28 @@ class TestExplainLayer:
         assert auc[(2, "dog")] > 0.95
         assert auc[(2, "cat")] < 0.5
 
+    def test_memory_budget_reaches_the_search_and_keeps_the_result(self, layer_files, tmp_path, monkeypatch):
+        """--memory-budget is the search's and the atomic AUC's memory_budget; one byte (one neuron at a time)
+        gives the same tables as the default."""
+        import invert_core
+
+        budgets = []
+        for name in ("explain", "atomic_auc"):
+            original = getattr(invert_core, name)
+
+            def recording(*args, _original=original, **kwargs):
+                budgets.append(kwargs["memory_budget"])
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(invert_core, name, recording)
+        dataset_dir, layer_dir = layer_files
+        small = PARAMS.model_copy(update={"memory_budget": 1})
+        tiny_budget = explain_layer(dataset_dir, layer_dir, small, tmp_path / "s.parquet", tmp_path / "sa.parquet")
+        default = explain_layer(dataset_dir, layer_dir, PARAMS, tmp_path / "d.parquet", tmp_path / "da.parquet")
+        assert budgets == [1, 1, 1 << 30, 1 << 30]
+        for small_file, default_file in zip(tiny_budget, default, strict=True):
+            assert pq.read_table(small_file).equals(pq.read_table(default_file))
+
     def test_neuron_chunk_keeps_layer_neuron_ids(self, layer_files, tmp_path):
         """A chunk's rows carry the layer's neuron indices, not positions within the chunk."""
         dataset_dir, layer_dir = layer_files

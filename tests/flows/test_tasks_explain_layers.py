@@ -10,8 +10,10 @@ from tasks.explain_layers import chunk_outputs, layer_outputs, plan_chunks, sear
 
 class TestSearchKey:
     def test_work_split_left_out(self):
-        """Chunking and the device do not change the key: the joined result is the same."""
-        assert search_key("d", "a", SearchParams()) == search_key("d", "a", SearchParams(neuron_chunk=8, device="cuda"))
+        """Chunking, the device and the memory budget do not change the key: the joined result is the same."""
+        assert search_key("d", "a", SearchParams()) == search_key(
+            "d", "a", SearchParams(neuron_chunk=8, device="cuda", memory_budget="64MiB")
+        )
 
     def test_parameters_and_activations_in_key(self):
         """Another beam, other activations or another dataset give another key."""

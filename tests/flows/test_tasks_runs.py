@@ -30,3 +30,20 @@ class TestWriteManifest:
         assert manifest["status"] == "completed"
         assert manifest["started_at"] == "2024-01-01T00:00:00+00:00"
         assert manifest["finished_at"] >= manifest["started_at"]
+
+    def test_place_in_history_is_kept_by_a_rewrite(self, tmp_path):
+        """A rewritten manifest keeps its run's creation time and sequence; the next run gets the next sequence."""
+        first = json.loads(Path(write_manifest_task.fn(str(tmp_path), {"run_id": "r-1", "layers": []}, "2024-01-01T00:00:00+00:00")).read_text())
+        assert first["sequence"] == 1 and first["created_at"] == first["finished_at"]
+        second = json.loads(Path(write_manifest_task.fn(str(tmp_path), {"run_id": "r-2", "layers": []}, "2024-01-01T00:00:00+00:00")).read_text())
+        assert second["sequence"] == 2
+        rewritten = json.loads(Path(write_manifest_task.fn(str(tmp_path), {"run_id": "r-1", "layers": []}, "2030-01-01T00:00:00+00:00")).read_text())
+        assert (rewritten["created_at"], rewritten["sequence"]) == (first["created_at"], 1)
+        assert rewritten["started_at"] == "2030-01-01T00:00:00+00:00"
+
+    def test_damaged_manifest_gets_a_new_place_only_without_a_record(self, tmp_path):
+        """A damaged manifest counts as no record: with no warehouse either, its rewrite is a new place."""
+        path = Path(write_manifest_task.fn(str(tmp_path), {"run_id": "r-1", "layers": []}, "2024-01-01T00:00:00+00:00"))
+        path.write_text(path.read_text().replace('"sequence": 1', '"sequence": 7'))  # no longer its recorded bytes
+        rewritten = json.loads(Path(write_manifest_task.fn(str(tmp_path), {"run_id": "r-1", "layers": []}, "2024-01-01T00:00:00+00:00")).read_text())
+        assert rewritten["sequence"] == 1  # the edited 7 is not trusted

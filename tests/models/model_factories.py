@@ -47,6 +47,14 @@ def tiny_cnn() -> TinyCNN:
         return TinyCNN()
 
 
+def nan_conv2_cnn() -> TinyCNN:
+    """:func:`tiny_cnn` whose conv2 has a NaN weight in its third output channel: conv2 and what follows give NaN."""
+    model = tiny_cnn()
+    with torch.no_grad():
+        model.conv2.weight[2, 0, 0, 0] = float("nan")
+    return model
+
+
 def slow_tiny_cnn() -> SlowTinyCNN:
     """SlowTinyCNN with the same weights as :func:`tiny_cnn`."""
     with torch.random.fork_rng(devices=[]):

@@ -225,6 +225,14 @@ class TestInvalidInput:
             extract_activations(spec, dataset_dir, ["fc1", "spare"], tmp_path, PARAMS)
         assert not list(tmp_path.rglob("*.parquet"))
 
+    def test_nan_activations_name_the_layer(self, dataset_dir, tmp_path):
+        """A NaN weight in conv2's channel 2 makes conv2 NaN there: refused naming the layer, sample and neuron; no file."""
+        spec = ModelSpec(source="model_factories:nan_conv2_cnn")
+        with pytest.raises(ValueError, match=r"layer 'conv2' gives \d+ NaN or infinite activation\(s\) on samples 0-8, "
+                                             r"the first on sample id \d+, neuron 2: "):
+            extract_activations(spec, dataset_dir, ["conv1", "conv2"], tmp_path, PARAMS, chunk_size=CHUNK)
+        assert not list(tmp_path.rglob("*.parquet"))
+
     @pytest.mark.parametrize(("device", "match"), [("banana", "not a torch device"), ("cuda:7", "not available on this machine")])
     def test_bad_device(self, device, match):
         """Unknown or absent devices are named."""

@@ -142,10 +142,10 @@ def test_named_queries_keep_working_locked_down(shared_warehouse):
     assert sorted(table.column("run_id").to_pylist()) == ["run-v1", "run-v2"]
 
 
-@pytest.mark.parametrize("value", [float("nan"), "nan", "NaN", "-nan"])
-def test_nan_parameter_is_refused(shared_warehouse, value):
-    """A NaN max_q_value would keep every row (NaN sorts above every number): it is refused by name."""
-    with pytest.raises(WarehouseError, match=r"parameter 'max_q_value' must be a number, got NaN"):
+@pytest.mark.parametrize("value", [float("nan"), "nan", "NaN", "-nan", float("inf"), "inf", "Infinity", "-inf"])
+def test_non_finite_parameter_is_refused(shared_warehouse, value):
+    """A NaN or infinite max_q_value would keep every row or none (NaN sorts above every number): refused by name."""
+    with pytest.raises(WarehouseError, match=r"parameter 'max_q_value' must be a finite number, got -?(nan|inf)"):
         run_named_query(shared_warehouse.db_path, "runs_overview", {"max_q_value": value})
 
 
