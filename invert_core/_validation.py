@@ -169,7 +169,7 @@ def drop_degenerate_concepts(
 
 
 def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
-    """Check the selection criterion and its charge per literal; returns their effective values."""
+    """Check the selection criterion and its min_gain per literal; returns their effective values."""
     if selection is None:
         selection = "lower_bound" if semantics == "exact" else "auc"
     if selection not in SELECTIONS:

@@ -32,7 +32,7 @@ Semantics = TypingLiteral["exact", "reference"]
 class SearchConfig:
     """Validated search parameters; counts are the support bounds in samples (inclusive).
 
-    ``selection`` and ``literal_cost`` define the criterion beams are ranked by (see
+    ``selection`` and ``min_gain`` define the criterion beams are ranked by (see
     :mod:`invert_core.selection`); ``semantics="reference"`` always uses ``"auc"`` at cost 0, and only
     ``semantics="exact"`` with ``"lower_bound"`` gates added literals by the refinement test.
     """
@@ -45,7 +45,7 @@ class SearchConfig:
     limit_search: int | None
     semantics: Semantics
     selection: Selection = "auc"
-    literal_cost: float = 0.0
+    min_gain: float = 0.0
 
     @property
     def refined(self) -> bool:
@@ -174,7 +174,7 @@ def beam_search(
     # The candidates of a beam step set the critical values of the bound and of the refinement test.
     n_expansion = 2 * n_concepts if config.limit_search is None else min(config.limit_search, 2 * n_concepts)
     n_candidates = config.beam * n_expansion * config.n_slots(config.length)
-    criterion = Criterion(config.selection, config.literal_cost, config.mode == "positive",
+    criterion = Criterion(config.selection, config.min_gain, config.mode == "positive",
                           bound_critical_value(n_candidates))
     atoms = [Literal(name) for name in concepts] + [Literal(name, negated=True) for name in concepts]
 
@@ -215,11 +215,11 @@ def beam_search(
         beams = _expand(beams, expansion, step, context)
 
     lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=beams.n_pos.device)
-    scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples) - criterion.charge(lengths)
+    scores = criterion.base(beams.n_pos, beams.doubled_sum, n_samples) - criterion.min_gain_for(lengths)
     if refinement is not None:  # a nested entry with a significantly better AUC explains the neuron
-        final = Criterion(config.selection, config.literal_cost, config.mode == "positive",
+        final = Criterion(config.selection, config.min_gain, config.mode == "positive",
                           bound_critical_value(config.beam - 1))
-        value = final.base(beams.n_pos, beams.doubled_sum, n_samples) - final.charge(lengths)
+        value = final.base(beams.n_pos, beams.doubled_sum, n_samples) - final.min_gain_for(lengths)
         orders = winners_first(beams.truth, beams.alive, beams.n_pos, beams.doubled_sum, beams.squares, value,
                                grouped, group_sums, refinement, n_samples, config.min_count,
                                config.mode == "positive")
@@ -516,7 +516,7 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     # Item order: entry, atom, slot (see _Layout).
     count, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, valid))
     worst = -torch.inf if config.mode == "positive" else torch.inf
-    # A candidate is charged one literal more than its beam entry; in exact semantics the charge is
+    # A candidate gives up min_gain for one literal more than its beam entry; in exact semantics that is
     # settled on the canonical length of its support's representative (see _distinct_best).
     old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
     # Rank sums and the criterion of the valid candidates only (NaN and the worst value elsewhere).
@@ -526,10 +526,10 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     base = torch.full(count.shape, torch.nan, dtype=torch.float64, device=count.device)
     base.index_put_((rows, items_of_rows), valid_base)
     value = torch.full_like(base, worst).index_put_(
-        (rows, items_of_rows), valid_base - criterion.charge(old_lengths[rows, entry_of] + 1))
+        (rows, items_of_rows), valid_base - criterion.min_gain_for(old_lengths[rows, entry_of] + 1))
     old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples)
     old_valid = beams.alive & config.supported(beams.n_pos)
-    old_value = torch.where(old_valid, old_base - criterion.charge(old_lengths), worst)
+    old_value = torch.where(old_valid, old_base - criterion.min_gain_for(old_lengths), worst)
     position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
@@ -600,7 +600,7 @@ def _candidate_truth(beams: _Beams, slots: _Slots, context: _Context, neuron, en
 
 @dataclass(frozen=True)
 class _Scores:
-    """The criterion of a step's items before the literal charge: old_base (K, B), base (K, B * 2C * S)."""
+    """The criterion of a step's items before min_gain: old_base (K, B), base (K, B * 2C * S)."""
 
     old_base: torch.Tensor
     base: torch.Tensor
@@ -731,7 +731,7 @@ def _distinct_best(items: _Items, describe, scores: _Scores, beams: _Beams, slot
 
     Items true on the same samples form one support; its representative is the preferred canonical
     formula among them (see :class:`_Supports`), the others (and the synonyms the old beam entry
-    carried) become its synonyms, and its score is charged for the representative's length.
+    carried) become its synonyms, and its score gives up min_gain for the representative's length.
     Returns the selected items, their (formula, length) and their synonyms per neuron, best first.
     """
     width = items.width
@@ -770,7 +770,7 @@ def _first_distinct(k: int, pool: list[int], detail, describe, scores: _Scores, 
     ranked = []
     for support in supports.values():
         formulas = sorted(dict.fromkeys(support["formulas"]), key=preference)
-        value = support["base"] - scores.criterion.charge_of(len(formulas[0]))
+        value = support["base"] - scores.criterion.min_gain_for(len(formulas[0]))
         ranked.append((value, support["item"], formulas[0], tuple(formulas[1:])))
     ranked.sort(key=lambda row: row[0], reverse=scores.criterion.positive)  # stable: pool order breaks ties
     return [(item, formula, others) for _, item, formula, others in ranked[:width]]
@@ -778,7 +778,7 @@ def _first_distinct(k: int, pool: list[int], detail, describe, scores: _Scores, 
 
 def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: _Scores, beams: _Beams, slots: _Slots,
                          layout: _Layout, context: _Context) -> list[tuple[list[float], list[float]]]:
-    """Support keys and criterion values (before the charge) of the items of each neuron's pool, computed
+    """Support keys and criterion values (before min_gain) of the items of each neuron's pool, computed
     for all neurons at once: per neuron, (keys, values) aligned with its pool."""
     width = beams.alive.shape[1]
     device = beams.n_pos.device

@@ -120,7 +120,7 @@ def explain(
         authors' criterion (the only one of "reference").
     min_gain : float, optional
         What a longer formula must gain per added literal, in AUC: default 0 for "lower_bound" (the
-        refinement test decides), 0.005 for "auc" (0 in "reference"). The charge uses the canonical
+        refinement test decides), 0.005 for "auc" (0 in "reference"). min_gain applies to the canonical
         length of the formula that represents a support.
     concept_depth : array-like of int of shape (n_concepts,), optional
         Each concept's depth in its hierarchy (0 for roots): among formulas true on the same samples the
@@ -161,7 +161,7 @@ def explain(
         ``scipy.stats.mannwhitneyu``), ``log10_p`` (finite where ``p_value`` underflows), ``q_value``
         (Benjamini–Hochberg over the neurons of this call, within each rank), ``fraction`` and ``n_pos``
         (samples where the formula is true), ``selection_score`` (the criterion the beam was ranked by,
-        charge included) and ``synonyms`` (list of the other formulas the search met that are true on
+        min_gain included) and ``synonyms`` (list of the other formulas the search met that are true on
         exactly the same search samples), all on the search samples; ``average_precision``, ``f1``,
         ``iou`` and ``mean_difference`` (see :mod:`invert_core.metrics`) on the search samples, the first
         three against the lowest activations in negative mode; and
@@ -214,7 +214,7 @@ def explain(
         limit_search=None if limit_search is None else int(limit_search),
         semantics=semantics,
         selection=selection,
-        literal_cost=min_gain,
+        min_gain=min_gain,
     )
     specificity = specificity_ranks(label_matrix, np.array([depth_by_name[name] for name in names]))
 

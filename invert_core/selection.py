@@ -1,4 +1,4 @@
-"""How the search ranks formulas: the selection criterion and its charge per literal.
+"""How the search ranks formulas: the selection criterion and what each literal must gain (min_gain).
 
 Maximum AUC, the authors' criterion, suffers from the winner's curse: among thousands of candidate
 formulas, one true on a few hundred samples reaches a high AUC by chance, because an AUC's standard
@@ -20,10 +20,10 @@ uncertainty of a small support several times (a logit's class at AUC 0.998 on 10
 to a formula on 30% at AUC 0.987). In negative mode the bound is the upper one, AUC + c · σ with σ the
 error of 1 − AUC (the AUC of the reversed activations), and smaller is better: explaining −x in negative
 mode ranks exactly as explaining x in positive mode. Each literal beyond the first costs
-``literal_cost`` AUC (0 by default: the refinement test of :mod:`invert_core.refinement` decides whether
+``min_gain`` AUC (0 by default: the refinement test of :mod:`invert_core.refinement` decides whether
 a literal belongs in a formula).
 
-``"auc"`` ranks by AUC less ``literal_cost`` AUC per literal beyond the first (``min_gain``); with a
+``"auc"`` ranks by AUC less ``min_gain`` AUC per literal beyond the first; with a
 cost of 0 it is the authors' criterion, kept for comparison and for ``semantics="reference"``.
 
 Both criteria are computed from counts and doubled rank sums (exact integers in float64), for any
@@ -74,16 +74,16 @@ def auc_variance(auc: torch.Tensor, n_pos: torch.Tensor, n_samples: int) -> torc
 
 @dataclass(frozen=True)
 class Criterion:
-    """The criterion of one search: ``selection``, the charge per literal, the sign of "better" and the
+    """The criterion of one search: ``selection``, ``min_gain`` per literal, the sign of "better" and the
     critical value of the confidence bound (``"lower_bound"``)."""
 
     selection: Selection
-    literal_cost: float
+    min_gain: float
     positive: bool
     critical: float
 
     def base(self, n_pos: torch.Tensor, doubled_sum: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """The criterion before the literal charge, for counts and sums of shape (K, ...).
+        """The criterion before min_gain, for counts and sums of shape (K, ...).
 
         Returns float64 of the broadcast shape; NaN where the formula is true on no sample or all.
         """
@@ -99,14 +99,11 @@ class Criterion:
             return auc - margin if self.positive else auc + margin
         raise ValueError(f"unknown selection {self.selection!r}")
 
-    def charge(self, length: torch.Tensor) -> torch.Tensor:
-        """What formulas of ``length`` literals lose, signed so that it always makes them worse."""
-        return self._signed_cost * (length.to(torch.float64) - 1)
-
-    def charge_of(self, length: int) -> float:
-        """:meth:`charge` of one formula."""
-        return self._signed_cost * (length - 1)
+    def min_gain_for(self, length):
+        """What a formula of ``length`` literals (an int, or a float64 tensor of lengths) gives up:
+        ``min_gain`` per literal beyond the first, signed so that it always makes it worse."""
+        return self._signed_min_gain * (length - 1)
 
     @property
-    def _signed_cost(self) -> float:
-        return self.literal_cost if self.positive else -self.literal_cost
+    def _signed_min_gain(self) -> float:
+        return self.min_gain if self.positive else -self.min_gain
