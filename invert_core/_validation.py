@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from invert_core.parameters import DEFAULT_MIN_GAIN, MODES, SELECTIONS, SEMANTICS
+from invert_core.parameters import DEFAULT_MIN_GAIN, PARAMETERS
 
 
 
@@ -124,31 +124,54 @@ def validate_concepts(concepts: Sequence[str], n_concepts: int) -> list[str]:
     return names
 
 
-def validate_search_options(
-    *, length, beam, min_fraction, max_fraction, mode, limit_search, semantics
-) -> None:
-    """Check the scalar options of the search; raises ValueError or TypeError."""
-    for name, value in (("length", length), ("beam", beam)):
+def validate_parameter(name: str, value) -> None:
+    """Check one search parameter against its definition in :data:`invert_core.parameters.PARAMETERS`
+    (kind, choices, bounds, whether None is allowed); raises TypeError or ValueError naming it."""
+    parameter = PARAMETERS[name]
+    if value is None and parameter.optional:
+        return
+    none = "None or " if parameter.optional else ""
+    if parameter.choices is not None:
+        if value not in parameter.choices:
+            raise ValueError(f"`{name}` must be {none}one of {parameter.choices}, got {value!r}")
+        return
+    if parameter.kind is int:
+        kind = "an integer"
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"`{name}` must be an integer >= 1, got {value!r}")
-        if value < 1:
-            raise ValueError(f"`{name}` must be >= 1, got {value}")
-    if limit_search is not None and (
-        isinstance(limit_search, bool) or not isinstance(limit_search, (int, np.integer)) or limit_search < 1
-    ):
-        raise ValueError(f"`limit_search` must be None (all atoms) or an integer >= 1, got {limit_search!r}")
-    for name, value in (("min_fraction", min_fraction), ("max_fraction", max_fraction)):
-        if not isinstance(value, (int, float, np.floating)) or math.isnan(value) or not 0 <= value <= 1:
-            raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}")
-    if min_fraction > max_fraction:
+            raise TypeError(f"`{name}` must be {none}{kind}{_bounds(parameter)}, got {value!r}")
+    else:
+        kind = "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`{name}` must be {none}{kind}{_bounds(parameter)}, got {value!r}")
+    too_low = parameter.minimum is not None and not value >= parameter.minimum  # NaN is neither
+    too_high = parameter.maximum is not None and not (
+        value < parameter.maximum if parameter.maximum_open else value <= parameter.maximum)
+    if too_low or too_high or (kind == "a number" and not math.isfinite(value)):
+        raise ValueError(f"`{name}` must be {none}{kind}{_bounds(parameter)}, got {value!r}")
+
+
+def _bounds(parameter) -> str:
+    """The allowed range of a numeric parameter, as text: " in [0, 1)", " >= 1" or ""."""
+    if parameter.minimum is not None and parameter.maximum is not None:
+        closing = ")" if parameter.maximum_open else "]"
+        return f" in [{parameter.minimum:g}, {parameter.maximum:g}{closing}"
+    if parameter.minimum is not None:
+        return f" >= {parameter.minimum:g}"
+    return ""
+
+
+def validate_search_options(**options) -> None:
+    """Check every search parameter of the registry (all must be given) against its definition, then the
+    rule that joins two of them."""
+    if set(options) != set(PARAMETERS):
+        raise TypeError(f"search options {sorted(set(options) ^ set(PARAMETERS))} missing or unknown")
+    for name, value in options.items():
+        validate_parameter(name, value)
+    if options["min_fraction"] > options["max_fraction"]:
         raise ValueError(
-            f"`min_fraction` ({min_fraction}) must not exceed `max_fraction` ({max_fraction}); "
+            f"`min_fraction` ({options['min_fraction']}) must not exceed `max_fraction` ({options['max_fraction']}); "
             "no formula could satisfy both"
         )
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
-    if semantics not in SEMANTICS:
-        raise ValueError(f"`semantics` must be one of {SEMANTICS}, got {semantics!r}")
 
 
 def drop_degenerate_concepts(
@@ -169,15 +192,12 @@ def drop_degenerate_concepts(
 
 
 def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
-    """Check the selection criterion and its min_gain per literal; returns their effective values."""
+    """The effective selection criterion and min_gain per literal (defaults decided by the semantics);
+    both are checked against the registry beforehand."""
     if selection is None:
         selection = "lower_bound" if semantics == "exact" else "auc"
-    if selection not in SELECTIONS:
-        raise ValueError(f"`selection` must be one of {SELECTIONS}, got {selection!r}")
     if min_gain is None:
         min_gain = DEFAULT_MIN_GAIN[selection] if semantics == "exact" else 0.0
-    if not isinstance(min_gain, (int, float, np.floating)) or not math.isfinite(min_gain) or not 0 <= min_gain < 1:
-        raise ValueError(f"`min_gain` must be a number of AUC in [0, 1), got {min_gain!r}")
     if semantics == "reference" and (selection != "auc" or min_gain != 0):
         raise ValueError(
             f"semantics='reference' is the authors' search: selection='auc' with `min_gain` 0, got "
@@ -186,14 +206,9 @@ def validate_selection(*, semantics, selection, min_gain) -> tuple[str, float]:
     return selection, float(min_gain)
 
 
-def validate_trust_options(*, holdout, permutations, bootstrap, top_quantile) -> None:
-    """Check the options of the trust statistics."""
-    if not isinstance(holdout, (int, float, np.floating)) or math.isnan(holdout) or not 0 <= holdout < 1:
-        raise ValueError(f"`holdout` must be a fraction in [0, 1), got {holdout!r}")
-    for name, value, smallest in (("permutations", permutations, 0), ("bootstrap", bootstrap, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-            raise ValueError(f"`{name}` must be an integer >= {smallest}, got {value!r}")
-    if not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:
+def validate_top_quantile(top_quantile) -> None:
+    """A fraction in (0, 1]."""
+    if isinstance(top_quantile, bool) or not isinstance(top_quantile, (int, float, np.floating)) or not 0 < top_quantile <= 1:
         raise ValueError(f"`top_quantile` must be a fraction in (0, 1], got {top_quantile!r}")
 
 

@@ -20,7 +20,7 @@ from invert_core._validation import (
     validate_search_options,
     validate_selection,
     validate_strata,
-    validate_trust_options,
+    validate_top_quantile,
 )
 from invert_core.formula import to_text
 from invert_core.holdout import split_samples
@@ -172,17 +172,12 @@ def explain(
         of the held-out samples: not significant; never a silent fall back to the optimistic q-value).
     """
     validate_search_options(
-        length=length,
-        beam=beam,
-        min_fraction=min_fraction,
-        max_fraction=max_fraction,
-        mode=mode,
-        limit_search=limit_search,
-        semantics=semantics,
+        length=length, beam=beam, min_fraction=min_fraction, max_fraction=max_fraction, mode=mode,
+        limit_search=limit_search, semantics=semantics, selection=selection, min_gain=min_gain, holdout=holdout,
+        seed=seed, permutations=permutations, bootstrap=bootstrap,
     )
     selection, min_gain = validate_selection(semantics=semantics, selection=selection, min_gain=min_gain)
-    validate_trust_options(holdout=holdout, permutations=permutations,
-                           bootstrap=bootstrap, top_quantile=top_quantile)
+    validate_top_quantile(top_quantile)
     validate_memory_budget(memory_budget)
     torch_device = validate_device(device)
     values = validate_activations(activations)

@@ -53,7 +53,7 @@ SEARCH_PARAMETERS = (
               "lower confidence bound; auc: the authors' maximum AUC, the only one of reference)", choices=SELECTIONS, optional=True),
     Parameter("min_gain", float, None, "what a longer formula must gain per added literal, in units of the "
               f"criterion, AUC (default {DEFAULT_MIN_GAIN['lower_bound']} for lower_bound, "
-              f"{DEFAULT_MIN_GAIN['auc']} for auc)", minimum=0.0, optional=True),
+              f"{DEFAULT_MIN_GAIN['auc']} for auc)", minimum=0.0, maximum=1.0, maximum_open=True, optional=True),
     Parameter("holdout", float, 0.0, "fraction of samples held out of the search for held-out AUC/p/q",
               minimum=0.0, maximum=1.0, maximum_open=True),
     Parameter("seed", int, 0, "seed of the held-out split, permutations and bootstrap"),
