@@ -36,5 +36,5 @@ def test_the_command_line_says_out_of_memory(tmp_path, monkeypatch, capsys):
         raise MemoryError()
 
     monkeypatch.setattr("invert_pipeline.cli.verify.damaged_files", exhausted)
-    assert main(["verify", str(tmp_path)]) == 2
+    assert main(["verify", "--workspace", str(tmp_path)]) == 2
     assert "invert verify: error: out of memory (MemoryError: no details)." in capsys.readouterr().err

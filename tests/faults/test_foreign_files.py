@@ -36,11 +36,11 @@ def test_copied_file_and_record_are_foreign(two_versions, copy_of_versions, caps
     assert source != target and source.name == target.name
     shutil.copyfile(source, target)
     shutil.copyfile(record_path(source), record_path(target))
-    assert main(["verify", str(copy_of_versions)]) == 1
+    assert main(["verify", "--workspace", str(copy_of_versions)]) == 1
     place = Path(*target.relative_to(copy_of_versions).parts)
     assert f"damaged: {target}: its digest record was written for {source.relative_to(copy_of_versions)}, not for {place}" in capsys.readouterr().out
     rerun = run_pipeline(copy_of_versions, version="v2")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "a file copied from elsewhere" in rerun.stderr and target.name in rerun.stderr
-    assert main(["verify", str(copy_of_versions)]) == 0
+    assert main(["verify", "--workspace", str(copy_of_versions)]) == 0
     assert history(copy_of_versions) == history(two_versions)  # v2's regression (the watermark) found again

@@ -48,7 +48,7 @@ def test_changed_rows_are_found_and_loaded_again(copy_of_clean, clean_hashes, ca
     db_path, run_id = Workspace(copy_of_clean).warehouse, the_run(copy_of_clean)
     tables = edit(db_path, run_id)
     assert warehouse_hashes(db_path) != clean_hashes
-    assert main(["verify", str(copy_of_clean)]) == 1
+    assert main(["verify", "--workspace", str(copy_of_clean)]) == 1
     out = capsys.readouterr().out
     assert f"damaged: {db_path}: run {run_id}: its rows differ from those loaded from its files" in out
     assert all(f"table {table} " in out for table in tables)
@@ -57,7 +57,7 @@ def test_changed_rows_are_found_and_loaded_again(copy_of_clean, clean_hashes, ca
     assert f"run {run_id} in the warehouse {db_path}: its rows differ" in rerun.stderr  # the run says so
     assert "loading it again" in rerun.stderr
     assert warehouse_hashes(db_path) == clean_hashes
-    assert main(["verify", str(copy_of_clean)]) == 0
+    assert main(["verify", "--workspace", str(copy_of_clean)]) == 0
 
 
 @pytest.mark.parametrize("how", ["truncate", "flip header"])
@@ -69,7 +69,7 @@ def test_damaged_warehouse_is_named_with_the_rebuild_command(copy_of_clean, clea
         data = db_path.read_bytes()
         db_path.write_bytes(data[:4196] + bytes(b ^ 0xFF for b in data[4196:4236]) + data[4236:])
     command = f"invert warehouse rebuild --workspace {copy_of_clean}"
-    assert main(["verify", str(copy_of_clean)]) == 1
+    assert main(["verify", "--workspace", str(copy_of_clean)]) == 1
     out = capsys.readouterr().out
     assert f"damaged: {db_path}: the warehouse {db_path} is damaged" in out and command in out
     rerun = run_pipeline(copy_of_clean)
@@ -77,4 +77,4 @@ def test_damaged_warehouse_is_named_with_the_rebuild_command(copy_of_clean, clea
     result = rebuild(db_path, copy_of_clean)
     assert result.loaded == (the_run(copy_of_clean),) and not result.skipped
     assert warehouse_hashes(db_path) == clean_hashes
-    assert main(["verify", str(copy_of_clean)]) == 0
+    assert main(["verify", "--workspace", str(copy_of_clean)]) == 0

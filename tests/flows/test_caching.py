@@ -76,9 +76,10 @@ class TestInWorkspace:
         assert "present.parquet is damaged (its bytes differ from the digest recorded" in caplog.text
 
 
-# Modules that decide no result: where and how files are written, and the specs whose values (not
-# code) enter the keys as inputs.
-INFRASTRUCTURE = {"invert_pipeline.workspace", "invert_pipeline.faults", "invert_pipeline.temporaries", "invert_pipeline.specs"}
+# Modules that decide no result: where and how files are written, the specs whose values (not code)
+# enter the keys as inputs, and the "did you mean" of error messages.
+INFRASTRUCTURE = {"invert_pipeline.workspace", "invert_pipeline.faults", "invert_pipeline.temporaries", "invert_pipeline.specs",
+                  "invert_pipeline.suggestions"}
 
 
 def _pipeline_imports(modules: tuple[str, ...]) -> set[str]:
