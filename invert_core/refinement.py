@@ -96,13 +96,12 @@ class RefinementTest:
         and_passes = passes(kept, dropped) & passes(kept, atom_only)
         return torch.where(is_or, or_passes, and_passes)
 
-    def ranks_above(self, high, low, positive: bool, critical: torch.Tensor | None = None) -> torch.Tensor:
+    def ranks_above(self, high, low, positive: bool) -> torch.Tensor:
         """Whether the samples of ``high`` rank significantly above those of ``low`` (below in negative
-        mode): bool of the broadcast shape. Each set is a (count, doubled rank sum, squares) triple;
-        ``critical`` is a :func:`t_critical_values` table (default: the search's)."""
+        mode): bool of the broadcast shape. Each set is a (count, doubled rank sum, squares) triple."""
         (n1, s1, q1), (n2, s2, q2) = high, low
         t, degrees = welch_t((n1, s1 - n1 * self.centre, q1), (n2, s2 - n2 * self.centre, q2))
-        return (t if positive else -t) >= (self.critical if critical is None else critical)[degrees]
+        return (t if positive else -t) >= self.critical[degrees]
 
 
 def minus(first, second) -> tuple:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from invert_core.labels import GroupedLabels
-from invert_core.refinement import RefinementTest, minus, t_critical_values
+from invert_core.refinement import RefinementTest, minus
 
 
 def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor, doubled_sum: torch.Tensor,
@@ -54,19 +54,14 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
 
     # N ⊂ B (supports are distinct), with at least min_count samples between them.
     inside = (both[0] == narrow[0]) & (between[0] >= min_count) & alive[:, :, None] & alive[:, None, :]
-    lenient = t_critical_values(width - 1, alive.device)
-    # The samples between rank below the narrow entry's, and above those outside the broad one: at the
-    # search's level, and "at all" (at the final choice's level, 0.05 / (B − 1)).
-    below = test.ranks_above(narrow, between, positive)
-    above = test.ranks_above(between, outside_broad, positive)
-    below_at_all = test.ranks_above(narrow, between, positive, lenient)
-    above_at_all = test.ranks_above(between, outside_broad, positive, lenient)
+    below = test.ranks_above(narrow, between, positive)  # the samples between rank below the narrow entry's
+    above = test.ranks_above(between, outside_broad, positive)  # ... and above those outside the broad one
     key = torch.where(alive, value if positive else -value, -torch.inf)  # larger is better
     better = key[:, :, None] > key[:, None, :]  # entry on axis 1 better than entry on axis 2
     graded = below & above
     # prefers[k, x, w]: entry x is preferred to entry w.
-    prefers = (inside & ((below & ~above_at_all) | (graded & better))
-               | (inside & ((above & ~below_at_all) | (graded & better.transpose(1, 2)))).transpose(1, 2))
+    prefers = (inside & ((below & ~above) | (graded & better))
+               | (inside & ((above & ~below) | (graded & better.transpose(1, 2)))).transpose(1, 2))
 
     winner = torch.zeros(n_neurons, dtype=torch.int64, device=alive.device)
     visited = torch.zeros_like(alive)

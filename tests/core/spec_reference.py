@@ -8,8 +8,8 @@ one formula per support (set of samples where it is true) whose representative i
 the one with fewer negations, then the one over the most specific concepts (fewest positives, then
 column order), the others kept as its synonyms; ranked by AUC or by the AUC's lower confidence bound
 AUC − c·σ (``selection="lower_bound"``; σ the Hanley–McNeil standard error, c the normal quantile at
-0.05 / the candidates of a beam step; upper bound and smaller first in negative mode), with a charge
-per literal of ``min_gain``; with ``limit_search`` the expansion list holds the atoms best by that criterion (the authors'
+0.05 / the candidates of a beam step; upper bound and smaller first in negative mode), less
+``min_gain`` per literal; with ``limit_search`` the expansion list holds the atoms best by that criterion (the authors'
 |AUC − 0.5| order in reference semantics). With ``"lower_bound"`` a candidate must pass the refinement test: what each operand brings
 (AND: what it drops from the entry and from the atom ranks below the kept samples; OR: what each adds
 ranks above the samples of neither; reversed in negative mode), by Welch's t on the ranks at 0.05 / the
@@ -86,18 +86,16 @@ def ranks_above(doubled_ranks, high, low, n_candidates, mode="positive") -> bool
     return degrees >= 1 and t >= scipy.special.stdtrit(degrees, 1 - 0.05 / n_candidates)
 
 
-def winner_first(final, activations, n_candidates, mode, final_value, beam, min_count):
+def winner_first(final, activations, n_candidates, mode, final_value, min_count):
     """The final beam with its explanation first. Starting from the best entry, an entry nested with the
     winner replaces it when preferred. With N inside B and D = B ∧ ¬N the samples between them (at least
-    ``min_count``), N is preferred when D ranks below N at the search's level (0.05 / n_candidates) and
-    not above the samples outside B at the final choice's (0.05 / (beam − 1)); B when D ranks above
-    those at the search's level and not below N at the final choice's; when D does both at the search's
-    level, the entry better by ``final_value`` (the criterion at the final choice's critical value).
+    ``min_count``), tested at the search's level (0.05 / n_candidates): N is preferred when D ranks below
+    N and not above the samples outside B; B when D ranks above those and not below N; when D does both,
+    the entry better by ``final_value`` (the criterion at the final choice's critical value).
     Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
     wins; no entry wins twice."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     sign = 1 if mode == "positive" else -1
-    final_candidates = max(1, beam - 1)
 
     def prefers(x, w):
         if not (x[4] & ~w[4]).any():
@@ -111,11 +109,9 @@ def winner_first(final, activations, n_candidates, mode, final_value, beam, min_
             return False
         below = ranks_above(doubled_ranks, narrow[4], between, n_candidates, mode)
         above = ranks_above(doubled_ranks, between, ~broad[4], n_candidates, mode)
-        below_at_all = ranks_above(doubled_ranks, narrow[4], between, final_candidates, mode)
-        above_at_all = ranks_above(doubled_ranks, between, ~broad[4], final_candidates, mode)
         if below and above:
             return sign * (final_value(x) - final_value(w)) > 0
-        return (below and not above_at_all) if x_is_narrow else (above and not below_at_all)
+        return (below and not above) if x_is_narrow else (above and not below)
 
     winner, visited = 0, set()
     while True:
@@ -167,11 +163,11 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
     def base(entry):
         return auc_bound(entry[4], activations, critical, mode) if selection == "lower_bound" else float(entry[2])
 
-    charge = min_gain if mode == "positive" else -min_gain
+    signed_min_gain = min_gain if mode == "positive" else -min_gain
 
     def value(entry):
         """The criterion less ``min_gain`` per literal beyond the first (towards worse in negative mode)."""
-        return base(entry) - charge * (entry[1] - 1)
+        return base(entry) - signed_min_gain * (entry[1] - 1)
 
     def distinct(ranked, carried):
         """The best ``beam`` supports, each valued with its representative's length (ties: order of first
@@ -244,5 +240,5 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         final_critical = scipy.special.ndtri(1 - 0.05 / max(1, beam - 1))
         current = winner_first(current, activations, n_candidates, mode,
                                lambda entry: auc_bound(entry[4], activations, final_critical, mode)
-                               - charge * (entry[1] - 1), beam, low)
+                               - signed_min_gain * (entry[1] - 1), low)
     return [(formula, size, auc, n_pos, synonyms.get(formula, ())) for formula, size, auc, n_pos, _ in current]

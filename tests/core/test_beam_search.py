@@ -187,9 +187,9 @@ def test_negative_mode_on_reversed_activations_equals_positive_mode(rng):
 def test_a_noisy_or_of_three_leaves_keeps_its_weakest_leaf():
     """A neuron of `leaf00 | leaf01 | leaf02` under noise as large as the effect (3,000 samples, 30 leaves of
     about 100 samples): by chance the weakest leaf's samples rank lower, so the OR of the other two has
-    the better lower bound. Those samples still rank above the samples outside the three leaves (Welch's
-    test at the search's level) and not below the other two leaves' (not even at the final choice's level,
-    0.05 / 4), derived from the ranks: the three-leaf OR explains the neuron."""
+    the better lower bound. Those samples still rank above the samples outside the three leaves and not
+    below the other two leaves' (Welch tests at the search's level, derived from the ranks): the three-leaf
+    OR explains the neuron."""
     rng = np.random.default_rng(6)
     n_samples, n_candidates = 3000, 5 * 60 * 4  # 5 entries x 60 atoms x (AND, OR, 2 insertions)
     leaf = rng.integers(0, 30, size=n_samples)
@@ -203,7 +203,7 @@ def test_a_noisy_or_of_three_leaves_keeps_its_weakest_leaf():
     assert auc_bound(others, activations, critical) > auc_bound(truth, activations, critical)
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     assert ranks_above(doubled_ranks, labels[:, weakest], ~truth, n_candidates)
-    assert not ranks_above(doubled_ranks, others, labels[:, weakest], 4)  # not even at the final choice's level
+    assert not ranks_above(doubled_ranks, others, labels[:, weakest], n_candidates)
     got = _rows(explain(activations[:, None], labels, names, length=3, beam=5))
     assert got.formula.iloc[0] == "leaf00 | leaf01 | leaf02"
 
