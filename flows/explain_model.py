@@ -5,7 +5,7 @@ parent run's page shows every task run, the progress of each stage and every art
 
     prepare dataset -> extract activations (per shard) -> search (per layer / neuron chunk, in parallel)
         -> neuron influence + run manifest -> warehouse load -> report
-        -> layer tables, summary and report link artifacts -> regression gate against the previous version
+        -> regression gate against the previous version -> layer tables, summary and report link artifacts
 
 Every task is cached by content (see :mod:`tasks.caching`): running it again with nothing
 changed recomputes nothing; new weights recompute the activations and the search; a changed
@@ -109,7 +109,8 @@ def explain_model(
 
     When the model was explained before (the run ``retrained.follows``, else the latest earlier run
     of the same model name on the same dataset with other weights), the run is compared with it
-    (:func:`invert_pipeline.monitoring.regression_gate.regression_gate`), and a regression emits ``invert.model.regressed``.
+    (:func:`invert_pipeline.monitoring.regression_gate.regression_gate`): a regression is recorded in the workspace
+    and the warehouse, and emits ``invert.model.regressed`` the first time its pair of runs is found only.
 
     Returns
     -------
@@ -175,6 +176,7 @@ def explain_model(
     warehouse = load_warehouse_stage(workspace, run_id)
     report = write_report_stage(workspace, [run_id])
     previous = retrained.follows if retrained is not None and retrained.follows else previous_version(warehouse, run_id)
+    verdict = None if previous is None else regression_gate(workspace, warehouse, run_id, previous, model_label, model.label)
     publish_layer_tables(warehouse, run_id, model_label)
     report_link = publish_report_link(report, workspace, model_label)
     publish_summary(
@@ -188,8 +190,7 @@ def explain_model(
         previous=previous,
         retrained=retrained,
         stated_changes=stated_changes,
+        regression_gate=None if verdict is None else verdict.summary_line(),
     )
-    if previous is not None:
-        regression_gate(warehouse, run_id, previous, model_label, model.label)
     logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
     return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}

@@ -18,11 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect.client.schemas.objects import FlowRun
 
 import flow_models
-from flow_servers import PrefectServer, stop_process_group
+from flow_servers import RUN_TIMEOUT_S, PrefectServer, stop_process_group, wait_for_finished_run
 from flows.serving import (
     DEFAULT_DEPLOYMENT_NAME,
     MODEL_RETRAINED,
@@ -35,7 +33,6 @@ from invert_pipeline.events import model_retrained_event
 from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
 REPOSITORY = Path(__file__).parents[2]
-RUN_TIMEOUT_S = 240
 NAME = "tiny-explain"
 SCHEDULED = deployment_name(NAME, "scheduled", "served")
 ON_RETRAIN = deployment_name(NAME, "on-retrain", "served")
@@ -86,18 +83,6 @@ def _wait_for_deployments(server: PrefectServer, process: subprocess.Popen, log_
                 return deployments
             time.sleep(1)
     raise TimeoutError(f"deployments not registered in {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-
-
-def _wait_for_finished_run(server: PrefectServer, deployment_id: str, log_path: Path) -> FlowRun:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    with SyncPrefectClient(server.api_url) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-            finished = [run for run in runs if run.state is not None and run.state.is_final()]
-            if finished:
-                return finished[0]
-            time.sleep(2)
-    raise TimeoutError(f"no finished flow run of {deployment_id} in {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
 
 
 class TestBuildDeployments:
@@ -161,7 +146,7 @@ class TestRetrainedWeights:
 class TestServedDeployments:
     def test_cron_schedule_starts_a_run(self, prefect_server, served):
         """The every-minute schedule starts a flow run that completes."""
-        run = _wait_for_finished_run(prefect_server, served.deployments[SCHEDULED], served.log_path)
+        run = wait_for_finished_run(prefect_server, served.deployments[SCHEDULED], served.log_path)
         assert run.state.is_completed(), run.state
 
     def test_retrain_event_run_equals_explain_of_the_new_version(self, prefect_server, served, tiny_problem, tmp_path):
@@ -172,7 +157,7 @@ class TestServedDeployments:
         emitted = subprocess.run(notify, env=prefect_server.env(), capture_output=True, text=True, timeout=120)
         assert emitted.returncode == 0, emitted.stderr
         assert "model.retrained for invert.model.tiny" in emitted.stdout
-        run = _wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path)
+        run = wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path)
         assert run.state.is_completed(), run.state
         assert run.parameters["retrained"]["version"] == "v2"
         assert run.parameters["retrained"]["metadata"] == {"job": "42"}
@@ -186,6 +171,7 @@ class TestServedDeployments:
         served_run = served.workspace / "runs" / run_id / "run.json"
         assert served_run.is_file(), f"the retrain run is not {run_id}: {sorted(p.name for p in (served.workspace / 'runs').iterdir())}"
         assert _explanations(served.workspace, run_id) == _explanations(tmp_path, run_id)
+
 
 
 def _explanations(workspace: Path, run_id: str) -> dict[str, list[dict]]:
