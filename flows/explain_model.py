@@ -22,7 +22,9 @@ From Python::
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -33,6 +35,7 @@ from flows.report import write_report_stage
 from flows.explain_layers import explain_layers_stage
 from flows.warehouse import load_warehouse_stage
 from invert_pipeline.datasets import fashion_mnist_spec
+from invert_pipeline.events import retrained_from_payload
 from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.findings import previous_version
 from invert_pipeline.monitoring.artifacts import publish_layer_tables, publish_report_link, publish_summary
@@ -67,8 +70,16 @@ def _explained_model(model: ModelSpec, retrained: RetrainedWeights | None) -> Mo
 
 def _run_name() -> str:
     parameters = flow_run.parameters
-    model = _explained_model(parameters["model"], parameters.get("retrained"))
+    model = parameters["model"]
+    try:
+        model = _explained_model(model, _retrained(parameters.get("retrained")))
+    except ValueError:  # a malformed retrain event: the run fails at its start, named after the model as deployed
+        pass
     return f"explain {_model_label(model)} on {_dataset_label(parameters.get('dataset'))}"
+
+
+def _retrained(retrained: RetrainedWeights | dict[str, Any] | None) -> RetrainedWeights | None:
+    return None if retrained is None else retrained_from_payload(retrained)
 
 
 @flow(name="explain-model", flow_run_name=_run_name)
@@ -81,7 +92,7 @@ def explain_model(
     workspace: str = str(DEFAULT_WORKSPACE),
     runner: RunnerName = "local",
     dask_address: str | None = None,
-    retrained: RetrainedWeights | None = None,
+    retrained: RetrainedWeights | dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Explain the neurons of ``layers`` of ``model`` on ``dataset`` and load them into the warehouse.
 
@@ -101,8 +112,9 @@ def explain_model(
         Where parallel tasks run (see :mod:`invert_pipeline.runners`).
     dask_address : str, optional
         Scheduler address of an existing Dask cluster (with ``runner="dask"``).
-    retrained : RetrainedWeights, optional
-        New weights for ``model`` (a ``model.retrained`` event's payload): their checkpoint and
+    retrained : RetrainedWeights or dict, optional
+        New weights for ``model`` (a ``model.retrained`` event's payload, checked here: a malformed one
+        fails the run with a message naming the event's field): their checkpoint and
         version replace ``model``'s, and only the changes the event states alter anything else.
         The run is then the same as one given the merged model directly; the stated changes are
         logged as warnings and shown in the summary.
@@ -118,9 +130,11 @@ def explain_model(
         ``run_id``, and the paths of the ``manifest`` (``runs/<run_id>/run.json``), the
         ``warehouse`` file and the ``report``'s ``index.html``.
     """
+    retrained = _retrained(retrained)
     if retrained is not None and not Path(retrained.checkpoint).is_file():
         raise FileNotFoundError(
-            f"the model.retrained event's checkpoint {retrained.checkpoint!r} is not a file where this flow runs: "
+            f"the model.retrained event's payload.checkpoint {retrained.checkpoint!r} is not a file where this flow "
+            f"runs (host {socket.gethostname()}): "
             "emit the event again (`invert notify-retrained --checkpoint PATH`) with a checkpoint this machine can read"
         )
     started_at = utc_now()

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,9 +106,13 @@ def running_prefect_server(home: Path, *, ui: bool, extra_env: dict[str, str] | 
             stop_process_group(process)
 
 
-def wait_for_finished_run(server: PrefectServer, deployment_id: str, log_path: Path, timeout_s: float = RUN_TIMEOUT_S):
-    """The first flow run of the deployment ``deployment_id`` to reach a final state (a ``FlowRun``); the serving
-    process's log at ``log_path`` in the error when none does within ``timeout_s`` seconds."""
+def wait_for_finished_run(
+    server: PrefectServer, deployment_id: str, log_path: Path, timeout_s: float = RUN_TIMEOUT_S,
+    where: Callable[[dict], bool] = lambda parameters: True,
+):
+    """The first flow run of the deployment ``deployment_id`` whose parameters satisfy ``where`` to reach a final
+    state (a ``FlowRun``); the serving process's log at ``log_path`` in the error when none does within
+    ``timeout_s`` seconds."""
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
@@ -116,7 +120,7 @@ def wait_for_finished_run(server: PrefectServer, deployment_id: str, log_path: P
     with SyncPrefectClient(server.api_url) as client:
         while time.monotonic() < deadline:
             runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-            finished = [run for run in runs if run.state is not None and run.state.is_final()]
+            finished = [run for run in runs if run.state is not None and run.state.is_final() and where(run.parameters)]
             if finished:
                 return finished[0]
             time.sleep(2)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from flow_servers import PrefectServer, stop_process_group, wait_for_finished_run
 from invert_pipeline.events import MODEL_REGRESSED
@@ -64,27 +63,25 @@ def webhook() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.fixture(scope="module")
-def automation(prefect_server: PrefectServer, webhook, tmp_path_factory) -> str:
-    """The shipped automation applied as the README says, notifying through a webhook block; its name."""
-    folder = tmp_path_factory.mktemp("automation")
+def automation(prefect_server: PrefectServer, webhook) -> list[subprocess.CompletedProcess]:
+    """The shipped automation created as the README says, through a webhook block, twice (the second replaces the
+    first, so it notifies once); what the two `invert alert-on-regression` commands did."""
     make_block = (
         "from prefect.blocks.notifications import CustomWebhookNotificationBlock as Block\n"
         f"block = Block(name='invert', url='http://127.0.0.1:{webhook.server_address[1]}/', method='POST', allow_private_urls=True,"
         " json_data={'subject': '{{subject}}', 'body': '{{body}}'})\n"
-        "print(block.save('invert-regressions', overwrite=True))\n"
+        "block.save('invert-regressions', overwrite=True)\n"
     )
     made = subprocess.run([sys.executable, "-c", make_block], env=prefect_server.env(), capture_output=True, text=True,
                           timeout=120)
     assert made.returncode == 0, made.stderr[-3000:]
-    document = yaml.safe_load((REPOSITORY / "deployments" / "regression-automation.yaml").read_text())
-    document["actions"][0]["block_document_id"] = made.stdout.split()[-1]
-    applied = folder / "regression-automation.yaml"
-    applied.write_text(yaml.safe_dump(document))
-    prefect = str(Path(sys.executable).parent / "prefect")
-    created = subprocess.run([prefect, "automation", "create", "--from-file", str(applied)], env=prefect_server.env(),
-                             capture_output=True, text=True, timeout=120)
-    assert created.returncode == 0, created.stdout + created.stderr
-    return document["name"]
+    return [_invert(prefect_server, "alert-on-regression", "--block", "custom-webhook/invert-regressions")
+            for _ in range(2)]
+
+
+def _invert(server: PrefectServer, *arguments: str) -> subprocess.CompletedProcess:
+    invert = str(Path(sys.executable).parent / "invert")
+    return subprocess.run([invert, *arguments], env=server.env(), capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +173,29 @@ class TestRegressionGate:
         bag = payload["new_spurious"][0]
         assert (bag["class_name"], bag["via"], bag["concepts"], bag["is_attribute"]) == ("Bag", "logit", ["watermark"], True)
         assert "spurious" in payload["failed"]
+
+    def test_the_automation_is_created_from_the_operator_s_block(self, prefect_server, automation):
+        """`invert alert-on-regression` creates one automation, replaced when run again; the shipped file names no
+        block, so Prefect's own command refuses it rather than accept a placeholder that fails later."""
+        first, second = automation
+        assert first.returncode == 0 and first.stdout.startswith("created the automation invert-model-regressed"), first
+        assert second.returncode == 0 and second.stdout.startswith("replaced the automation invert-model-regressed"), second
+        prefect = str(Path(sys.executable).parent / "prefect")
+        shipped = subprocess.run([prefect, "automation", "create", "--from-file",
+                                  str(REPOSITORY / "deployments" / "regression-automation.yaml")],
+                                 env=prefect_server.env(), capture_output=True, text=True, timeout=120)
+        assert shipped.returncode != 0, shipped.stdout
+        response = httpx.post(f"{prefect_server.api_url}/automations/filter", json={}, timeout=10)
+        response.raise_for_status()
+        assert [found["name"] for found in response.json()].count("invert-model-regressed") == 1
+
+    def test_a_missing_block_is_refused(self, prefect_server, automation):
+        """A block the server lacks: exit 2, one line naming --block and the blocks it has; no automation made."""
+        refused = _invert(prefect_server, "alert-on-regression", "--block", "custom-webhook/invert-regresions")
+        assert refused.returncode == 2, refused
+        assert refused.stderr.startswith("invert alert-on-regression: error: --block: the Prefect server at ")
+        assert "has no notification block 'custom-webhook/invert-regresions' (it has: custom-webhook/invert-regressions)" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
     def test_shipped_automation_notifies(self, versions, webhook):
         """The automation from deployments/ sends one notification naming the model, the run and the watermark."""

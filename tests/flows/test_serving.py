@@ -7,13 +7,17 @@ that lost it would explain other activations and get another run id.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -139,9 +143,23 @@ class TestRetrainedWeights:
         from flows.explain_model import explain_model
 
         retrained = RetrainedWeights(checkpoint=str(tmp_path / "gone.pt"), version="v3")
-        with pytest.raises(FileNotFoundError, match=r"^the model.retrained event's checkpoint '.*gone.pt' is not a file "
-                           r"where this flow runs: emit the event again \(`invert notify-retrained --checkpoint PATH`\)"):
+        with pytest.raises(FileNotFoundError, match=r"^the model.retrained event's payload.checkpoint '.*gone.pt' is not a file "
+                           r"where this flow runs \(host .+\): emit the event again \(`invert notify-retrained --checkpoint PATH`\)"):
             explain_model.fn(model=ModelSpec(source="flow_models:tiny_cnn"), layers=["conv1"], retrained=retrained)
+
+    @pytest.mark.parametrize(("payload", "named"), [
+        ({"checkpoint": "/ckpt/v3.pt"}, "payload.version is missing"),
+        ({"checkpoint": "/ckpt/v3.pt", "version": 3}, "payload.version: input should be a valid string, got 3"),
+        ({"checkpoint": "/ckpt/v3.pt", "version": "v3", "changes": {"input_size": "big"}},
+         "payload.changes.input_size: input should be a valid tuple, got 'big'"),
+    ])
+    def test_a_malformed_payload_names_the_event_field(self, payload, named):
+        """A retrain event's payload as any producer may send it is checked where the run starts, naming its field."""
+        from flows.explain_model import explain_model
+
+        with pytest.raises(ValueError, match=r"^the model.retrained event's payload is malformed: " + re.escape(named)):
+            explain_model.fn(model=ModelSpec(source="flow_models:tiny_cnn"), layers=["conv1"], retrained=payload)
+
 
 class TestServedDeployments:
     def test_cron_schedule_starts_a_run(self, prefect_server, served):
@@ -172,9 +190,19 @@ class TestServedDeployments:
         assert served_run.is_file(), f"the retrain run is not {run_id}: {sorted(p.name for p in (served.workspace / 'runs').iterdir())}"
         assert _explanations(served.workspace, run_id) == _explanations(tmp_path, run_id)
 
+    def test_a_malformed_retrain_event_fails_a_visible_run(self, prefect_server, served):
+        """An event without a version, sent past `invert notify-retrained`, starts a run that fails naming the field."""
+        event = {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat(), "event": MODEL_RETRAINED,
+                 "resource": {"prefect.resource.id": "invert.model.tiny"}, "payload": {"checkpoint": "/ckpt/v3.pt"}}
+        httpx.post(f"{prefect_server.api_url}/events", json=[event], timeout=10).raise_for_status()
+        run = wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path,
+                                    where=lambda parameters: "version" not in (parameters.get("retrained") or {}))
+        assert run.state.is_failed(), run.state
+        assert "the model.retrained event's payload is malformed: payload.version is missing" in run.state.message
 
 
 def _explanations(workspace: Path, run_id: str) -> dict[str, list[dict]]:
     """Layer -> the rows of its explanations file, as the run's manifest names it."""
     manifest = json.loads((workspace / "runs" / run_id / "run.json").read_text())
     return {layer["name"]: pq.read_table(workspace / layer["explanations"]).to_pylist() for layer in manifest["layers"]}
+
