@@ -71,7 +71,8 @@ def summary_markdown(
         f"Report: {code(report)}" if report else "Report: not written.",
     ]
     if report_link:
-        lines += ["", f"Open it: [{text(report_link)}]({report_link}) (while `invert report --serve` runs)"]
+        # The link's text is plain words: Prefect's UI shows markdown escapes in a link's text literally.
+        lines += ["", f"Open it: [the report]({report_link}), {code(report_link)} (while `invert report --serve` runs)"]
     return "\n".join(lines) + "\n"
 
 

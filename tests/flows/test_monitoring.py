@@ -169,3 +169,10 @@ class TestRegressionGateVerdict:
         clean = Regression(run="run-v2", against="run-v1", new_spurious=(), changed_logits=(), lost_concepts=())
         assert GateVerdict(clean, None).summary_line().startswith("no regression of run-v2 against run-v1")
         assert "## Regression gate" not in _summary()
+
+
+def test_the_report_link_has_no_escapes_to_show():
+    """The link's text is plain words and its address a code span: nothing the UI would show as a backslash."""
+    link = "http://127.0.0.1:8790/fashion-cnn-v2-2351b81dba3e/index.html"
+    (line,) = [line for line in _summary(report_link=link).splitlines() if line.startswith("Open it:")]
+    assert line == f"Open it: [the report]({link}), `{link}` (while `invert report --serve` runs)"
