@@ -75,7 +75,9 @@ def _run_name() -> str:
         model = _explained_model(model, _retrained(parameters.get("retrained")))
     except ValueError:  # a malformed retrain event: the run fails at its start, named after the model as deployed
         pass
-    return f"explain {_model_label(model)} on {_dataset_label(parameters.get('dataset'))}"
+    dataset = parameters.get("dataset")
+    where = "Fashion-MNIST [test]" if dataset is None else f"{dataset.short_name} [{dataset.split}]"
+    return f"explain {_model_label(model)} on {where}"
 
 
 def _retrained(retrained: RetrainedWeights | dict[str, Any] | None) -> RetrainedWeights | None:
