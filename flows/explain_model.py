@@ -41,7 +41,7 @@ from invert_pipeline.findings import previous_version
 from invert_pipeline.monitoring.artifacts import publish_layer_tables, publish_report_link, publish_summary
 from invert_pipeline.monitoring.regression_gate import regression_gate
 from invert_pipeline.run_manifest import build_run_manifest
-from invert_pipeline.runners import RunnerName, make_task_runner, shared_dask_cluster
+from invert_pipeline.runners import RunnerName, make_task_runner, run_slot, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 from tasks.activations import EXTRACTION_CODE, layer_width
@@ -149,64 +149,71 @@ def explain_model(
     workspace = str(Path(workspace).resolve())
     model_label = _model_label(model)
 
-    with shared_dask_cluster(runner, dask_address) as address:
-        dataset_dir = prepare_dataset_stage(dataset, workspace)
-        activations = extract_activations_stage(
-            model, dataset_dir, layers, extraction, workspace, make_task_runner(runner, dask_address=address)
+    # Runs of one model into one workspace take turns, whoever starts them (serve, a worker, the CLI).
+    with run_slot(model.label, workspace) as slot:
+        logger.info("holding the run slot %s of %s in %s", slot, model.label, workspace)
+        with shared_dask_cluster(runner, dask_address) as address:
+            dataset_dir = prepare_dataset_stage(dataset, workspace)
+            activations = extract_activations_stage(
+                model, dataset_dir, layers, extraction, workspace, make_task_runner(runner, dask_address=address)
+            )
+            searched = explain_layers_stage(
+                dataset_dir, activations["layers"], search, workspace, make_task_runner(runner, dask_address=address)
+            )
+
+        info = read_dataset_info(dataset_dir)
+        names = list(activations["layers"])
+        code = code_version(RESULT_CODE)
+        run_id = run_id_for(
+            model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
         )
-        searched = explain_layers_stage(
-            dataset_dir, activations["layers"], search, workspace, make_task_runner(runner, dask_address=address)
+        root = Workspace(workspace)
+        influence_path = root.neuron_influence(run_id)
+        influence = in_workspace(influence_task, workspace, outputs=[influence_path])
+        influence(model, activations["model"]["fingerprint"], names, str(influence_path))
+
+        manifest = build_run_manifest(
+            root,
+            run_id=run_id,
+            model=activations["model"],
+            dataset_name=dataset.path,
+            dataset_fingerprint=info["fingerprint"],
+            dataset_dir=dataset_dir,
+            search=search,
+            extraction=extraction,
+            code_version=code,
+            layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
+            activation_dirs=activations["layers"],
+            search_outputs=searched["layers"],
+            influence_path=influence_path,
+        )
+        write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
+        manifest_path = expect_outputs(
+            write_manifest(workspace, manifest, started_at), str(root.manifest(run_id)), "run manifest", workspace
         )
 
-    info = read_dataset_info(dataset_dir)
-    names = list(activations["layers"])
-    code = code_version(RESULT_CODE)
-    run_id = run_id_for(
-        model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
-    )
-    root = Workspace(workspace)
-    influence_path = root.neuron_influence(run_id)
-    influence = in_workspace(influence_task, workspace, outputs=[influence_path])
-    influence(model, activations["model"]["fingerprint"], names, str(influence_path))
-
-    manifest = build_run_manifest(
-        root,
-        run_id=run_id,
-        model=activations["model"],
-        dataset_name=dataset.path,
-        dataset_fingerprint=info["fingerprint"],
-        dataset_dir=dataset_dir,
-        search=search,
-        extraction=extraction,
-        code_version=code,
-        layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
-        activation_dirs=activations["layers"],
-        search_outputs=searched["layers"],
-        influence_path=influence_path,
-    )
-    write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
-    manifest_path = expect_outputs(
-        write_manifest(workspace, manifest, started_at), str(root.manifest(run_id)), "run manifest", workspace
-    )
-
-    warehouse = load_warehouse_stage(workspace, run_id)
-    report = write_report_stage(workspace, [run_id])
-    previous = retrained.follows if retrained is not None and retrained.follows else previous_version(warehouse, run_id)
-    verdict = None if previous is None else regression_gate(workspace, warehouse, run_id, previous, model_label, model.label)
-    publish_layer_tables(warehouse, run_id, model_label)
-    report_link = publish_report_link(report, workspace, model_label)
-    publish_summary(
-        db_path=warehouse,
-        run_id=run_id,
-        model_label=model_label,
-        dataset_label=_dataset_label(dataset),
-        report=report,
-        report_link=report_link,
-        manifest=manifest_path,
-        previous=previous,
-        retrained=retrained,
-        stated_changes=stated_changes,
-        regression_gate=None if verdict is None else verdict.summary_line(),
-    )
-    logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
-    return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
+        warehouse = load_warehouse_stage(workspace, run_id)
+        report = write_report_stage(workspace, [run_id])
+        previous = retrained.follows if retrained is not None and retrained.follows else previous_version(
+            warehouse, run_id
+        )
+        verdict = None if previous is None else regression_gate(
+            workspace, warehouse, run_id, previous, model_label, model.label
+        )
+        publish_layer_tables(warehouse, run_id, model_label)
+        report_link = publish_report_link(report, workspace, model_label)
+        publish_summary(
+            db_path=warehouse,
+            run_id=run_id,
+            model_label=model_label,
+            dataset_label=_dataset_label(dataset),
+            report=report,
+            report_link=report_link,
+            manifest=manifest_path,
+            previous=previous,
+            retrained=retrained,
+            stated_changes=stated_changes,
+            regression_gate=None if verdict is None else verdict.summary_line(),
+        )
+        logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
+        return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
