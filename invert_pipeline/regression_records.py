@@ -65,7 +65,7 @@ def record_regression(workspace: str | os.PathLike, findings: dict, now: str) ->
     path = root.regression(run, against)
     with _locked(root.run_dir(run)):
         if is_intact(path):  # a damaged record counts as missing (said in a warning) and is made again
-            return _read(path, is_new=False)
+            return _read(path)
         atomic_write_json({"run": run, "against": against, "first_seen": now, "findings": findings}, path)
     return RegressionRecord(run=run, against=against, first_seen=now, findings=findings, is_new=True)
 
@@ -74,7 +74,7 @@ def regression_records(workspace: str | os.PathLike) -> list[RegressionRecord]:
     """Every intact regression record of ``workspace``, by run then earlier run (``is_new`` is false); a damaged
     one is left out with a warning, and made again by the next gate that finds its regression."""
     root = Workspace(workspace)
-    return [_read(path, is_new=False) for path in sorted(root.runs_dir.glob("*/regressions/*.json")) if is_intact(path)]
+    return [_read(path) for path in sorted(root.runs_dir.glob("*/regressions/*.json")) if is_intact(path)]
 
 
 @contextmanager
@@ -89,12 +89,13 @@ def _locked(run_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _read(path: Path, *, is_new: bool) -> RegressionRecord:
+def _read(path: Path) -> RegressionRecord:
+    """The record in ``path``, made by an earlier gate (``is_new`` false)."""
     document = read_json(path)
     try:
         return RegressionRecord(
             run=document["run"], against=document["against"], first_seen=document["first_seen"],
-            findings=document["findings"], is_new=is_new,
+            findings=document["findings"], is_new=False,
         )
     except (KeyError, TypeError) as error:
         raise DamagedFileError(path, f"it is not a regression record (no {error})") from error
