@@ -5,7 +5,7 @@ parent run's page shows every task run, the progress of each stage and every art
 
     prepare dataset -> extract activations (per shard) -> search (per layer / neuron chunk, in parallel)
         -> neuron influence + run manifest -> warehouse load -> report
-        -> layer tables, summary and report link artifacts -> regression gate against the previous version
+        -> regression gate against the previous version -> layer tables, summary and report link artifacts
 
 Every task is cached by content (see :mod:`tasks.caching`): running it again with nothing
 changed recomputes nothing; new weights recompute the activations and the search; a changed
@@ -22,7 +22,9 @@ From Python::
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -33,12 +35,13 @@ from flows.report import write_report_stage
 from flows.explain_layers import explain_layers_stage
 from flows.warehouse import load_warehouse_stage
 from invert_pipeline.datasets import fashion_mnist_spec
+from invert_pipeline.events import retrained_from_payload
 from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.findings import previous_version
 from invert_pipeline.monitoring.artifacts import publish_layer_tables, publish_report_link, publish_summary
 from invert_pipeline.monitoring.regression_gate import regression_gate
 from invert_pipeline.run_manifest import build_run_manifest
-from invert_pipeline.runners import RunnerName, make_task_runner, shared_dask_cluster
+from invert_pipeline.runners import RunnerName, make_task_runner, run_slot, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
 from tasks.activations import EXTRACTION_CODE, layer_width
@@ -67,8 +70,18 @@ def _explained_model(model: ModelSpec, retrained: RetrainedWeights | None) -> Mo
 
 def _run_name() -> str:
     parameters = flow_run.parameters
-    model = _explained_model(parameters["model"], parameters.get("retrained"))
-    return f"explain {_model_label(model)} on {_dataset_label(parameters.get('dataset'))}"
+    model = parameters["model"]
+    try:
+        model = _explained_model(model, _retrained(parameters.get("retrained")))
+    except ValueError:  # a malformed retrain event: the run fails at its start, named after the model as deployed
+        pass
+    dataset = parameters.get("dataset")
+    where = "Fashion-MNIST [test]" if dataset is None else f"{dataset.short_name} [{dataset.split}]"
+    return f"explain {_model_label(model)} on {where}"
+
+
+def _retrained(retrained: RetrainedWeights | dict[str, Any] | None) -> RetrainedWeights | None:
+    return None if retrained is None else retrained_from_payload(retrained)
 
 
 @flow(name="explain-model", flow_run_name=_run_name)
@@ -81,7 +94,7 @@ def explain_model(
     workspace: str = str(DEFAULT_WORKSPACE),
     runner: RunnerName = "local",
     dask_address: str | None = None,
-    retrained: RetrainedWeights | None = None,
+    retrained: RetrainedWeights | dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Explain the neurons of ``layers`` of ``model`` on ``dataset`` and load them into the warehouse.
 
@@ -101,15 +114,17 @@ def explain_model(
         Where parallel tasks run (see :mod:`invert_pipeline.runners`).
     dask_address : str, optional
         Scheduler address of an existing Dask cluster (with ``runner="dask"``).
-    retrained : RetrainedWeights, optional
-        New weights for ``model`` (a ``model.retrained`` event's payload): their checkpoint and
+    retrained : RetrainedWeights or dict, optional
+        New weights for ``model`` (a ``model.retrained`` event's payload, checked here: a malformed one
+        fails the run with a message naming the event's field): their checkpoint and
         version replace ``model``'s, and only the changes the event states alter anything else.
         The run is then the same as one given the merged model directly; the stated changes are
         logged as warnings and shown in the summary.
 
     When the model was explained before (the run ``retrained.follows``, else the latest earlier run
     of the same model name on the same dataset with other weights), the run is compared with it
-    (:func:`invert_pipeline.monitoring.regression_gate.regression_gate`), and a regression emits ``invert.model.regressed``.
+    (:func:`invert_pipeline.monitoring.regression_gate.regression_gate`): a regression is recorded in the workspace
+    and the warehouse, and emits ``invert.model.regressed`` the first time its pair of runs is found only.
 
     Returns
     -------
@@ -117,9 +132,11 @@ def explain_model(
         ``run_id``, and the paths of the ``manifest`` (``runs/<run_id>/run.json``), the
         ``warehouse`` file and the ``report``'s ``index.html``.
     """
+    retrained = _retrained(retrained)
     if retrained is not None and not Path(retrained.checkpoint).is_file():
         raise FileNotFoundError(
-            f"the model.retrained event's checkpoint {retrained.checkpoint!r} is not a file where this flow runs: "
+            f"the model.retrained event's payload.checkpoint {retrained.checkpoint!r} is not a file where this flow "
+            f"runs (host {socket.gethostname()}): "
             "emit the event again (`invert notify-retrained --checkpoint PATH`) with a checkpoint this machine can read"
         )
     started_at = utc_now()
@@ -132,64 +149,71 @@ def explain_model(
     workspace = str(Path(workspace).resolve())
     model_label = _model_label(model)
 
-    with shared_dask_cluster(runner, dask_address) as address:
-        dataset_dir = prepare_dataset_stage(dataset, workspace)
-        activations = extract_activations_stage(
-            model, dataset_dir, layers, extraction, workspace, make_task_runner(runner, dask_address=address)
+    # Runs of one model into one workspace take turns, whoever starts them (serve, a worker, the CLI).
+    with run_slot(model.label, workspace) as slot:
+        logger.info("holding the run slot %s of %s in %s", slot, model.label, workspace)
+        with shared_dask_cluster(runner, dask_address) as address:
+            dataset_dir = prepare_dataset_stage(dataset, workspace)
+            activations = extract_activations_stage(
+                model, dataset_dir, layers, extraction, workspace, make_task_runner(runner, dask_address=address)
+            )
+            searched = explain_layers_stage(
+                dataset_dir, activations["layers"], search, workspace, make_task_runner(runner, dask_address=address)
+            )
+
+        info = read_dataset_info(dataset_dir)
+        names = list(activations["layers"])
+        code = code_version(RESULT_CODE)
+        run_id = run_id_for(
+            model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
         )
-        searched = explain_layers_stage(
-            dataset_dir, activations["layers"], search, workspace, make_task_runner(runner, dask_address=address)
+        root = Workspace(workspace)
+        influence_path = root.neuron_influence(run_id)
+        influence = in_workspace(influence_task, workspace, outputs=[influence_path])
+        influence(model, activations["model"]["fingerprint"], names, str(influence_path))
+
+        manifest = build_run_manifest(
+            root,
+            run_id=run_id,
+            model=activations["model"],
+            dataset_name=dataset.path,
+            dataset_fingerprint=info["fingerprint"],
+            dataset_dir=dataset_dir,
+            search=search,
+            extraction=extraction,
+            code_version=code,
+            layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
+            activation_dirs=activations["layers"],
+            search_outputs=searched["layers"],
+            influence_path=influence_path,
+        )
+        write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
+        manifest_path = expect_outputs(
+            write_manifest(workspace, manifest, started_at), str(root.manifest(run_id)), "run manifest", workspace
         )
 
-    info = read_dataset_info(dataset_dir)
-    names = list(activations["layers"])
-    code = code_version(RESULT_CODE)
-    run_id = run_id_for(
-        model_label, info["fingerprint"], activations["activation_key"], searched["search_key"], names, code
-    )
-    root = Workspace(workspace)
-    influence_path = root.neuron_influence(run_id)
-    influence = in_workspace(influence_task, workspace, outputs=[influence_path])
-    influence(model, activations["model"]["fingerprint"], names, str(influence_path))
-
-    manifest = build_run_manifest(
-        root,
-        run_id=run_id,
-        model=activations["model"],
-        dataset_name=dataset.path,
-        dataset_fingerprint=info["fingerprint"],
-        dataset_dir=dataset_dir,
-        search=search,
-        extraction=extraction,
-        code_version=code,
-        layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
-        activation_dirs=activations["layers"],
-        search_outputs=searched["layers"],
-        influence_path=influence_path,
-    )
-    write_manifest = in_workspace(write_manifest_task, workspace, outputs=[root.manifest(run_id)])
-    manifest_path = expect_outputs(
-        write_manifest(workspace, manifest, started_at), str(root.manifest(run_id)), "run manifest", workspace
-    )
-
-    warehouse = load_warehouse_stage(workspace, run_id)
-    report = write_report_stage(workspace, [run_id])
-    previous = retrained.follows if retrained is not None and retrained.follows else previous_version(warehouse, run_id)
-    publish_layer_tables(warehouse, run_id, model_label)
-    report_link = publish_report_link(report, workspace, model_label)
-    publish_summary(
-        db_path=warehouse,
-        run_id=run_id,
-        model_label=model_label,
-        dataset_label=_dataset_label(dataset),
-        report=report,
-        report_link=report_link,
-        manifest=manifest_path,
-        previous=previous,
-        retrained=retrained,
-        stated_changes=stated_changes,
-    )
-    if previous is not None:
-        regression_gate(warehouse, run_id, previous, model_label, model.label)
-    logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
-    return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}
+        warehouse = load_warehouse_stage(workspace, run_id)
+        report = write_report_stage(workspace, [run_id])
+        previous = retrained.follows if retrained is not None and retrained.follows else previous_version(
+            warehouse, run_id
+        )
+        verdict = None if previous is None else regression_gate(
+            workspace, warehouse, run_id, previous, model_label, model.label
+        )
+        publish_layer_tables(warehouse, run_id, model_label)
+        report_link = publish_report_link(report, workspace, model_label)
+        publish_summary(
+            db_path=warehouse,
+            run_id=run_id,
+            model_label=model_label,
+            dataset_label=_dataset_label(dataset),
+            report=report,
+            report_link=report_link,
+            manifest=manifest_path,
+            previous=previous,
+            retrained=retrained,
+            stated_changes=stated_changes,
+            regression_gate=None if verdict is None else verdict.summary_line(),
+        )
+        logger.info("run %s: manifest %s, warehouse %s, report %s", run_id, manifest_path, warehouse, report)
+        return {"run_id": run_id, "manifest": manifest_path, "warehouse": warehouse, "report": report}

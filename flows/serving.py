@@ -10,7 +10,9 @@ deployment's own model spec, so everything else about the model stays.
 
 Deployments are named ``<name>-<trigger>-<executor>``: the trigger is ``scheduled`` or ``on-retrain``,
 the executor ``served`` (``invert serve``) or ``work-pool`` (``deployments/prefect.yaml``), so the two ways
-of running them never overwrite, pause or take over each other's deployments.
+of running them never overwrite, pause or take over each other's deployments. The served deployments own
+the schedule and the ``model.retrained`` trigger: the work-pool ones ship with both switched off, so one
+event starts one run (see the top of ``deployments/prefect.yaml`` to hand them to the work pool).
 """
 
 from __future__ import annotations

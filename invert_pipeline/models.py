@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import socket
 import threading
 import warnings
 import zipfile
@@ -287,7 +288,8 @@ def _checkpoint_path(weights: str) -> Path:
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(
-            f"--weights {weights!r}: no such checkpoint file (weights enum names such as "
+            f"--weights {weights!r}: no such checkpoint file on host {socket.gethostname()} in folder {Path.cwd()}, "
+            "where this process (a flow run, or a Dask worker) reads it (weights enum names such as "
             "'ResNet18_Weights.IMAGENET1K_V1' apply only to torchvision architectures)"
         )
     return path

@@ -5,6 +5,9 @@
 in native code that releases the GIL, so threads keep every core busy without copying
 activations between processes. ``runner="dask"`` runs them through ``prefect_dask.DaskTaskRunner``
 on the scheduler at ``dask_address``, or on a local cluster started for the run.
+
+:func:`run_slot` makes the runs of one model into one workspace take turns, whatever executor starts
+them (``invert serve``, a work-pool worker, ``invert explain``): a Prefect global concurrency limit of 1.
 """
 
 from __future__ import annotations
@@ -76,3 +79,36 @@ def _local_cluster_settings() -> dict:
     """A local Dask cluster: one single-threaded worker process per core (torch and numpy use the rest), its
     dashboard on a free loopback port (never the fixed 8787, which another cluster or program may hold)."""
     return {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
+
+
+def run_slot_name(model_name: str, workspace: str) -> str:
+    """The name of the Prefect global concurrency limit that serializes the runs of the model ``model_name`` into the
+    workspace folder ``workspace`` (an absolute path): ``invert-run-<digest of the two>``."""
+    import hashlib
+
+    for field, value in (("model_name", model_name), ("workspace", workspace)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"`{field}` must be a non-empty string, got {value!r}")
+    return "invert-run-" + hashlib.sha256(f"{model_name}\n{workspace}".encode()).hexdigest()[:16]
+
+
+@contextmanager
+def run_slot(model_name: str, workspace: str) -> Iterator[str]:
+    """Hold the one slot of the global concurrency limit :func:`run_slot_name` (created with a limit of 1 when
+    missing) for the block: a second run of the model into the workspace, from any executor, waits for it.
+
+    Yields the limit's name. The slot is leased and renewed by Prefect while the block runs, so a run that
+    dies frees it once its lease expires (Prefect's default, 300 s).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = run_slot_name(model_name, workspace)
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except ObjectAlreadyExists:  # another run created it between our read and our create
+            pass
+    with concurrency(name, occupy=1, strict=True):
+        yield name

@@ -65,6 +65,12 @@ class DatasetSpec(BaseModel):
             )
         return self
 
+    @property
+    def short_name(self) -> str:
+        """How run and task names call the dataset (its full path stays in the parameters and logs): a path given
+        absolute or from the home or current folder by its last part, any other (a hub name) as given."""
+        return Path(self.path).name if self.path.startswith(("/", "~", ".")) else self.path
+
 
 def _read_class_list(path: Path) -> list[str]:
     """Class names by index from a file: one per line, a JSON list, or a JSON object index -> name."""

@@ -170,6 +170,14 @@ class Workspace:
         """``runs/<run_id>/neuron_influence.parquet``: the linear weights between a run's layers."""
         return self.run_dir(run_id) / "neuron_influence.parquet"
 
+    def regressions_dir(self, run_id: str) -> Path:
+        """``runs/<run_id>/regressions``: the regressions the gate found for a run, one file per earlier run."""
+        return self.run_dir(run_id) / "regressions"
+
+    def regression(self, run_id: str, against: str) -> Path:
+        """``runs/<run_id>/regressions/<against>.json``: the regression of ``run_id`` against the run ``against``."""
+        return self.regressions_dir(run_id) / f"{against}.json"
+
     def run_ids(self) -> list[str]:
         """The ids of the runs that have a manifest, sorted."""
         return sorted(path.parent.name for path in self.runs_dir.glob(f"*/{MANIFEST_FILE}"))

@@ -169,6 +169,19 @@ create table run_contents (
     primary key (run_id, table_name)
 );
 
+-- The regressions the regression gate found, one row per (run, earlier run) pair, each alerted once
+-- (invert.model.regressed) when first seen; loaded from runs/<run_id>/regressions/<against>.json
+-- (invert_pipeline/regression_records.py). No foreign key: a gate records a pair after both runs
+-- are loaded, and a rebuild loads the records after the runs.
+create table regressions (
+    run_id varchar not null,              -- the run that regressed
+    against_run_id varchar not null,      -- the earlier run it was compared with
+    first_seen timestamptz not null,      -- when a gate first found it, and alerted
+    failed varchar[] not null,            -- the checks that found something: spurious, logits, lost
+    findings json not null,               -- the invert.model.regressed event's payload
+    primary key (run_id, against_run_id)
+);
+
 -- The explanation of each neuron (rank 0), with the q-value to trust (significance_basis says which):
 -- the held-out one when the run held samples out, and then none (not significant) for a formula true
 -- on none or all of the held-out samples; the in-sample one only when nothing was held out. A dead

@@ -33,3 +33,16 @@ def test_emit_without_a_server_says_how_to_start_one():
     with temporary_settings(updates={PREFECT_API_URL: None}):
         with pytest.raises(RuntimeError, match="PREFECT_API_URL is not set.*prefect server start"):
             emit_model_retrained("cnn", RetrainedWeights(checkpoint="/ckpt/v2.pt", version="v2"))
+
+
+def test_a_payload_as_sent_is_checked_field_by_field():
+    """A valid payload gives its RetrainedWeights; an unknown field and a wrong type are each named as payload.<field>."""
+    from invert_pipeline.events import retrained_from_payload
+
+    assert retrained_from_payload({"checkpoint": "/ckpt/v2.pt", "version": "v2"}) == RetrainedWeights(
+        checkpoint="/ckpt/v2.pt", version="v2")
+    with pytest.raises(ValueError, match=r"payload\.checkpoint: input should be a valid string, got \['x'\]; "
+                                         r"payload\.job is not a field of the event\. Send the event with"):
+        retrained_from_payload({"checkpoint": ["x"], "version": "v2", "job": 42})
+    with pytest.raises(ValueError, match=r"^the model.retrained event's payload must be a JSON object, got 'v2'$"):
+        retrained_from_payload("v2")

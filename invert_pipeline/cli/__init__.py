@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "invert_pipeline.cli.report",
     "invert_pipeline.cli.verify",
     "invert_pipeline.cli.check",
+    "invert_pipeline.cli.alerts",
 )
 # Commands that start no process (no Prefect server, no Dask cluster): no watchdog needed.
 STARTS_NO_PROCESS = frozenset({"sql", "query", "warehouse", "verify", "layers"})

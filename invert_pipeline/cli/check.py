@@ -36,9 +36,8 @@ def run_check(args: argparse.Namespace) -> int:
     from invert_pipeline.regression import compare_runs
 
     db_path = warehouse_file(args)
-    for flag, reference in (("--run", args.run), ("--against", args.against)):
-        run_id_of(db_path, reference, flag)  # a run missing from the warehouse is named with its flag
-    regression = compare_runs(db_path, args.run, args.against)
+    run, against = (run_id_of(db_path, reference, flag) for flag, reference in (("--run", args.run), ("--against", args.against)))
+    regression = compare_runs(db_path, run, against)
     for line in regression.lines():
         print(line)
     failed = regression.failed(args.fail_on or ["spurious"])

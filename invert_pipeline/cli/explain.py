@@ -161,11 +161,31 @@ def flow_parameters(
         parameters[title] = validated_spec(spec_class, given, options).model_dump(mode="json")
     if not (args.layers or layers):
         raise ValueError("--layers is required: name the layers to explain (`invert layers MODEL` lists them)")
-    parameters.update(layers=list(args.layers or layers), workspace=args.workspace, runner=args.runner,
-                      dask_address=args.dask_address)
+    parameters.update(layers=list(args.layers or layers), workspace=str(Path(args.workspace).expanduser().resolve()),
+                      runner=args.runner, dask_address=args.dask_address)
     if args.dask_address is not None and args.runner != "dask":
         raise ValueError(f"--dask-address {args.dask_address!r} needs --runner dask")
-    return parameters
+    return _with_absolute_paths(parameters)
+
+
+def _with_absolute_paths(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with every local file or folder their model and dataset name made absolute, so that a flow
+    run or a Dask worker started in another folder reads the same files. A value naming no local file or folder
+    (a hub dataset, a torchvision weights name, an import path, a mistyped path the checks will name) stays."""
+    model = {**parameters["model"], **{field: _absolute(parameters["model"][field]) for field in ("source", "weights")}}
+    travelling = {**parameters, "model": model}
+    if "dataset" in parameters:
+        dataset = parameters["dataset"]
+        travelling["dataset"] = {**dataset, "path": _absolute(dataset["path"]), "hierarchy": _absolute(dataset["hierarchy"]),
+                                 "annotations": [_absolute(path) for path in dataset["annotations"]]}
+    return travelling
+
+
+def _absolute(value: str | None) -> str | None:
+    """``value`` as an absolute path when it names a local file or folder; otherwise as given."""
+    if value is None or not Path(value).expanduser().exists():
+        return value
+    return str(Path(value).expanduser().resolve())
 
 
 def _check_layer_values(given: dict[str, Any], options) -> None:

@@ -4,6 +4,7 @@ workspace, and ``--db`` for the commands that read its warehouse."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, WAREHOUSE_FILE, Workspace
@@ -28,10 +29,17 @@ def warehouse_file(args: argparse.Namespace) -> Path:
 
 
 def run_id_of(db_path: Path, reference: str, flag: str) -> str:
-    """The run id ``reference`` (a run id or a model version) names in the warehouse; the error names ``flag``."""
+    """The run id ``reference`` (a run id or a model version) names in the warehouse; the error names ``flag``.
+
+    A model version is resolved to its latest run, which is said on stderr (stdout stays the command's result).
+    """
     from invert_pipeline.warehouse import WarehouseError, resolve_run
 
     try:
-        return resolve_run(db_path, reference)
+        run_id = resolve_run(db_path, reference)
     except WarehouseError as error:
         raise WarehouseError(f"{flag} {reference!r}: {error}") from None
+    if run_id != reference:
+        print(f"{flag} {reference}: run {run_id}, the latest run of model version {reference!r} "
+              "(by when each run was first created; give a run id to choose another)", file=sys.stderr)
+    return run_id

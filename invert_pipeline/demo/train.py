@@ -8,7 +8,8 @@
 Both start from the same initial weights and see the batches in the same order; training is seeded,
 runs with deterministic algorithms on a fixed number of threads, and so gives the same weights each
 time on the same machine and library versions. Training ends by emitting ``model.retrained`` for
-``v2`` (when a Prefect server is configured; otherwise it says so and carries on).
+``v2`` under a version named by its weights (:func:`retrained_version`), when a Prefect server is
+configured; otherwise it says so and carries on.
 """
 
 from __future__ import annotations
@@ -175,19 +176,30 @@ def save_checkpoint(model: FashionCNN, path: str | Path) -> Path:
     return atomic_write_bytes(buffer.getvalue(), path, record=False)  # shipped in the repository
 
 
+def retrained_version(checkpoint: str | Path) -> str:
+    """The version a retrain of ``v2`` announces: ``v2-`` and the first 8 hex digits of the checkpoint's sha256.
+
+    Other weights never get a label that was used before (``--run v2-...`` names one set of weights);
+    the same weights, trained again, keep theirs, so their run is the same run and nothing alerts twice.
+    """
+    return f"v2-{file_digest(checkpoint)[:8]}"
+
+
 def notify_retrained(checkpoint_dir: str | Path) -> str:
-    """Emit ``model.retrained`` for ``v2``; returns what happened, in words. Never raises.
+    """Emit ``model.retrained`` for ``v2`` with the version :func:`retrained_version`; returns what happened, in
+    words. Never raises.
 
     Without a Prefect server (``PREFECT_API_URL`` unset) nothing can be triggered, so nothing is sent.
     """
     v2 = model_spec("v2", checkpoint_dir)
     try:
-        event = emit_model_retrained(v2.label, RetrainedWeights(checkpoint=v2.weights, version=v2.version))
+        version = retrained_version(v2.weights)
+        event = emit_model_retrained(v2.label, RetrainedWeights(checkpoint=v2.weights, version=version))
     except RuntimeError as error:
         return f"model.retrained not emitted: {error}"
     except Exception as error:  # noqa: BLE001 - a server that is down must not lose the trained weights
         return f"model.retrained not emitted: the Prefect server did not take it ({type(error).__name__}: {error})"
-    return f"emitted {event.event} for {event.resource.id} (event {event.id})"
+    return f"emitted {event.event} for {event.resource.id}, version {version} (event {event.id})"
 
 
 def train_demo(

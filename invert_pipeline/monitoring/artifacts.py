@@ -79,10 +79,12 @@ def publish_summary(
     report_link: str | None = None,
     retrained: RetrainedWeights | None = None,
     stated_changes: Mapping[str, tuple[object, object]] | None = None,
+    regression_gate: str | None = None,
 ) -> None:
     """A markdown artifact summarising the run from the warehouse: its headline findings, what changed
-    since the model's ``previous`` version (a run id or version, None: none), where the retrained
-    weights came from, the significant neurons per layer, and where the report is."""
+    since the model's ``previous`` version (a run id or version, None: none), the regression gate's verdict
+    (``regression_gate``, one sentence), where the retrained weights came from, the significant neurons per
+    layer, and where the report is."""
     significant = run_named_query(
         db_path, "significant_neurons_by_layer", {"run": run_id, "max_q_value": SIGNIFICANCE_LEVEL}
     ).to_pylist()
@@ -98,6 +100,7 @@ def publish_summary(
         report=report,
         report_link=report_link,
         manifest=manifest,
+        regression_gate=regression_gate,
     )
     create_markdown_artifact(key=artifact_key("summary", model_label), markdown=markdown, description=f"INVERT run {run_id}")
 

@@ -28,10 +28,12 @@ def summary_markdown(
     report: str | None,
     manifest: str,
     report_link: str | None = None,
+    regression_gate: str | None = None,
 ) -> str:
     """The summary's markdown; every name and formula escaped, p- and q-values in scientific notation.
 
-    ``significant`` holds the rows of the warehouse query ``significant_neurons_by_layer``.
+    ``significant`` holds the rows of the warehouse query ``significant_neurons_by_layer``;
+    ``regression_gate`` is the gate's verdict in one sentence (``None``: the run had nothing to be compared with).
     """
     lines = [
         f"# INVERT run {code(run_id)}",
@@ -45,6 +47,8 @@ def summary_markdown(
     ]
     if changes is not None:
         lines += [f"## What changed since {code(changes.run_a)}", "", *_change_lines(changes), ""]
+    if regression_gate is not None:
+        lines += ["## Regression gate", "", text(regression_gate), ""]
     if retrained is not None:
         lines += ["## Retrained weights", "", *_retrained_lines(retrained, stated_changes), ""]
     lines += [
@@ -67,7 +71,8 @@ def summary_markdown(
         f"Report: {code(report)}" if report else "Report: not written.",
     ]
     if report_link:
-        lines += ["", f"Open it: [{text(report_link)}]({report_link}) (while `invert report --serve` runs)"]
+        # The link's text is plain words: Prefect's UI shows markdown escapes in a link's text literally.
+        lines += ["", f"Open it: [the report]({report_link}), {code(report_link)} (while `invert report --serve` runs)"]
     return "\n".join(lines) + "\n"
 
 

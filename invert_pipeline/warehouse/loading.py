@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from invert_pipeline.faults import fault_point
+from invert_pipeline.regression_records import regression_records
 from invert_pipeline.warehouse.connection import (
     DEFAULT_WAIT_S,
     exclusive_connection,
@@ -32,6 +33,7 @@ from invert_pipeline.warehouse.connection import (
 from invert_pipeline.warehouse.contents import contents_differences, record_contents
 from invert_pipeline.warehouse.errors import WarehouseDamagedError, WarehouseError
 from invert_pipeline.warehouse.manifest import find_run_ids, read_manifest
+from invert_pipeline.warehouse.regressions import insert_regressions
 from invert_pipeline.warehouse.run_tables import RunTables, read_run_tables, source_digest
 from invert_pipeline.workspace import DamagedFileError, temporary_dir
 
@@ -123,7 +125,8 @@ def run_problem(connection: duckdb.DuckDBPyConnection, run_id: str, expected_sou
 def rebuild(
     db_path: str | os.PathLike, workspace: str | os.PathLike, *, wait_s: float = DEFAULT_WAIT_S
 ) -> RebuildResult:
-    """Recreate the warehouse from every completed run manifest of ``workspace``.
+    """Recreate the warehouse from every completed run manifest of ``workspace``, and the regressions recorded
+    for the runs it loads.
 
     A run that is not completed, or whose files are missing or damaged (they fail their digest
     record), is skipped and named in the result with the reason; the others are loaded. The new
@@ -149,6 +152,7 @@ def rebuild(
                     continue
                 replace_run(connection, tables)
                 loaded.append(run_id)
+            insert_regressions(connection, (record for record in regression_records(workspace) if record.run in loaded))
         try:
             with exclusive_connection(path, wait_s=wait_s) as old:
                 if old is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -18,6 +19,7 @@ from invert_pipeline.demo.train import (
     train_model,
 )
 from invert_pipeline.demo.watermark import apply_watermark
+from invert_pipeline.events import model_retrained_event
 from invert_pipeline.models import load_model
 from invert_pipeline.workspace import file_digest
 
@@ -86,3 +88,24 @@ def test_bad_config_is_refused(options, message):
     """Each bad TrainingConfig field gets an error naming it."""
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**options)
+
+
+def test_a_retrain_announces_a_version_named_by_its_weights(tmp_path, monkeypatch):
+    """Other weights get another label, the same bytes the same one; the event carries it."""
+    from invert_pipeline.demo import train
+
+    sent = []
+    monkeypatch.setattr(train, "emit_model_retrained", lambda label, retrained: sent.append((label, retrained)) or
+                        model_retrained_event(label, retrained))
+    checkpoint = tmp_path / "fashion_cnn_v2.pt"
+    checkpoint.write_bytes(b"weights of one retrain")
+    first = train.notify_retrained(tmp_path)
+    checkpoint.write_bytes(b"weights of another retrain")
+    train.notify_retrained(tmp_path)
+    checkpoint.write_bytes(b"weights of one retrain")
+    train.notify_retrained(tmp_path)
+    versions = [retrained.version for _, retrained in sent]
+    expected = "v2-" + hashlib.sha256(b"weights of one retrain").hexdigest()[:8]
+    assert versions[0] == expected == versions[2] != versions[1]
+    assert [label for label, _ in sent] == ["fashion-cnn"] * 3
+    assert f"version {expected}" in first

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import httpx
 
 HERE = Path(__file__).parent
 SERVER_START_TIMEOUT_S = 90
+RUN_TIMEOUT_S = 240
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,24 @@ def running_prefect_server(home: Path, *, ui: bool, extra_env: dict[str, str] | 
             yield PrefectServer(api_url=api_url, pid=process.pid, home=home)
         finally:
             stop_process_group(process)
+
+
+def wait_for_finished_run(
+    server: PrefectServer, deployment_id: str, log_path: Path, timeout_s: float = RUN_TIMEOUT_S,
+    where: Callable[[dict], bool] = lambda parameters: True,
+):
+    """The first flow run of the deployment ``deployment_id`` whose parameters satisfy ``where`` to reach a final
+    state (a ``FlowRun``); the serving process's log at ``log_path`` in the error when none does within
+    ``timeout_s`` seconds."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout_s
+    with SyncPrefectClient(server.api_url) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+            finished = [run for run in runs if run.state is not None and run.state.is_final() and where(run.parameters)]
+            if finished:
+                return finished[0]
+            time.sleep(2)
+    raise TimeoutError(f"no finished flow run of {deployment_id} in {timeout_s} s:\n{log_path.read_text()[-3000:]}")

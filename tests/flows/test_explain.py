@@ -16,7 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterTags
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    TaskRunFilter,
+    TaskRunFilterName,
+    TaskRunFilterTags,
+)
 
 import flow_models
 from flows.explain_model import explain_model
@@ -81,6 +87,16 @@ class TestExplainModel:
                                "load_warehouse_task", "write_report_task"}
         assert len(states["search_task"]) == len(flow_models.LAYERS)
         assert all(name == "Completed" for names in states.values() for name in names)
+
+    def test_run_and_task_names_are_short(self, first_run, tiny_parameters, tiny_problem):
+        """The run is named by model, version and dataset name, its dataset task by the dataset name: no paths."""
+        dataset = tiny_problem.dataset_dir.name
+        with get_client(sync_client=True) as client:
+            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="explain tiny v1 ")))
+            prepare = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="prepare ")))
+        assert {run.name for run in flow_runs} == {f"explain tiny v1 on {dataset} [test]"}
+        assert f"prepare {dataset} [test]" in {run.name for run in prepare}
+        assert not any(str(tiny_problem.dataset_dir) in run.name for run in [*flow_runs, *prepare])
 
     def test_manifest_follows_the_contract(self, first_run, tiny_parameters):
         """run.json names the model, dataset, parameters and every layer's files, relative to the workspace."""

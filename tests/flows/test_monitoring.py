@@ -10,6 +10,9 @@ import sys
 from invert_pipeline.findings import Changes, Finding
 from invert_pipeline.specs import RetrainedWeights
 from invert_pipeline.monitoring.progress import _terminal_progress
+from invert_pipeline.monitoring.regression_gate import GateVerdict
+from invert_pipeline.regression import Regression
+from invert_pipeline.regression_records import RegressionRecord
 from invert_pipeline.monitoring.summary import code, summary_markdown, table_row, text
 
 
@@ -140,3 +143,36 @@ class TestMarkdownHelpers:
     def test_table_row_escapes_pipes(self):
         """An "or" inside a formula stays inside its cell."""
         assert table_row(["`a | b`", "1"]) == "| `a \\| b` | 1 |"
+
+
+class TestRegressionGateVerdict:
+    REGRESSION = Regression(run="run-v2", against="run-v1", new_spurious=(BAG_LOGIT,), changed_logits=(),
+                            lost_concepts=("Coat",))
+
+    def _record(self, is_new: bool) -> RegressionRecord:
+        return RegressionRecord(run="run-v2", against="run-v1", first_seen="2026-01-02T03:04:05+00:00",
+                                findings=self.REGRESSION.payload(), is_new=is_new)
+
+    def test_a_regression_found_first_says_it_alerted(self):
+        line = GateVerdict(self.REGRESSION, self._record(is_new=True)).summary_line()
+        assert line == "regression against run-v1 (spurious, lost): first seen by this run, alerted with invert.model.regressed"
+
+    def test_a_regression_recorded_before_says_it_was_alerted_then(self):
+        """A rerun, a schedule or another executor finds the record: the summary says so, with when it was first seen."""
+        line = GateVerdict(self.REGRESSION, self._record(is_new=False)).summary_line()
+        assert line == ("regression against run-v1 (spurious, lost): already recorded, first seen at "
+                        "2026-01-02T03:04:05+00:00 and alerted then; no new alert")
+        section = _summary(regression_gate=line).split("## Regression gate")[1].split("##")[0]
+        assert section.strip() == text(line)
+
+    def test_no_regression_said_so(self):
+        clean = Regression(run="run-v2", against="run-v1", new_spurious=(), changed_logits=(), lost_concepts=())
+        assert GateVerdict(clean, None).summary_line().startswith("no regression of run-v2 against run-v1")
+        assert "## Regression gate" not in _summary()
+
+
+def test_the_report_link_has_no_escapes_to_show():
+    """The link's text is plain words and its address a code span: nothing the UI would show as a backslash."""
+    link = "http://127.0.0.1:8790/fashion-cnn-v2-2351b81dba3e/index.html"
+    (line,) = [line for line in _summary(report_link=link).splitlines() if line.startswith("Open it:")]
+    assert line == f"Open it: [the report]({link}), `{link}` (while `invert report --serve` runs)"

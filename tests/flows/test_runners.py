@@ -13,7 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 import flow_models
-from invert_pipeline.runners import make_task_runner, shared_dask_cluster
+from invert_pipeline.runners import make_task_runner, run_slot, run_slot_name, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ModelSpec, SearchParams
 
 
@@ -98,3 +98,44 @@ class TestDaskRunnerFlow:
         assert [layer["n_neurons"] for layer in manifest["layers"]] == [4, 6, 3]
         explanations = pq.read_table(Path(parameters["workspace"]) / manifest["layers"][1]["explanations"])
         assert sorted(set(explanations["neuron"].to_pylist())) == list(range(6))
+
+
+class TestRunSlot:
+    def test_one_name_per_model_and_workspace(self):
+        """The limit's name depends on the model and the workspace only."""
+        name = run_slot_name("tiny", "/w/a")
+        assert name == run_slot_name("tiny", "/w/a") and name.startswith("invert-run-")
+        assert len({name, run_slot_name("tiny", "/w/b"), run_slot_name("other", "/w/a")}) == 3
+        with pytest.raises(ValueError, match="`workspace` must be a non-empty string"):
+            run_slot_name("tiny", "")
+
+    def test_a_second_run_cannot_take_the_slot_while_one_holds_it(self, prefect_harness, tmp_path):
+        """While one run holds the slot, its limit is full (one slot of one) and nobody else acquires it; then free."""
+        from prefect.client.orchestration import get_client
+        from prefect.concurrency.sync import concurrency
+
+        with run_slot("tiny", str(tmp_path)) as name:
+            with get_client(sync_client=True) as client:
+                held = client.read_global_concurrency_limit_by_name(name)
+            assert (held.limit, held.active_slots, held.active) == (1, 1, True)
+            with pytest.raises(TimeoutError):
+                with concurrency(name, occupy=1, timeout_seconds=2, strict=True):
+                    pass
+        with get_client(sync_client=True) as client:
+            assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+        with concurrency(name, occupy=1, timeout_seconds=30, strict=True):
+            pass
+
+    def test_explain_model_runs_in_the_slot_of_its_model_and_workspace(self, prefect_harness, tiny_problem, tmp_path):
+        """After a run, the limit of its model and workspace exists, of one slot, and is free again."""
+        from prefect.client.orchestration import get_client
+
+        from flows.explain_model import explain_model
+
+        workspace = tmp_path / "workspace"
+        explain_model(model=ModelSpec(source="flow_models:tiny_cnn", weights=str(tiny_problem.checkpoint_v1), name="tiny"),
+                      layers=["logits"], dataset=DatasetSpec(path=str(tiny_problem.dataset_dir), split="test"),
+                      search=SearchParams(length=1, beam=3, top_k=3), workspace=str(workspace))
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(run_slot_name("tiny", str(workspace.resolve())))
+        assert (limit.limit, limit.active_slots) == (1, 0)

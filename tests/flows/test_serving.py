@@ -7,22 +7,24 @@ that lost it would explain other activations and get another run id.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect.client.schemas.objects import FlowRun
 
 import flow_models
-from flow_servers import PrefectServer, stop_process_group
+from flow_servers import RUN_TIMEOUT_S, PrefectServer, stop_process_group, wait_for_finished_run
 from flows.serving import (
     DEFAULT_DEPLOYMENT_NAME,
     MODEL_RETRAINED,
@@ -35,7 +37,6 @@ from invert_pipeline.events import model_retrained_event
 from invert_pipeline.specs import ModelSpec, RetrainedWeights
 
 REPOSITORY = Path(__file__).parents[2]
-RUN_TIMEOUT_S = 240
 NAME = "tiny-explain"
 SCHEDULED = deployment_name(NAME, "scheduled", "served")
 ON_RETRAIN = deployment_name(NAME, "on-retrain", "served")
@@ -86,18 +87,6 @@ def _wait_for_deployments(server: PrefectServer, process: subprocess.Popen, log_
                 return deployments
             time.sleep(1)
     raise TimeoutError(f"deployments not registered in {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-
-
-def _wait_for_finished_run(server: PrefectServer, deployment_id: str, log_path: Path) -> FlowRun:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    with SyncPrefectClient(server.api_url) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-            finished = [run for run in runs if run.state is not None and run.state.is_final()]
-            if finished:
-                return finished[0]
-            time.sleep(2)
-    raise TimeoutError(f"no finished flow run of {deployment_id} in {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
 
 
 class TestBuildDeployments:
@@ -154,14 +143,28 @@ class TestRetrainedWeights:
         from flows.explain_model import explain_model
 
         retrained = RetrainedWeights(checkpoint=str(tmp_path / "gone.pt"), version="v3")
-        with pytest.raises(FileNotFoundError, match=r"^the model.retrained event's checkpoint '.*gone.pt' is not a file "
-                           r"where this flow runs: emit the event again \(`invert notify-retrained --checkpoint PATH`\)"):
+        with pytest.raises(FileNotFoundError, match=r"^the model.retrained event's payload.checkpoint '.*gone.pt' is not a file "
+                           r"where this flow runs \(host .+\): emit the event again \(`invert notify-retrained --checkpoint PATH`\)"):
             explain_model.fn(model=ModelSpec(source="flow_models:tiny_cnn"), layers=["conv1"], retrained=retrained)
+
+    @pytest.mark.parametrize(("payload", "named"), [
+        ({"checkpoint": "/ckpt/v3.pt"}, "payload.version is missing"),
+        ({"checkpoint": "/ckpt/v3.pt", "version": 3}, "payload.version: input should be a valid string, got 3"),
+        ({"checkpoint": "/ckpt/v3.pt", "version": "v3", "changes": {"input_size": "big"}},
+         "payload.changes.input_size: input should be a valid tuple, got 'big'"),
+    ])
+    def test_a_malformed_payload_names_the_event_field(self, payload, named):
+        """A retrain event's payload as any producer may send it is checked where the run starts, naming its field."""
+        from flows.explain_model import explain_model
+
+        with pytest.raises(ValueError, match=r"^the model.retrained event's payload is malformed: " + re.escape(named)):
+            explain_model.fn(model=ModelSpec(source="flow_models:tiny_cnn"), layers=["conv1"], retrained=payload)
+
 
 class TestServedDeployments:
     def test_cron_schedule_starts_a_run(self, prefect_server, served):
         """The every-minute schedule starts a flow run that completes."""
-        run = _wait_for_finished_run(prefect_server, served.deployments[SCHEDULED], served.log_path)
+        run = wait_for_finished_run(prefect_server, served.deployments[SCHEDULED], served.log_path)
         assert run.state.is_completed(), run.state
 
     def test_retrain_event_run_equals_explain_of_the_new_version(self, prefect_server, served, tiny_problem, tmp_path):
@@ -172,7 +175,7 @@ class TestServedDeployments:
         emitted = subprocess.run(notify, env=prefect_server.env(), capture_output=True, text=True, timeout=120)
         assert emitted.returncode == 0, emitted.stderr
         assert "model.retrained for invert.model.tiny" in emitted.stdout
-        run = _wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path)
+        run = wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path)
         assert run.state.is_completed(), run.state
         assert run.parameters["retrained"]["version"] == "v2"
         assert run.parameters["retrained"]["metadata"] == {"job": "42"}
@@ -187,8 +190,19 @@ class TestServedDeployments:
         assert served_run.is_file(), f"the retrain run is not {run_id}: {sorted(p.name for p in (served.workspace / 'runs').iterdir())}"
         assert _explanations(served.workspace, run_id) == _explanations(tmp_path, run_id)
 
+    def test_a_malformed_retrain_event_fails_a_visible_run(self, prefect_server, served):
+        """An event without a version, sent past `invert notify-retrained`, starts a run that fails naming the field."""
+        event = {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat(), "event": MODEL_RETRAINED,
+                 "resource": {"prefect.resource.id": "invert.model.tiny"}, "payload": {"checkpoint": "/ckpt/v3.pt"}}
+        httpx.post(f"{prefect_server.api_url}/events", json=[event], timeout=10).raise_for_status()
+        run = wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path,
+                                    where=lambda parameters: "version" not in (parameters.get("retrained") or {}))
+        assert run.state.is_failed(), run.state
+        assert "the model.retrained event's payload is malformed: payload.version is missing" in run.state.message
+
 
 def _explanations(workspace: Path, run_id: str) -> dict[str, list[dict]]:
     """Layer -> the rows of its explanations file, as the run's manifest names it."""
     manifest = json.loads((workspace / "runs" / run_id / "run.json").read_text())
     return {layer["name"]: pq.read_table(workspace / layer["explanations"]).to_pylist() for layer in manifest["layers"]}
+

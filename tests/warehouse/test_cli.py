@@ -120,3 +120,18 @@ def test_warehouse_load_and_rebuild(tiny, capsys):
     assert "from 2 run(s): run-v1, run-v2" in capsys.readouterr().out
     assert invert("query", "runs_overview", "--workspace", str(tiny.root), "--format", "json") == 0
     assert [run["run_id"] for run in json.loads(capsys.readouterr().out)] == ["run-v2", "run-v1"]
+
+
+def test_a_version_given_as_run_is_resolved_aloud(shared_warehouse, capsys):
+    """`--run v2` says on stderr which run it took; a run id given as such is taken silently."""
+    location = ["--workspace", str(shared_warehouse.root), "--db", str(shared_warehouse.db_path)]
+    exit_code = main(["check", "--run", "v2", "--against", "run-v1", *location])
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "--run v2: run run-v2, the latest run of model version 'v2' (by when each run was first created; give a run id "
+        "to choose another)"
+    ]
+    # run-v2 planted the watermark on bag (the fixture's docstring): the resolved run is the one compared.
+    assert exit_code == 1 and captured.out.startswith("new spurious finding: class bag: its logit is explained by `bag | watermark`")
+    assert main(["check", "--run", "run-v2", "--against", "run-v1", *location]) == 1
+    assert capsys.readouterr().err == ""

@@ -19,7 +19,7 @@ def test_a_mistyped_query_name_gets_a_did_you_mean(shared_warehouse, capsys):
 
 def test_check_names_against_for_a_run_the_warehouse_lacks(shared_warehouse, capsys):
     """`invert check --against v7`: the flag, the reference, and the runs there are."""
-    assert main(["check", "--run", "v2", "--against", "v7", "--workspace", str(shared_warehouse.root)]) == 2
+    assert main(["check", "--run", "run-v2", "--against", "v7", "--workspace", str(shared_warehouse.root)]) == 2
     assert error_line(capsys) == (
         "invert check: error: --against 'v7': no run with id or model version 'v7'; runs in the warehouse: "
         "run-v1 (version v1), run-v2 (version v2)"
