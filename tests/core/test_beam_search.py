@@ -346,3 +346,17 @@ def test_refinement_tested_lazily_equals_testing_every_candidate(rng, monkeypatc
                         lambda self, limit, rows: original(self, self.value.shape[1] + self.width, rows))
     every = explain(activations, labels, names)
     assert lazy.num_rows > 0 and lazy.equals(every)
+
+
+def test_dense_and_sparse_label_products_give_the_same_tables(rng, monkeypatch):
+    """The label matrix multiplied sparse (below DENSE_PRODUCT_DENSITY) or dense gives the same table to
+    the last bit, for a hierarchy with ties and the trust statistics."""
+    from invert_core import labels as labels_module
+
+    activations, labels, concepts = _random_problem(rng, n_samples=300)
+    options = dict(length=3, beam=5, min_fraction=0.05, holdout=0.2, seed=3)
+    tables = {}
+    for density in (0.0, 1.0):  # every matrix dense, every matrix sparse
+        monkeypatch.setattr(labels_module, "DENSE_PRODUCT_DENSITY", density)
+        tables[density] = explain(activations, labels, concepts, **options).to_pandas()
+    assert tables[0.0].equals(tables[1.0])
