@@ -1,13 +1,15 @@
 """Wall time of a fully cached ``invert run`` of the demo (a benchmark, not a test).
 
-    python benchmarks/bench_cached_run.py [--runs 3] [--limit N]
+    python benchmarks/bench_cached_run.py [--runs 3] [--limit N] [--busy K]
 
 Runs ``invert run`` once in a fresh workspace and Prefect home to fill the cache, then ``--runs``
 more times with nothing changed (every task a cache hit), and prints the median wall time from
 process start to exit: once with Prefect's temporary API (no ``PREFECT_API_URL``: each process
 starts its own server) and once against a Prefect server started here on a free loopback port.
 It also prints what importing the pipeline costs (``import flows.explain_model`` in a fresh interpreter).
-Target: at most 10 s for the cached run on the 2-core CPU.
+``--busy K`` keeps K busy processes per core running the whole time, as a loaded machine.
+Target: at most 10 s for the cached run against a running server on the 2-core CPU, also with one busy
+process per core.
 """
 
 from __future__ import annotations
@@ -67,13 +69,26 @@ def prefect_server(home: Path, env: dict[str, str]) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@contextmanager
+def busy_cores(per_core: int) -> Iterator[None]:
+    """``per_core`` endless Python loops per core, each in its own process, for the duration."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(per_core * os.cpu_count())]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timed cached runs per setting (default 3)")
     parser.add_argument("--limit", type=int, default=None, help="probe images (default: all 10,000)")
+    parser.add_argument("--busy", type=int, default=0, help="busy processes per core while timing (default 0)")
     args = parser.parse_args()
     invert = str(Path(sys.executable).with_name("invert"))
-    with tempfile.TemporaryDirectory(prefix="bench-cached-run-") as folder:
+    with tempfile.TemporaryDirectory(prefix="bench-cached-run-") as folder, busy_cores(args.busy):
         root = Path(folder)
         env = {**os.environ, "PREFECT_HOME": str(root / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
@@ -86,6 +101,7 @@ def main() -> None:
         ephemeral = [timed(command, env) for _ in range(args.runs)]
         with prefect_server(root / "server-home", env) as api_url:
             served = [timed(command, {**env, "PREFECT_API_URL": api_url}) for _ in range(args.runs + 1)][1:]
+    print(f"{args.busy} busy process(es) per core, {os.cpu_count()} cores")
     print(f"import flows.explain_model: {imports:.1f} s")
     print(f"first invert run (computes everything): {first:.1f} s")
     print(f"cached invert run, Prefect's temporary API: median {statistics.median(ephemeral):.1f} s "
