@@ -60,7 +60,8 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
         sample_group = torch.arange(n_samples, device=device)
     ranked = activations if mode == "positive" else -activations
     is_true = truths.to(torch.float64)  # (n_formulas, n_groups), 1 where the formula is true
-    n_pos = is_true @ torch.bincount(sample_group, minlength=n_groups).to(torch.float64)
+    group_size = torch.bincount(sample_group, minlength=n_groups)
+    n_pos = is_true @ group_size.to(torch.float64)
 
     descending, order = torch.sort(ranked, descending=True)
     sorted_group = sample_group[order]
@@ -68,7 +69,7 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     # to the last of its tie, tie_end + 1 of them.
     _, tie_sizes = torch.unique_consecutive(descending, return_counts=True)
     tie_end = torch.repeat_interleave(tie_sizes.cumsum(dim=0) - 1, tie_sizes)  # (n_samples,), sorted positions
-    average_precision = _average_precision(truths, order, tie_end, sample_group, n_pos)
+    average_precision = _average_precision(truths, order, tie_end, sample_group, group_size, n_pos)
     # The top fraction of samples, extended to the last of the tie at its boundary.
     n_top = int(tie_end[max(1, math.ceil(top_quantile * n_samples)) - 1]) + 1
     overlap = is_true @ torch.bincount(sorted_group[:n_top], minlength=n_groups).to(torch.float64)
@@ -84,11 +85,12 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
 
 
 def _average_precision(truths: torch.Tensor, order: torch.Tensor, tie_end: torch.Tensor,
-                       sample_group: torch.Tensor, n_pos: torch.Tensor) -> torch.Tensor:
+                       sample_group: torch.Tensor, group_size: torch.Tensor, n_pos: torch.Tensor) -> torch.Tensor:
     """Average precision of each formula, from the sorted positions of its true samples only.
 
     truths : (n_formulas, n_groups) bool; order : (n_samples,) the samples in ranking order; tie_end :
-    (n_samples,) per sorted position, the last position of its tie; n_pos : (n_formulas,) float64.
+    (n_samples,) per sorted position, the last position of its tie; group_size : (n_groups,) int64
+    samples per group; n_pos : (n_formulas,) float64.
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
     samples at or above it over all samples at or above it. Work: one pass over the samples and one sort
     of the formulas' true samples (their total count), not a pass over all samples per formula.
@@ -98,7 +100,6 @@ def _average_precision(truths: torch.Tensor, order: torch.Tensor, tie_end: torch
     position[order] = torch.arange(n_samples, device=device)  # the sorted position of each sample
     # The samples of each (formula, true group) pair, listed group by group.
     by_group = torch.argsort(sample_group, stable=True)
-    group_size = torch.bincount(sample_group, minlength=truths.shape[1])
     group_start = group_size.cumsum(dim=0) - group_size
     formula, group = torch.nonzero(truths, as_tuple=True)
     counts = group_size[group]

@@ -84,16 +84,12 @@ class RefinementTest:
         the entry (E ∧ ¬a ∧ ¬C) and from the atom (a ∧ ¬E). For the root slots (C every sample for
         OR, empty for AND) these are the comparisons of the module docstring.
         """
-
-        def passes(high, low):
-            return self.ranks_above(high, low, positive)
-
         added, entry_only = minus(slot_atom, entry_atom), minus(entry, entry_atom)
         neither = minus(minus(slot_set, entry), added)
         kept = minus(entry_atom, slot_atom)
         dropped, atom_only = minus(minus(entry, slot_set), kept), minus(atom, entry_atom)
-        or_passes = passes(added, neither) & passes(entry_only, neither)
-        and_passes = passes(kept, dropped) & passes(kept, atom_only)
+        or_passes = self.ranks_above(added, neither, positive) & self.ranks_above(entry_only, neither, positive)
+        and_passes = self.ranks_above(kept, dropped, positive) & self.ranks_above(kept, atom_only, positive)
         return torch.where(is_or, or_passes, and_passes)
 
     def ranks_above(self, high, low, positive: bool) -> torch.Tensor:
