@@ -22,7 +22,7 @@ from invert_core.formula import And, Formula, Literal, Or, canonical, literals
 from invert_core.labels import GroupedLabels
 from invert_core.refinement import RefinementTest, t_critical_values
 from invert_core.selection import Criterion, Selection, bound_critical_value
-from invert_core.winner import winners_first
+from invert_core.winner import named_by_subconcept, winners_first
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
@@ -193,7 +193,8 @@ def beam_search(
         if group_squares is None:
             raise ValueError("the refinement test (selection='lower_bound' in exact semantics) needs group_squares")
         refinement = RefinementTest.of_groups(grouped, group_squares,
-                                              t_critical_values(n_candidates, group_sums.device), n_samples)
+                                              t_critical_values(n_candidates, group_sums.device), n_samples,
+                                              config.min_count)
 
     by_score = _sort_direction(atom_score, config.mode)  # (K, 2C)
     if config.semantics == "exact":  # the atoms best by the criterion (negations included) join the beam
@@ -220,9 +221,9 @@ def beam_search(
         final = Criterion(config.selection, config.min_gain, config.mode == "positive",
                           bound_critical_value(config.beam - 1))
         value = final.base(beams.n_pos, beams.doubled_sum, n_samples) - final.min_gain_for(lengths)
+        named = named_by_subconcept(beams.formulas, grouped, context.concept_index)
         orders = winners_first(beams.truth, beams.alive, beams.n_pos, beams.doubled_sum, beams.squares, value,
-                               grouped, group_sums, refinement, n_samples, config.min_count,
-                               config.mode == "positive")
+                               named, grouped, group_sums, refinement, n_samples, config.mode == "positive")
     else:
         orders = [list(range(config.beam))] * n_neurons
     alive = beams.alive.cpu().tolist()

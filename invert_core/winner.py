@@ -14,20 +14,27 @@ samples between them, D = B ∧ ¬N, tell the cases apart, by the test that admi
 - neither, or fewer samples between them than a formula may hold (``min_fraction``): no preference.
 
 Starting from the best entry, the best of the entries preferred to the winner replaces it, until none is
-(no entry wins twice). See docs/METHOD.md §6a.
+(no entry wins twice). Then a winner that is a category (a concept g, or g narrowed by more literals:
+`garment & ~Trouser`) gives way to its narrowest graded part named by a sub-concept of g (a concept whose
+samples lie strictly inside g's, such as `Pullover`): the neuron fires most for that part, less for the
+rest of the category and least outside it, as a class logit does for its class, its neighbour classes and
+the others. Nothing else narrows a winner: an OR of different things (`Bag | watermark`) is what the
+neuron fires for, and a part named by an unrelated concept or a negation (`c0 & c2`, `c0 & ~c2`) is the
+kind of refinement chance admits. See docs/METHOD.md §6a.
 """
 
 from __future__ import annotations
 
 import torch
 
+from invert_core.formula import And, Formula, Literal, literals
 from invert_core.labels import GroupedLabels
 from invert_core.refinement import RefinementTest, minus
 
 
 def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor, doubled_sum: torch.Tensor,
-                  squares: torch.Tensor, value: torch.Tensor, grouped: GroupedLabels, group_sums: torch.Tensor,
-                  test: RefinementTest, n_samples: int, min_count: int, positive: bool) -> list[list[int]]:
+                  squares: torch.Tensor, value: torch.Tensor, named: torch.Tensor, grouped: GroupedLabels,
+                  group_sums: torch.Tensor, test: RefinementTest, n_samples: int, positive: bool) -> list[list[int]]:
     """Each neuron's beam positions, its explanation first and the others in beam order.
 
     truth : (n_groups, K, B) bool, the entries' truth per label group    alive : (K, B) bool
@@ -35,9 +42,9 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
         doubled ranks of each entry's samples
     value : (K, B) float64, the criterion at the final choice's critical value (larger is better in
         positive mode, smaller in negative mode)
+    named : (K, B, B) bool, :func:`named_by_subconcept`
     group_sums : (n_groups, K) float64 doubled rank sums per label group
-    min_count : the fewest samples a formula may be true on; fewer samples between two entries decide
-        nothing
+    test : the refinement test; fewer samples between two entries than its ``min_count`` decide nothing
     """
     n_neurons, width = alive.shape
     weights = truth.to(torch.float64)
@@ -52,8 +59,7 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
     outside_broad = tuple(figure[:, None, :] for figure in minus(everything, entry))
     between = minus(broad, both)  # B ∧ ¬N: what the broad entry adds, where N lies inside B
 
-    # N ⊂ B (supports are distinct), with at least min_count samples between them.
-    inside = (both[0] == narrow[0]) & (between[0] >= min_count) & alive[:, :, None] & alive[:, None, :]
+    inside = (both[0] == narrow[0]) & alive[:, :, None] & alive[:, None, :]  # N ⊂ B (supports are distinct)
     below = test.ranks_above(narrow, between, positive)  # the samples between rank below the narrow entry's
     above = test.ranks_above(between, outside_broad, positive)  # ... and above those outside the broad one
     key = torch.where(alive, value if positive else -value, -torch.inf)  # larger is better
@@ -75,4 +81,45 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
             break
         best = torch.where(challengers, key, -torch.inf).argmax(dim=1)  # the first of equal values
         winner = torch.where(found, best, winner)
+    parts = inside & graded & named  # parts[k, n, b]: n is a graded part of the category b
+    for _ in range(width):  # each step narrows the winner, so this ends
+        index = winner[:, None, None].expand(n_neurons, width, 1)
+        narrower = parts.gather(2, index).squeeze(2)  # (K, B)
+        found = narrower.any(dim=1)
+        if not found.any():
+            break
+        narrowest = torch.where(narrower, n_pos, torch.inf).argmin(dim=1)  # the first of equal counts
+        winner = torch.where(found, narrowest, winner)
     return [[w] + [s for s in range(width) if s != w] for w in winner.cpu().tolist()]
+
+
+def named_by_subconcept(formulas: list[list[Formula | None]], grouped: GroupedLabels,
+                        concept_index: dict[str, int]) -> torch.Tensor:
+    """named[k, x, w]: entry x of neuron k holds, as a positive literal, a concept whose samples lie strictly
+    inside those of a concept g of entry w's category (w is g, or an AND with g among its operands); (K, B, B)
+    bool, false where an entry is None. Inclusion is read from the label groups, on the search samples."""
+    def positive(found: list[Formula]) -> list[int]:
+        return [concept_index[f.concept] for f in found if isinstance(f, Literal) and not f.negated]
+
+    def category(formula: Formula) -> list[Formula]:  # the operands that may be the category's concept
+        return list(formula.args) if isinstance(formula, And) else [formula]
+
+    parts = [[positive(literals(f)) if f is not None else [] for f in row] for row in formulas]
+    categories = [[positive(category(f)) if f is not None else [] for f in row] for row in formulas]
+    used = sorted({c for table in (parts, categories) for row in table for found in row for c in found})
+    device = grouped.group_size.device
+    has = grouped.group_has_concept[:, used].to(torch.float64)  # (n_groups, S)
+    both = has.T @ (has * grouped.group_size[:, None])  # samples of c ∧ g, (S, S)
+    count = both.diagonal()
+    inside = torch.zeros(len(used) + 1, len(used) + 1, dtype=torch.bool, device=device)  # last: padding
+    inside[:-1, :-1] = (both == count[:, None]) & (count[:, None] < count[None, :])  # c ⊊ g
+
+    def padded(table: list[list[list[int]]]) -> torch.Tensor:
+        position = {c: i for i, c in enumerate(used)}
+        width = max(1, max(len(found) for row in table for found in row))
+        return torch.tensor([[[position[c] for c in found] + [len(used)] * (width - len(found)) for found in row]
+                             for row in table], dtype=torch.int64, device=device)
+
+    part_index, category_index = padded(parts), padded(categories)  # (K, B, L) each
+    pairs = inside[part_index[:, :, None, :, None], category_index[:, None, :, None, :]]  # (K, B, B, L, L)
+    return pairs.flatten(3).any(dim=3)

@@ -52,11 +52,11 @@ def auc_bound(truth: np.ndarray, activations: np.ndarray, critical: float, mode:
 
 
 def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candidates, mode="positive",
-                        slot_set=None) -> bool:
+                        slot_set=None, min_count=1) -> bool:
     """The refinement test of ``entry op atom`` (``slot_set`` None) or of an insertion: ``node_type`` Or
     with ``slot_set`` C makes entry ∨ (atom ∧ C), And makes C ∨ (atom ∧ entry). What each operand brings
     must differ: Welch's one-sided t-test on the ranks at 0.05 / n_candidates, degrees of freedom rounded
-    down and capped at 1,000."""
+    down and capped at 1,000; every compared set holds at least ``min_count`` samples."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     if slot_set is None:
         slot_set = np.ones_like(entry_truth) if node_type is Or else np.zeros_like(entry_truth)
@@ -66,15 +66,16 @@ def refinement_admitted(activations, entry_truth, atom_truth, node_type, n_candi
     else:  # what the atom adds, and what the entry holds without it, above the samples of neither
         neither = slot_set & ~entry_truth & ~atom_truth
         pairs = [(atom_truth & slot_set & ~entry_truth, neither), (entry_truth & ~atom_truth, neither)]
-    return all(ranks_above(doubled_ranks, high, low, n_candidates, mode) for high, low in pairs)
+    return all(ranks_above(doubled_ranks, high, low, n_candidates, mode, min_count) for high, low in pairs)
 
 
-def ranks_above(doubled_ranks, high, low, n_candidates, mode="positive") -> bool:
+def ranks_above(doubled_ranks, high, low, n_candidates, mode="positive", min_count=1) -> bool:
     """Welch's one-sided t-test that the samples ``high`` rank above ``low`` (below in negative mode) at
-    0.05 / n_candidates, degrees of freedom rounded down and capped at 1,000."""
+    0.05 / n_candidates, degrees of freedom rounded down and capped at 1,000; false when either set holds
+    fewer than ``min_count`` samples."""
     if mode == "negative":
         high, low = low, high
-    if high.sum() < 2 or low.sum() < 2:
+    if high.sum() < max(2, min_count) or low.sum() < max(2, min_count):
         return False
     first, second = doubled_ranks[high], doubled_ranks[low]
     spread1, spread2 = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
@@ -86,16 +87,26 @@ def ranks_above(doubled_ranks, high, low, n_candidates, mode="positive") -> bool
     return degrees >= 1 and t >= scipy.special.stdtrit(degrees, 1 - 0.05 / n_candidates)
 
 
-def winner_first(final, activations, n_candidates, mode, final_value, min_count):
+def winner_first(final, activations, labels, concepts, n_candidates, mode, final_value, min_count):
     """The final beam with its explanation first. Starting from the best entry, an entry nested with the
     winner replaces it when preferred. With N inside B and D = B ∧ ¬N the samples between them (at least
-    ``min_count``), tested at the search's level (0.05 / n_candidates): N is preferred when D ranks below
-    N and not above the samples outside B; B when D ranks above those and not below N; when D does both,
-    the entry better by ``final_value`` (the criterion at the final choice's critical value).
+    ``min_count``, as every compared set), tested at the search's level (0.05 / n_candidates): N is
+    preferred when D ranks below N and not above the samples outside B; B when D ranks above those and not
+    below N; when D does both, the entry better by ``final_value`` (the criterion at the final choice's
+    critical value).
     Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
-    wins; no entry wins twice."""
+    wins; no entry wins twice. Then, while the winner is a category (a concept, or an AND with a concept
+    among its operands), its narrowest graded part named by a sub-concept of that concept (an entry inside
+    it with D ranking below it and above the outside, holding a positive literal whose samples lie strictly
+    inside the category concept's; the first of equal counts) replaces it."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     sign = 1 if mode == "positive" else -1
+
+    def graded_sides(narrow, broad):
+        """Whether the samples between ``narrow`` ⊂ ``broad`` rank below narrow's, and above those outside."""
+        between = broad[4] & ~narrow[4]
+        return (ranks_above(doubled_ranks, narrow[4], between, n_candidates, mode, min_count),
+                ranks_above(doubled_ranks, between, ~broad[4], n_candidates, mode, min_count))
 
     def prefers(x, w):
         if not (x[4] & ~w[4]).any():
@@ -104,11 +115,7 @@ def winner_first(final, activations, n_candidates, mode, final_value, min_count)
             narrow, broad, x_is_narrow = w, x, False
         else:
             return False
-        between = broad[4] & ~narrow[4]
-        if between.sum() < min_count:
-            return False
-        below = ranks_above(doubled_ranks, narrow[4], between, n_candidates, mode)
-        above = ranks_above(doubled_ranks, between, ~broad[4], n_candidates, mode)
+        below, above = graded_sides(narrow, broad)
         if below and above:
             return sign * (final_value(x) - final_value(w)) > 0
         return (below and not above) if x_is_narrow else (above and not below)
@@ -120,6 +127,23 @@ def winner_first(final, activations, n_candidates, mode, final_value, min_count)
         if not challengers:
             break
         winner = max(challengers, key=lambda i: (sign * final_value(final[i]), -i))
+    column = {name: labels[:, i] for i, name in enumerate(concepts)}
+
+    def subconcept(part, category):
+        """Whether ``part`` has a positive literal whose concept lies strictly inside a concept that is
+        ``category`` or one of its AND's operands."""
+        operands = category.args if isinstance(category, And) else (category,)
+        outer = [column[x.concept] for x in operands if isinstance(x, Literal) and not x.negated]
+        inner = [column[x.concept] for x in literals(part) if not x.negated]
+        return any(not (c & ~g).any() and c.sum() < g.sum() for c in inner for g in outer)
+
+    while True:
+        broad = final[winner]
+        parts = [i for i, entry in enumerate(final) if i != winner and not (entry[4] & ~broad[4]).any()
+                 and subconcept(entry[0], broad[0]) and all(graded_sides(entry, broad))]
+        if not parts:
+            break
+        winner = min(parts, key=lambda i: (final[i][3], i))
     return [final[winner]] + final[:winner] + final[winner + 1 :]
 
 
@@ -222,7 +246,7 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
                     if semantics == "exact" and np.array_equal(combined, truth):
                         continue  # moves no sample: restates the entry
                     if refined and not refinement_admitted(activations, truth, atom_truth, node_type, n_candidates,
-                                                           mode, slot_set):
+                                                           mode, slot_set, low):
                         continue
                     if semantics == "exact":
                         new = canonical(new)
@@ -238,7 +262,7 @@ def spec_beam_search(activations, labels, concepts, *, length, beam, min_fractio
         current = ranked[:beam]
     if refined and final_choice:  # the final choice compares the best entry with the beam's others
         final_critical = scipy.special.ndtri(1 - 0.05 / max(1, beam - 1))
-        current = winner_first(current, activations, n_candidates, mode,
+        current = winner_first(current, activations, labels, concepts, n_candidates, mode,
                                lambda entry: auc_bound(entry[4], activations, final_critical, mode)
                                - signed_min_gain * (entry[1] - 1), low)
     return [(formula, size, auc, n_pos, synonyms.get(formula, ())) for formula, size, auc, n_pos, _ in current]
