@@ -82,14 +82,10 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
         best = torch.where(challengers, key, -torch.inf).argmax(dim=1)  # the first of equal values
         winner = torch.where(found, best, winner)
     parts = inside & graded & named  # parts[k, n, b]: n is a graded part of the category b
-    for _ in range(width):  # each step narrows the winner, so this ends
-        index = winner[:, None, None].expand(n_neurons, width, 1)
-        narrower = parts.gather(2, index).squeeze(2)  # (K, B)
-        found = narrower.any(dim=1)
-        if not found.any():
-            break
-        narrowest = torch.where(narrower, n_pos, torch.inf).argmin(dim=1)  # the first of equal counts
-        winner = torch.where(found, narrowest, winner)
+    index = winner[:, None, None].expand(n_neurons, width, 1)
+    narrower = parts.gather(2, index).squeeze(2)  # (K, B): the winner's parts
+    narrowest = torch.where(narrower, n_pos, torch.inf).argmin(dim=1)  # the first of equal counts
+    winner = torch.where(narrower.any(dim=1), narrowest, winner)
     return [[w] + [s for s in range(width) if s != w] for w in winner.cpu().tolist()]
 
 

@@ -95,7 +95,7 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
     below N; when D does both, the entry better by ``final_value`` (the criterion at the final choice's
     critical value).
     Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
-    wins; no entry wins twice. Then, while the winner is a category (a concept, or an AND with a concept
+    wins; no entry wins twice. Then, if the winner is a category (a concept, or an AND with a concept
     among its operands), its narrowest graded part named by a sub-concept of that concept (an entry inside
     it with D ranking below it and above the outside, holding a positive literal whose samples lie strictly
     inside the category concept's; the first of equal counts) replaces it."""
@@ -137,12 +137,10 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
         inner = [column[x.concept] for x in literals(part) if not x.negated]
         return any(not (c & ~g).any() and c.sum() < g.sum() for c in inner for g in outer)
 
-    while True:
-        broad = final[winner]
-        parts = [i for i, entry in enumerate(final) if i != winner and not (entry[4] & ~broad[4]).any()
-                 and subconcept(entry[0], broad[0]) and all(graded_sides(entry, broad))]
-        if not parts:
-            break
+    broad = final[winner]
+    parts = [i for i, entry in enumerate(final) if i != winner and not (entry[4] & ~broad[4]).any()
+             and subconcept(entry[0], broad[0]) and all(graded_sides(entry, broad))]
+    if parts:
         winner = min(parts, key=lambda i: (final[i][3], i))
     return [final[winner]] + final[:winner] + final[winner + 1 :]
 

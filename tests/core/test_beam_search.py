@@ -222,6 +222,25 @@ def test_fewer_samples_than_a_formula_may_hold_decide_nothing():
         "cls | tiny", "cls"]
 
 
+def test_a_literal_that_drops_fewer_samples_than_a_formula_may_hold_is_refused():
+    """A class neuron (3 on 5% of 16,000 samples) but for 10 of its samples, at 0, marked `tiny`. The AND's
+    dropped samples are the low side of the refinement test: with min_fraction 0.0001 (2 samples) `cls & ~tiny`
+    enters and explains the neuron; with 0.001 (16 samples) it moves too few samples to enter a beam."""
+    rng = np.random.default_rng(1)
+    n_samples = 16000
+    cls = rng.random(n_samples) < 0.05
+    tiny = np.zeros(n_samples, dtype=bool)
+    tiny[np.flatnonzero(cls)[:10]] = True
+    labels = np.concatenate([cls[:, None], tiny[:, None], rng.random((n_samples, 10)) < 0.3], axis=1)
+    names = ["cls", "tiny"] + [f"o{i}" for i in range(10)]
+    activations = (3 * (cls & ~tiny) + rng.normal(size=n_samples))[:, None]
+    options = dict(length=2, beam=5)
+    assert _rows(explain(activations, labels, names, min_fraction=0.0001, **options)).formula.tolist()[0] == (
+        "cls & ~tiny")
+    floored = _rows(explain(activations, labels, names, min_fraction=0.001, **options)).formula.tolist()
+    assert floored[0] == "cls" and "cls & ~tiny" not in floored
+
+
 def test_negative_mode_on_reversed_activations_equals_positive_mode(rng):
     """What silences −x is what makes x fire: the same formulas in the same order, AUCs and bounds mirrored
     (1 − value), on tied activations with nested concepts."""
