@@ -25,8 +25,8 @@ def is_import_path(source: str) -> bool:
 def user_code_version(spec: ModelSpec) -> str | None:
     """A digest of the source files of the modules that ``spec``'s import paths (model factory,
     preprocessing) name, found in ``spec.code_folder`` or on ``sys.path`` as the loader finds them (never by
-    the folder's path, so a run keeps its id wherever its code lies); ``None`` when it names none. Part of the activations' cache key: the same
-    weights behind an edited ``forward`` give other activations.
+    the folder's path, so a run keeps its id wherever its code lies); ``None`` when it names none. Part of
+    the activations' cache key: the same weights behind an edited ``forward`` give other activations.
 
     Raises
     ------
@@ -46,7 +46,8 @@ def user_code_version(spec: ModelSpec) -> str | None:
 
 def imported_modules(spec: ModelSpec) -> list[str]:
     """The modules ``spec``'s import paths (model factory, preprocessing) name, in that order."""
-    return [path.split(":", 1)[0] for path in (spec.source, spec.preprocess) if path is not None and is_import_path(path)]
+    paths = (spec.source, spec.preprocess)
+    return [path.split(":", 1)[0] for path in paths if path is not None and is_import_path(path)]
 
 
 def model_source_digest(spec: ModelSpec) -> str | None:

@@ -8,7 +8,8 @@ Three kinds of ``ModelSpec.source``:
   that is already in the torch hub cache, or ``None`` for the architecture's own random
   initialisation, seeded so that it is the same every time;
 - an import path ``"package.module:factory"``: ``factory()`` returns an ``nn.Module``; ``weights``, when
-  given, is a checkpoint (a state dict) loaded into it;
+  given, is a checkpoint (a state dict) loaded into it. Its module (and that of ``preprocess``) is imported
+  from ``ModelSpec.code_folder`` when it lies there, else from ``sys.path``;
 - a file saved with ``torch.jit.save`` (TorchScript). A state-dict file alone says nothing about the
   architecture, so it is rejected with an explanation of what to pass instead.
 
@@ -234,7 +235,9 @@ def _import_module(name: str, folder: str | None) -> ModuleType:
                     raise
             loaded_from = getattr(sys.modules[top], "__file__", None)
             if loaded_from is None or Path(loaded_from).resolve() != Path(spec.origin).resolve():
-                raise ImportError(f"a module {top!r} is already imported from {loaded_from or 'elsewhere'}, not from {spec.origin}")
+                raise ImportError(
+                    f"a module {top!r} is already imported from {loaded_from or 'elsewhere'}, not from {spec.origin}"
+                )
     return importlib.import_module(name)
 
 

@@ -204,7 +204,9 @@ def _code_here(module: str, here: Path) -> bool:
     if found is None:
         return False
     imported = importlib.util.find_spec(module.split(".", 1)[0])  # a top-level name: imports nothing
-    return imported is None or (imported.origin is not None and Path(imported.origin).resolve() == Path(found.origin).resolve())
+    if imported is None:
+        return True
+    return imported.origin is not None and Path(imported.origin).resolve() == Path(found.origin).resolve()
 
 
 def _absolute(value: str | None) -> str | None:

@@ -65,7 +65,9 @@ class StageProgress:
         update_progress_artifact(self.artifact_id, progress=progress, description=self.description())
 
 
-def results_with_progress(futures: Iterable[PrefectFuture], progress: StageProgress, shares: Sequence[tuple[str, int]]) -> list:
+def results_with_progress(
+    futures: Iterable[PrefectFuture], progress: StageProgress, shares: Sequence[tuple[str, int]]
+) -> list:
     """Wait for ``futures``, counting ``shares[i] = (part, units)`` done on ``progress`` (and, in a terminal,
     advancing a progress bar) as future ``i`` finishes; results in input order.
 

@@ -152,10 +152,12 @@ class TestExplainModel:
                 flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), type=ArtifactFilterType(any_=["progress"])))
         network = flow_models.tiny_cnn()
         neurons = network.conv1[0].out_channels + network.conv2[0].out_channels + network.fc.out_features
-        samples, classes, layers = flow_models.IMAGES_PER_CLASS * len(flow_models.CLASS_NAMES), len(flow_models.CLASS_NAMES), len(flow_models.LAYERS)
+        classes, layers = len(flow_models.CLASS_NAMES), len(flow_models.LAYERS)
+        samples = flow_models.IMAGES_PER_CLASS * classes
         run_id = result["run_id"]
         assert sorted(artifact.description for artifact in artifacts) == sorted([
-            f"preparing dataset {tiny_problem.dataset_dir.name} [test]: datasets 1/1; {samples} samples, {classes} concepts",
+            f"preparing dataset {tiny_problem.dataset_dir.name} [test]: datasets 1/1; "
+            f"{samples} samples, {classes} concepts",
             f"extracting {layers} layers of tiny: shards 1/1, samples {samples}/{samples}",
             f"searching {layers} layers: layers {layers}/{layers}, neurons {neurons}/{neurons}",
             f"loading run {run_id} into the warehouse: layers {layers}/{layers}, neurons {neurons}/{neurons}",

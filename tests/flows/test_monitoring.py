@@ -1,5 +1,6 @@
 """Tests of invert_pipeline.monitoring: the terminal progress bar, a stage's progress counts, the summary's markdown
-and the filter of repeated failures (the artifacts are checked end to end in test_explain and test_run_summary, the filter in test_serving)."""
+and the filter of repeated failures (the artifacts are checked end to end in test_explain and test_run_summary, the
+filter in test_serving)."""
 
 from __future__ import annotations
 

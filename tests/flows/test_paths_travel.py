@@ -103,7 +103,8 @@ def cluster_elsewhere(tmp_path) -> Iterator[str]:
     with (elsewhere / "cluster.log").open("w") as log:
         try:
             for command in commands:
-                processes.append(subprocess.Popen(command, cwd=elsewhere, env=_without_the_tests_folder(dict(os.environ)), stdout=log,
+                processes.append(subprocess.Popen(command, cwd=elsewhere, env=_without_the_tests_folder(dict(os.environ)),
+                                                  stdout=log,
                                                   stderr=subprocess.STDOUT, start_new_session=True))
             with Client(address, timeout=START_TIMEOUT_S) as client:
                 client.wait_for_workers(1, timeout=START_TIMEOUT_S)

@@ -219,7 +219,9 @@ def _wait_for_flow_run_processes_to_exit(served: Served, timeout_s: float = RUN_
         if not runs:
             return
         psutil.wait_procs(runs, timeout=2)
-    raise TimeoutError(f"flow run processes of serve still alive after {timeout_s} s:\n{served.log_path.read_text()[-3000:]}")
+    raise TimeoutError(
+        f"flow run processes of serve still alive after {timeout_s} s:\n{served.log_path.read_text()[-3000:]}"
+    )
 
 
 def _is_spawned_run(process: psutil.Process) -> bool:
