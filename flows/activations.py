@@ -17,7 +17,7 @@ from tasks.activations import (
     shard_complete,
 )
 from tasks.caching import expect_outputs, in_workspace
-from invert_pipeline.monitoring.progress import results_with_progress
+from invert_pipeline.monitoring.progress import StageProgress, results_with_progress
 
 
 def extract_activations_stage(
@@ -50,6 +50,10 @@ def extract_activations_stage(
         "%s (weights %s): %d layers, %d samples in %d shards -> %s",
         loaded["name"], loaded["fingerprint"][:12], len(names), info["n_samples"], len(shards), out_dir,
     )
+    progress = StageProgress(
+        f"extracting {len(names)} layers of {loaded['name']}", {f"samples {a}-{b}": b - a for a, b in shards},
+        parts="shards", units="samples",
+    )
     with task_runner:
         futures = [
             task_runner.submit(
@@ -68,7 +72,7 @@ def extract_activations_stage(
             )
             for shard in shards
         ]
-        written = results_with_progress(futures, f"extracting {len(names)} layers of {loaded['name']}")
+        written = results_with_progress(futures, progress, [(f"samples {a}-{b}", b - a) for a, b in shards])
     layer_dirs = {layer: str(Workspace(workspace).layer_activations_dir(key, layer)) for layer in names}
     for shard, result in zip(shards, written, strict=True):
         expect_outputs(result, layer_dirs, f"extraction of samples {shard[0]}-{shard[1]}", workspace)

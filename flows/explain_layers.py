@@ -13,7 +13,7 @@ from invert_pipeline.specs import SearchParams
 from invert_pipeline.workspace import Workspace
 from tasks.activations import layer_width
 from tasks.caching import expect_outputs, in_workspace
-from invert_pipeline.monitoring.progress import results_with_progress
+from invert_pipeline.monitoring.progress import StageProgress, results_with_progress
 from tasks.explain_layers import (
     chunk_outputs,
     layer_outputs,
@@ -48,15 +48,14 @@ def explain_layers_stage(
         )
     key = search_key(read_dataset_info(dataset_dir)["fingerprint"], activation_keys.pop(), search)
     search_dir = Workspace(workspace).search_dir(key)
-    plans = {
-        layer: plan_chunks(layer_width(folder), search.for_layer(layer).neuron_chunk)
-        for layer, folder in layer_dirs.items()
-    }
+    widths = {layer: layer_width(folder) for layer, folder in layer_dirs.items()}
+    plans = {layer: plan_chunks(width, search.for_layer(layer).neuron_chunk) for layer, width in widths.items()}
     get_run_logger().info(
         "searching %d layers (%d tasks) -> %s", len(plans), sum(map(len, plans.values())), search_dir
     )
+    progress = StageProgress(f"searching {len(plans)} layers", widths, parts="layers", units="neurons")
     with task_runner:
-        futures, submitted, expected = [], [], []
+        futures, submitted, expected, shares = [], [], [], []
         for layer, chunks in plans.items():
             for neurons in chunks:
                 whole = len(chunks) == 1
@@ -73,10 +72,11 @@ def explain_layers_stage(
                 futures.append(task_runner.submit(task, parameters=parameters))
                 submitted.append(layer)
                 expected.append(outputs)
+                shares.append((layer, neurons[1] - neurons[0]))
         chunk_results = [
             expect_outputs(result, outputs, f"search of layer {layer}", workspace)
             for layer, outputs, result in zip(
-                submitted, expected, results_with_progress(futures, f"searching {len(plans)} layers"), strict=True
+                submitted, expected, results_with_progress(futures, progress, shares), strict=True
             )
         ]
     layers = {}

@@ -40,6 +40,7 @@ from invert_pipeline.dataset_files import read_dataset_info
 from invert_pipeline.findings import previous_version
 from invert_pipeline.monitoring.artifacts import publish_layer_tables, publish_report_link, publish_summary
 from invert_pipeline.monitoring.regression_gate import regression_gate
+from invert_pipeline.monitoring.run_logs import log_each_failure_once
 from invert_pipeline.run_manifest import build_run_manifest
 from invert_pipeline.runners import RunnerName, make_task_runner, run_slot, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
@@ -132,6 +133,7 @@ def explain_model(
         ``run_id``, and the paths of the ``manifest`` (``runs/<run_id>/run.json``), the
         ``warehouse`` file and the ``report``'s ``index.html``.
     """
+    log_each_failure_once()  # a deployment's run in a process of its own: its error once in its logs
     retrained = _retrained(retrained)
     if retrained is not None and not Path(retrained.checkpoint).is_file():
         raise FileNotFoundError(

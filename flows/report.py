@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from invert_pipeline.monitoring.progress import StageProgress
 from invert_pipeline.workspace import Workspace
 from tasks.caching import in_workspace
 from tasks.report import write_report_task
@@ -13,8 +14,12 @@ def write_report_stage(workspace: str, run_ids: list[str]) -> str:
     """Write ``<workspace>/reports/<run_ids joined by '+'>/index.html`` as a task of the calling flow; returns its path."""
     root = Workspace(workspace)
     out_dir = root.report_dir(run_ids)
+    progress = StageProgress(f"writing the report of {' and '.join(run_ids)}", dict.fromkeys(run_ids, 1), parts="runs")
     write = in_workspace(write_report_task, workspace, outputs=[root.report_index(run_ids)])
-    return write(str(root.warehouse), workspace, list(run_ids), str(out_dir))
+    index = write(str(root.warehouse), workspace, list(run_ids), str(out_dir))
+    for run_id in run_ids:
+        progress.advance(run_id)
+    return index
 
 
 @flow(name="write-report", flow_run_name="report {run_ids}")

@@ -24,22 +24,30 @@ def is_import_path(source: str) -> bool:
 
 def user_code_version(spec: ModelSpec) -> str | None:
     """A digest of the source files of the modules that ``spec``'s import paths (model factory,
-    preprocessing) name; ``None`` when it names none. Part of the activations' cache key: the same
-    weights behind an edited ``forward`` give other activations.
+    preprocessing) name, found in ``spec.code_folder`` or on ``sys.path`` as the loader finds them (never by
+    the folder's path, so a run keeps its id wherever its code lies); ``None`` when it names none. Part of
+    the activations' cache key: the same weights behind an edited ``forward`` give other activations.
 
     Raises
     ------
     ImportError
         When an import path names a module that does not exist.
     """
-    names = [path.split(":", 1)[0] for path in (spec.source, spec.preprocess) if path is not None and is_import_path(path)]
+    names = imported_modules(spec)
     try:
-        return source_version(names) if names else None
+        return source_version(names, spec.code_folder) if names else None
     except ModuleNotFoundError as error:
+        where = "" if spec.code_folder is None else f" in {spec.code_folder} or"
         raise ImportError(
-            f"--model/--preprocess names module {error.name!r}, which cannot be found: check that the package is "
-            "installed or on PYTHONPATH"
+            f"--model/--preprocess names module {error.name!r}, which cannot be found{where} on sys.path: check that "
+            "the package is installed or on PYTHONPATH"
         ) from error
+
+
+def imported_modules(spec: ModelSpec) -> list[str]:
+    """The modules ``spec``'s import paths (model factory, preprocessing) name, in that order."""
+    paths = (spec.source, spec.preprocess)
+    return [path.split(":", 1)[0] for path in paths if path is not None and is_import_path(path)]
 
 
 def model_source_digest(spec: ModelSpec) -> str | None:

@@ -8,7 +8,8 @@ Three kinds of ``ModelSpec.source``:
   that is already in the torch hub cache, or ``None`` for the architecture's own random
   initialisation, seeded so that it is the same every time;
 - an import path ``"package.module:factory"``: ``factory()`` returns an ``nn.Module``; ``weights``, when
-  given, is a checkpoint (a state dict) loaded into it;
+  given, is a checkpoint (a state dict) loaded into it. Its module (and that of ``preprocess``) is imported
+  from ``ModelSpec.code_folder`` when it lies there, else from ``sys.path``;
 - a file saved with ``torch.jit.save`` (TorchScript). A state-dict file alone says nothing about the
   architecture, so it is rejected with an explanation of what to pass instead.
 
@@ -34,13 +35,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import socket
+import sys
 import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torchvision
@@ -51,11 +55,13 @@ from torchvision.transforms import functional as TF
 from invert_pipeline.model_sources import is_import_path
 from invert_pipeline.specs import ModelSpec
 from invert_pipeline.suggestions import did_you_mean
+from invert_pipeline.workspace import top_module_in
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 RANDOM_INIT_SEED = 0
 _SEEDED_INIT = threading.Lock()
+_USER_IMPORTS = threading.Lock()
 _NESTED_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
 # Synthetic images (mode, (width, height)) a --preprocess runs on to find the input size it gives.
 PREPROCESS_PROBES = (("RGB", (45, 37)), ("RGB", (67, 53)), ("L", (45, 37)))
@@ -176,17 +182,30 @@ def weights_fingerprint(module: nn.Module) -> str:
     return digest.hexdigest()[:32]
 
 
-def import_object(path: str, *, field: str) -> object:
-    """The object an import path ``"package.module:attribute"`` names; ``field`` is for messages."""
+def import_object(path: str, *, field: str, folder: str | None = None) -> object:
+    """The object an import path ``"package.module:attribute"`` names; ``field`` is for messages.
+
+    Its module is imported from ``folder`` when its top-level module or package lies there (the user's folder a
+    run was started in, ``ModelSpec.code_folder``), else from ``sys.path``.
+
+    Raises
+    ------
+    ImportError
+        Naming the host and folder of this process (a flow run or a Dask worker), the module and where it was
+        looked for.
+    """
     if not is_import_path(path):
         raise ValueError(f"{field} {path!r} is not an import path of the form 'package.module:attribute'")
     module_name, attribute = path.split(":", 1)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name, folder)
     except ImportError as error:
+        looked_in = "its sys.path" if folder is None else f"{folder} and its sys.path"
         raise ImportError(
-            f"{field} {path!r}: cannot import module {module_name!r} ({error}); "
-            "check that the package is installed or on PYTHONPATH"
+            f"{field} {path!r}: cannot import module {module_name!r} ({error}) on host {socket.gethostname()} in "
+            f"folder {Path.cwd()}, where this process (a flow run, or a Dask worker) looked for it in {looked_in}; "
+            "check that the package is installed or on PYTHONPATH there, or that the module's folder is on a file "
+            "system this machine shares"
         ) from error
     try:
         return getattr(module, attribute)
@@ -198,8 +217,32 @@ def import_object(path: str, *, field: str) -> object:
         ) from None
 
 
+def _import_module(name: str, folder: str | None) -> ModuleType:
+    """Module ``name``, its top-level module or package loaded from ``folder`` when it lies there (once per
+    process, under its own name, so that its submodules and pickles of its objects resolve), else imported
+    from ``sys.path``."""
+    top = name.split(".", 1)[0]
+    spec = None if folder is None else top_module_in(name, folder)
+    if spec is not None:
+        with _USER_IMPORTS:  # extraction shards load the model in threads of one process
+            if top not in sys.modules:
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[top] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[top]
+                    raise
+            loaded_from = getattr(sys.modules[top], "__file__", None)
+            if loaded_from is None or Path(loaded_from).resolve() != Path(spec.origin).resolve():
+                raise ImportError(
+                    f"a module {top!r} is already imported from {loaded_from or 'elsewhere'}, not from {spec.origin}"
+                )
+    return importlib.import_module(name)
+
+
 def _from_factory(spec: ModelSpec) -> tuple[nn.Module, str, str | None, Preprocess | None]:
-    factory = import_object(spec.source, field="--model")
+    factory = import_object(spec.source, field="--model", folder=spec.code_folder)
     if not callable(factory):
         raise TypeError(f"--model {spec.source!r} names a {type(factory).__name__}, not a factory function")
     module = factory()
@@ -435,7 +478,7 @@ def _preprocessed_size(path: str, preprocess: Preprocess) -> tuple[int, ...]:
 
 def _custom_preprocess(spec: ModelSpec) -> Preprocess:
     """The callable the ``--preprocess`` factory returns when called with no arguments."""
-    factory = import_object(spec.preprocess, field="--preprocess")
+    factory = import_object(spec.preprocess, field="--preprocess", folder=spec.code_folder)
     preprocess = factory() if callable(factory) else None
     if not callable(preprocess):
         raise ValueError(

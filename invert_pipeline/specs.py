@@ -96,6 +96,10 @@ class ModelSpec(BaseModel):
 
     ``weights`` is a checkpoint path (state dict) or a torchvision weights enum name
     (``"ResNet18_Weights.IMAGENET1K_V1"``) for architectures; ignored for TorchScript files.
+    ``code_folder`` is the folder (absolute) the modules of the import paths (``source``, ``preprocess``) are
+    imported from when their top-level module or package lies there, wherever the process that loads the
+    model runs; elsewhere they are imported from ``sys.path``. ``invert explain`` sets it to the current folder
+    when a module it names lies there, so that Dask workers started in another folder import the user's code.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -106,6 +110,15 @@ class ModelSpec(BaseModel):
     version: str | None = None
     preprocess: str | None = Field(default=None, description="import path of a preprocessing factory")
     input_size: tuple[int, ...] | None = Field(default=None, description="C, H, W of one input")
+    code_folder: str | None = Field(default=None, description="absolute folder the import paths' modules are "
+                                                              "imported from when they lie there")
+
+    @field_validator("code_folder")
+    @classmethod
+    def _absolute_folder(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_absolute():
+            raise ValueError(f"code_folder must be an absolute path (it travels to other processes); got {value!r}")
+        return value
 
     @property
     def label(self) -> str:

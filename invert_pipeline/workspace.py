@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import logging
@@ -219,9 +220,9 @@ def file_digest(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def source_version(module_names: Iterable[str]) -> str:
+def source_version(module_names: Iterable[str], folder: str | os.PathLike | None = None) -> str:
     """A digest of the source files of the named modules (a package: every module in it): changes
-    whenever their code changes.
+    whenever their code changes. ``folder``: see :func:`find_module_spec`.
 
     Used as the "code version" part of cache keys, so that a change to the search code reruns the
     search but not the extraction. The files are found without importing the modules, so a cache
@@ -229,25 +230,53 @@ def source_version(module_names: Iterable[str]) -> str:
     """
     digest = hashlib.sha256()
     for name in module_names:
-        for file in module_source_files(name):
+        for file in module_source_files(name, folder):
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def module_source_files(name: str) -> list[Path]:
-    """The ``.py`` files of module ``name`` (every one below a package's folder), found without importing it.
+def module_source_files(name: str, folder: str | os.PathLike | None = None) -> list[Path]:
+    """The ``.py`` files of module ``name`` (every one below a package's folder), found without importing it
+    (``folder``: see :func:`find_module_spec`).
 
     Raises
     ------
     ModuleNotFoundError
         When there is no module of that name.
     """
-    spec = importlib.util.find_spec(name)
+    spec = find_module_spec(name, folder)
     if spec is None:
         raise ModuleNotFoundError(f"no module named {name!r}", name=name)
     if spec.submodule_search_locations:
-        return sorted(file for folder in spec.submodule_search_locations for file in Path(folder).rglob("*.py"))
+        return sorted(file for location in spec.submodule_search_locations for file in Path(location).rglob("*.py"))
     return [Path(spec.origin)] if spec.origin and spec.origin.endswith(".py") else []
+
+
+def find_module_spec(name: str, folder: str | os.PathLike | None = None) -> importlib.machinery.ModuleSpec | None:
+    """Where module ``name`` (dotted) is, without importing it: in ``folder`` when its top-level module or
+    package lies there (:func:`top_module_in`), else on ``sys.path``; ``None`` when nowhere.
+
+    ``folder`` is the user's folder a run was started in (``ModelSpec.code_folder``), which a process
+    elsewhere (a Dask worker) does not have on its ``sys.path``.
+    """
+    spec = None if folder is None else top_module_in(name, folder)
+    if spec is None:
+        return importlib.util.find_spec(name)
+    for part in name.split(".")[1:]:
+        if not spec.submodule_search_locations:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations))
+        if spec is None:
+            return None
+    return spec
+
+
+def top_module_in(name: str, folder: str | os.PathLike) -> importlib.machinery.ModuleSpec | None:
+    """The spec of the top-level module or package of module ``name`` (dotted) when it lies in ``folder``
+    (``folder/<top>.py`` or ``folder/<top>/__init__.py``; a folder without ``__init__.py`` is not one), found
+    without importing it; else ``None``."""
+    spec = importlib.machinery.PathFinder.find_spec(name.split(".", 1)[0], [str(folder)])
+    return spec if spec is not None and spec.origin is not None else None
 
 
 @contextlib.contextmanager

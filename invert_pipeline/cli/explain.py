@@ -8,6 +8,7 @@ as the parameters of its deployments.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +27,10 @@ from invert_pipeline.cli.summary import (
     print_spurious_findings,
     shown_path,
 )
+from invert_pipeline.model_sources import imported_modules
 from invert_pipeline.runners import RUNNER_NAMES
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, SearchParams
+from invert_pipeline.workspace import top_module_in
 
 # (flag, spec field, argparse options) per spec; flags left out keep the spec's default.
 DATASET_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -170,15 +173,40 @@ def flow_parameters(
 
 def _with_absolute_paths(parameters: dict[str, Any]) -> dict[str, Any]:
     """``parameters`` with every local file or folder their model and dataset name made absolute, so that a flow
-    run or a Dask worker started in another folder reads the same files. A value naming no local file or folder
-    (a hub dataset, a torchvision weights name, an import path, a mistyped path the checks will name) stays."""
+    run or a Dask worker started in another folder reads the same files, and with the current folder as the
+    model's ``code_folder`` when a module its import paths name lies there (:func:`with_code_folder`). A value
+    naming no local file or folder (a hub dataset, a torchvision weights name, an import path, a mistyped path
+    the checks will name) stays."""
     model = {**parameters["model"], **{field: _absolute(parameters["model"][field]) for field in ("source", "weights")}}
+    model = with_code_folder(ModelSpec(**model)).model_dump(mode="json")
     travelling = {**parameters, "model": model}
     if "dataset" in parameters:
         dataset = parameters["dataset"]
         travelling["dataset"] = {**dataset, "path": _absolute(dataset["path"]), "hierarchy": _absolute(dataset["hierarchy"]),
                                  "annotations": [_absolute(path) for path in dataset["annotations"]]}
     return travelling
+
+
+def with_code_folder(model: ModelSpec) -> ModelSpec:
+    """``model`` with the current folder (absolute) as its ``code_folder`` when an import path it names (``--model``,
+    ``--preprocess``) is the user's code there (:func:`_code_here`): every process that loads the model, a Dask
+    worker started elsewhere too, then imports it from that folder."""
+    here = Path.cwd()
+    if any(_code_here(name, here) for name in imported_modules(model)):
+        return model.model_copy(update={"code_folder": str(here)})
+    return model
+
+
+def _code_here(module: str, here: Path) -> bool:
+    """Whether the top-level module or package of ``module`` lies in ``here`` and this process would import it
+    from there, if at all (not a package installed elsewhere that happens to share its name with a folder here)."""
+    found = top_module_in(module, here)
+    if found is None:
+        return False
+    imported = importlib.util.find_spec(module.split(".", 1)[0])  # a top-level name: imports nothing
+    if imported is None:
+        return True
+    return imported.origin is not None and Path(imported.origin).resolve() == Path(found.origin).resolve()
 
 
 def _absolute(value: str | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from invert_pipeline.cli.explain import MODEL_OPTIONS
+from invert_pipeline.cli.explain import MODEL_OPTIONS, with_code_folder
 from invert_pipeline.specs import ModelSpec
 
 
@@ -41,7 +41,9 @@ def run_layers(args: argparse.Namespace) -> int:
     from invert_pipeline.models import load_model
 
     fields = ("weights", "name", "version", "preprocess", "input_size")
-    spec = ModelSpec(source=args.model, **{field: getattr(args, field) for field in fields if getattr(args, field)})
+    spec = with_code_folder(
+        ModelSpec(source=args.model, **{field: getattr(args, field) for field in fields if getattr(args, field)})
+    )
     loaded = load_model(spec)
     layers = list_layers(loaded.module, loaded.input_size, size_from=size_flag(spec))
     if args.match:

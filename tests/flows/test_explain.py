@@ -17,7 +17,11 @@ import pytest
 from prefect import tags
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
     FlowRunFilter,
+    FlowRunFilterTags,
     FlowRunFilterName,
     TaskRunFilter,
     TaskRunFilterName,
@@ -134,6 +138,32 @@ class TestExplainModel:
         summary = next(a for a in artifacts if a.key == "summary-tiny-v1")
         assert result["run_id"] in summary.data and result["report"] in summary.data
         assert sum(artifact.type == "progress" for artifact in artifacts) >= 2
+
+    def test_each_stage_reports_progress_with_counts(self, first_run, tiny_parameters, tiny_problem):
+        """Every stage's progress artifact ends at 100% with the counts of the tiny problem: its samples (images per
+        class times classes), concepts (its classes), and each layer's neurons (from the network's own layers)."""
+        result, _ = first_run
+        tag = f"test-{uuid.uuid4().hex[:8]}"
+        with tags(tag):
+            explain_model(**tiny_parameters)  # a cached rerun: every stage reports its counts again
+        with get_client(sync_client=True) as client:
+            (flow_run,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+            artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), type=ArtifactFilterType(any_=["progress"])))
+        network = flow_models.tiny_cnn()
+        neurons = network.conv1[0].out_channels + network.conv2[0].out_channels + network.fc.out_features
+        classes, layers = len(flow_models.CLASS_NAMES), len(flow_models.LAYERS)
+        samples = flow_models.IMAGES_PER_CLASS * classes
+        run_id = result["run_id"]
+        assert sorted(artifact.description for artifact in artifacts) == sorted([
+            f"preparing dataset {tiny_problem.dataset_dir.name} [test]: datasets 1/1; "
+            f"{samples} samples, {classes} concepts",
+            f"extracting {layers} layers of tiny: shards 1/1, samples {samples}/{samples}",
+            f"searching {layers} layers: layers {layers}/{layers}, neurons {neurons}/{neurons}",
+            f"loading run {run_id} into the warehouse: layers {layers}/{layers}, neurons {neurons}/{neurons}",
+            f"writing the report of {run_id}: runs 1/1",
+        ])
+        assert {artifact.data for artifact in artifacts} == {100.0}
 
     def test_second_identical_run_is_all_cache_hits(self, first_run, tiny_parameters):
         """Running again with nothing changed returns the same run from cache, every task Cached."""

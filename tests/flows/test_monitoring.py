@@ -1,16 +1,22 @@
-"""Tests of invert_pipeline.monitoring: the terminal progress bar and the summary's markdown (the artifacts are
-checked end to end in test_explain and test_run_summary)."""
+"""Tests of invert_pipeline.monitoring: the terminal progress bar, a stage's progress counts, the summary's markdown
+and the filter of repeated failures (the artifacts are checked end to end in test_explain and test_run_summary, the
+filter in test_serving)."""
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 
+import pytest
+
 from invert_pipeline.findings import Changes, Finding
 from invert_pipeline.specs import RetrainedWeights
+from invert_pipeline.monitoring import progress
 from invert_pipeline.monitoring.progress import _terminal_progress
 from invert_pipeline.monitoring.regression_gate import GateVerdict
+from invert_pipeline.monitoring.run_logs import RAISED, REPEATED, _EachFailureOnce
 from invert_pipeline.regression import Regression
 from invert_pipeline.regression_records import RegressionRecord
 from invert_pipeline.monitoring.summary import code, summary_markdown, table_row, text
@@ -40,6 +46,39 @@ def test_no_bar_outside_a_terminal(monkeypatch):
     with _terminal_progress("searching 3 layers", 3) as advance:
         advance()
     assert piped.getvalue() == ""
+
+
+def test_a_stage_counts_parts_done_once_all_their_units_are(monkeypatch):
+    """A layer searched in two neuron chunks counts as done after its second; the percentage is the neurons'."""
+    shown = []
+    monkeypatch.setattr(progress, "create_progress_artifact", lambda **fields: shown.append(fields) or "artifact")
+    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact_id, **fields: shown.append(fields))
+    stage = progress.StageProgress("searching 2 layers", {"conv": 4096, "fc": 1024}, parts="layers", units="neurons")
+    stage.advance("conv", 2048)
+    stage.advance("fc", 1024)
+    stage.advance("conv", 2048)
+    assert shown == [
+        {"progress": 0.0, "description": "searching 2 layers: layers 0/2, neurons 0/5,120"},
+        {"progress": 40.0, "description": "searching 2 layers: layers 0/2, neurons 2,048/5,120"},
+        {"progress": 60.0, "description": "searching 2 layers: layers 1/2, neurons 3,072/5,120"},
+        {"progress": 100.0, "description": "searching 2 layers: layers 2/2, neurons 5,120/5,120"},
+    ]
+    with pytest.raises(ValueError, match="cannot count 1 more units of part 'fc' \\(done 1024 of 1024\\)"):
+        stage.advance("fc", 1)
+
+
+def _failure_record(message: str, error: Exception) -> logging.LogRecord:
+    return logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1, message, None, (type(error), error, None))
+
+
+def test_the_engine_s_repeat_of_a_failure_is_dropped():
+    """The engine's second record of the exception a flow raised is dropped; a failure it logs first, and a second
+    failure, are kept."""
+    one_filter = _EachFailureOnce()
+    raised, other = ValueError("payload.version is missing"), ValueError("payload.version is missing")
+    assert one_filter.filter(_failure_record(f"{RAISED}: {raised!r}", raised))
+    assert not one_filter.filter(_failure_record(REPEATED, raised))
+    assert one_filter.filter(_failure_record(REPEATED, other))  # never logged before: its only record
 
 
 BAG_LOGIT = Finding("Bag", ("watermark",), "logits", 8, "Bag | watermark", 0.992, 0.0, "logit", True)

@@ -1,7 +1,7 @@
 """The README's "Bring your own model and data" section, run as written on a generated image folder.
 
 The section's Python block is saved as ``my_models.py`` and its shell commands run one by one with
-``bash`` in a fresh folder, with the virtual environment's ``invert`` and ``python`` first on PATH,
+``bash`` in a fresh folder (on no PYTHONPATH), with the virtual environment's ``invert`` and ``python`` first on PATH,
 Hugging Face offline and a Prefect home of the test's own; the image folder (two classes in
 subfolders, a ``metadata.csv`` with a boolean ``striped`` column) is generated, since the README's
 stands for the reader's images.
@@ -62,8 +62,8 @@ def test_readme_bring_your_own_model_section_runs_as_written(tmp_path):
     assert len(python_blocks) == 1 and python_blocks[0].startswith("# my_models.py")
     (tmp_path / "my_models.py").write_text(python_blocks[0])
     write_image_folder(tmp_path / "my-images", np.random.default_rng(0))
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "PYTHONPATH"))
+    env = {  # PYTHONPATH only as this process has it (the code under test): none to the section's folder
+        key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")
     } | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",

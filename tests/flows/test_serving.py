@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -47,11 +48,12 @@ SEARCH_OPTIONS = ["--length", "2", "--beam", "3", "--top-k", "3"]
 
 @dataclass(frozen=True)
 class Served:
-    """The served deployments (name -> id) and the log of the serving process."""
+    """The served deployments (name -> id), the log, workspace and process id of the serving process."""
 
     deployments: dict[str, str]
     log_path: Path
     workspace: Path
+    pid: int
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def served(prefect_server: PrefectServer, tiny_problem, tmp_path_factory) -> Ite
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                    cwd=workspace)
         try:
-            yield Served(_wait_for_deployments(prefect_server, process, log_path), log_path, workspace)
+            yield Served(_wait_for_deployments(prefect_server, process, log_path), log_path, workspace, process.pid)
         finally:
             stop_process_group(process)
 
@@ -191,14 +193,42 @@ class TestServedDeployments:
         assert _explanations(served.workspace, run_id) == _explanations(tmp_path, run_id)
 
     def test_a_malformed_retrain_event_fails_a_visible_run(self, prefect_server, served):
-        """An event without a version, sent past `invert notify-retrained`, starts a run that fails naming the field."""
+        """An event without a version, sent past `invert notify-retrained`, starts a run that fails naming the field;
+        the serve log shows its traceback once."""
         event = {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat(), "event": MODEL_RETRAINED,
                  "resource": {"prefect.resource.id": "invert.model.tiny"}, "payload": {"checkpoint": "/ckpt/v3.pt"}}
+        logged_before = len(served.log_path.read_text())
         httpx.post(f"{prefect_server.api_url}/events", json=[event], timeout=10).raise_for_status()
         run = wait_for_finished_run(prefect_server, served.deployments[ON_RETRAIN], served.log_path,
                                     where=lambda parameters: "version" not in (parameters.get("retrained") or {}))
         assert run.state.is_failed(), run.state
         assert "the model.retrained event's payload is malformed: payload.version is missing" in run.state.message
+        _wait_for_flow_run_processes_to_exit(served)
+        log = served.log_path.read_text()[logged_before:]
+        assert log.count("Traceback (most recent call last)") == 1, log  # the serve log shows the error once
+        assert "payload.version is missing" in log
+
+
+def _wait_for_flow_run_processes_to_exit(served: Served, timeout_s: float = RUN_TIMEOUT_S) -> None:
+    """Wait until no flow run process of the serving process is alive (each runs in a process of its own, spawned
+    by multiprocessing), so that its log lines are all in the serving process's log."""
+    serving = psutil.Process(served.pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = [child for child in serving.children() if _is_spawned_run(child)]
+        if not runs:
+            return
+        psutil.wait_procs(runs, timeout=2)
+    raise TimeoutError(
+        f"flow run processes of serve still alive after {timeout_s} s:\n{served.log_path.read_text()[-3000:]}"
+    )
+
+
+def _is_spawned_run(process: psutil.Process) -> bool:
+    try:
+        return "spawn_main" in " ".join(process.cmdline()) and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _explanations(workspace: Path, run_id: str) -> dict[str, list[dict]]:

@@ -42,6 +42,16 @@ def test_user_code_decides_the_digest_without_importing_it(user_module):
     assert "user_models" not in sys.modules
 
 
+def test_a_code_folder_versions_the_files_sys_path_would(tmp_path, monkeypatch):
+    """User code found in its code folder has the version it has on sys.path: the run id does not follow where
+    the code was found, only what it says."""
+    (tmp_path / "folder_models.py").write_text("def net():\n    return None\n")
+    in_folder = user_code_version(ModelSpec(source="folder_models:net", weights="w.pt", code_folder=str(tmp_path)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert user_code_version(ModelSpec(source="folder_models:net", weights="w.pt")) == in_folder
+    assert "folder_models" not in sys.modules
+
+
 def test_a_factory_without_weights_is_unknown(user_module):
     """A factory given no checkpoint may return any weights: no digest, so the model is loaded every run."""
     assert model_source_digest(ModelSpec(source="user_models:net")) is None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import socket
+import sys
 from pathlib import Path
 
 import model_factories  # tests/models is on sys.path, see conftest.py
@@ -119,6 +123,72 @@ class TestFactorySource:
         image = _image(rng, "L", (12, 12))
         expected = 1.0 - torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
         torch.testing.assert_close(loaded.preprocess(image)[0], expected)
+
+
+USER_PACKAGE_NETS = """
+import torch
+from torch import nn
+
+
+def build():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    net.input_size = (1, 2, 2)
+    return net
+"""
+USER_PREPROCESS = """
+import torch
+
+
+def halved():
+    return lambda image: torch.full((1, 2, 2), 0.5)
+"""
+
+
+@pytest.fixture
+def code_folder(tmp_path):
+    """A user's folder, not on sys.path, holding a package ``user_pkg_xyz`` (module ``nets``) and a module
+    ``user_prep_xyz``; both are forgotten by the process afterwards."""
+    folder = tmp_path / "user folder"
+    (folder / "user_pkg_xyz").mkdir(parents=True)
+    (folder / "user_pkg_xyz" / "__init__.py").write_text("")
+    (folder / "user_pkg_xyz" / "nets.py").write_text(USER_PACKAGE_NETS)
+    (folder / "user_prep_xyz.py").write_text(USER_PREPROCESS)
+    yield folder
+    for name in ("user_pkg_xyz", "user_pkg_xyz.nets", "user_prep_xyz"):
+        sys.modules.pop(name, None)
+
+
+class TestCodeFolder:
+    def test_modules_of_the_code_folder_are_imported_from_it(self, code_folder):
+        """A factory in a package and a preprocessing module that lie only in the code folder load from it."""
+        assert importlib.util.find_spec("user_prep_xyz") is None  # not importable from sys.path
+        spec = ModelSpec(source="user_pkg_xyz.nets:build", preprocess="user_prep_xyz:halved", code_folder=str(code_folder))
+        with pytest.warns(RandomWeightsWarning):
+            loaded = load_model(spec)
+        assert [type(layer).__name__ for layer in loaded.module] == ["Flatten", "Linear"]
+        assert loaded.input_size == (1, 2, 2) and loaded.name == "user_pkg_xyz.nets"
+        torch.testing.assert_close(loaded.preprocess(Image.new("L", (5, 5))), torch.full((1, 2, 2), 0.5))
+        assert sys.modules["user_prep_xyz"].__file__ == str(code_folder / "user_prep_xyz.py")
+
+    def test_a_process_that_cannot_import_names_its_host_folder_and_the_module(self, tmp_path):
+        """A code folder this process cannot see: the error names this host and folder, the module and where it
+        was looked for."""
+        gone = tmp_path / "not here"
+        spec = ModelSpec(source="torch.nn:Identity", preprocess="user_prep_xyz:halved", input_size=(1, 2, 2),
+                         code_folder=str(gone))
+        with pytest.raises(ImportError) as error:
+            load_model(spec)
+        message = str(error.value)
+        assert message.startswith("--preprocess 'user_prep_xyz:halved': cannot import module 'user_prep_xyz'")
+        assert f"on host {socket.gethostname()} in folder {Path.cwd()}" in message
+        assert f"looked for it in {gone} and its sys.path" in message
+
+    def test_a_module_imported_from_elsewhere_is_not_taken_for_the_folders(self, tmp_path):
+        """A module of the same name already imported from another file is refused, not silently used."""
+        (tmp_path / "model_factories.py").write_text("def tiny_cnn():\n    raise AssertionError('not this one')\n")
+        with pytest.raises(ImportError, match=re.escape(f"already imported from {model_factories.__file__}, not from "
+                                                        f"{tmp_path / 'model_factories.py'}")):
+            load_model(ModelSpec(source="model_factories:tiny_cnn", code_folder=str(tmp_path)))
 
 
 class TestTorchScriptSource:
