@@ -26,6 +26,8 @@ from invert_core.winner import winners_first
 
 Mode = TypingLiteral["positive", "negative"]
 Semantics = TypingLiteral["exact", "reference"]
+# The sets of a candidate whose figures the refinement test reads, in the order of ``triples`` in _expand.
+SET_NAMES = ("entry", "entry_atom", "slot_set", "slot_atom", "atom")
 
 
 @dataclass(frozen=True)
@@ -496,10 +498,13 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
     if context.refinement is not None:
 
         def admission(neuron, entry, atom, slot):
-            """The refinement test of the candidates given by index tensors of one shape (see _Items)."""
-            # Per set (entry, entry ∧ a, C, C ∧ a, a): its (count, sum, squares).
-            parts = [tuple(at(triple[i], neuron, entry, atom, slot) for triple in triples) for i in range(5)]
-            return context.refinement.admitted(*parts, at(is_or, neuron, entry, atom, slot), config.mode == "positive")
+            """The refinement test of the candidates given by index tensors of shape (M,) (see _Items)."""
+            def figures(name, rows):  # a set's (count, sum, squares) for the candidates ``rows``
+                index = (neuron[rows], entry[rows], atom[rows], slot[rows])
+                return tuple(at(triple[SET_NAMES.index(name)], *index) for triple in triples)
+
+            return context.refinement.admitted(figures, at(is_or, neuron, entry, atom, slot).flatten(),
+                                               config.mode == "positive")
 
     in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
     in_expansion.scatter_(1, expansion, True)
