@@ -13,6 +13,7 @@ decides whether beams keep duplicate formulas (``"reference"``) or hold distinct
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
@@ -480,28 +481,28 @@ def _expand(beams: _Beams, expansion: torch.Tensor, step: int, context: _Context
         # The root slots' sets: empty (AND) and every sample (OR, whose C ∧ a is the atom).
         slot_set = torch.cat([torch.zeros_like(entry), torch.zeros_like(entry) + total, whole[:, :, 1:, None]], dim=2)
         slot_atom = torch.cat([torch.zeros_like(entry_atom), atom.expand_as(entry_atom), meets[:, :, 1:, :]], dim=2)
-        triples.append((entry, entry_atom, slot_set, slot_atom, atom))
+        triples.append(tuple(part.contiguous() for part in (entry, entry_atom, slot_set, slot_atom, atom)))
     del product
-    is_or = slots.is_or.unsqueeze(3)  # (K, B, S, 1)
+    is_or = slots.is_or.unsqueeze(3).contiguous()  # (K, B, S, 1)
 
     count = _figure(is_or, *triples[0])  # (K, B, S, 2C)
     def at(tensor, neuron, entry, atom, slot):
-        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape (axes of
-        size 1 are indexed at 0, so that only the others take an index tensor)."""
-        index = tuple(position if size > 1 else 0 for position, size in zip((neuron, entry, slot, atom), tensor.shape))
-        return tensor[index].expand_as(neuron)
+        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape."""
+        return _elements((tensor,), (neuron, entry, slot, atom))[0]
 
     def figure_at(block_index, neuron, entry, atom, slot):
         """A block's figure (count, rank sum or squares) of the candidates given by index tensors."""
-        return _figure(*(at(part, neuron, entry, atom, slot) for part in (is_or,) + triples[block_index]))
+        return _figure(*_elements((is_or,) + triples[block_index], (neuron, entry, slot, atom)))
     admission = None
     if context.refinement is not None:
 
         def admission(neuron, entry, atom, slot):
             """The refinement test of the candidates given by index tensors of shape (M,) (see _Items)."""
-            def figures(name, rows):  # a set's (count, sum, squares) for the candidates ``rows``
-                index = (neuron[rows], entry[rows], atom[rows], slot[rows])
-                return tuple(at(triple[SET_NAMES.index(name)], *index) for triple in triples)
+            def figures(rows):
+                """The candidates ``rows``' figure(name): a set's (count, sum, squares), computed once."""
+                index = tuple(position[rows] for position in (neuron, entry, slot, atom))
+                return functools.cache(lambda name: _elements([triple[SET_NAMES.index(name)] for triple in triples],
+                                                              index))
 
             return context.refinement.admitted(figures, at(is_or, neuron, entry, atom, slot).flatten(),
                                                config.mode == "positive")
@@ -593,6 +594,24 @@ def _figure(is_or, entry, entry_atom, slot_set, slot_atom, atom) -> torch.Tensor
     """Count, rank sum or squares of candidates from those of their sets (broadcastable shapes):
     entry + C∧a − entry∧a for OR slots, C + entry∧a − C∧a for AND slots (see :class:`_Slots`)."""
     return torch.where(is_or, entry + slot_atom - entry_atom, slot_set + entry_atom - slot_atom)
+
+
+def _elements(tensors, index) -> list[torch.Tensor]:
+    """Elements of tensors broadcastable to (K, B, S, 2C) at index tensors (neuron, entry, slot, atom) of
+    one shape: one gather each at the flat position, where axes of size 1 take index 0."""
+    flat_index = {}  # per layout (shape and strides), the flat positions
+    found = []
+    for tensor in tensors:
+        tensor = tensor.contiguous()
+        layout = (tensor.shape, tensor.stride())
+        if layout not in flat_index:
+            flat = torch.zeros_like(index[0])
+            for position, size, stride in zip(index, tensor.shape, tensor.stride()):
+                if size > 1:
+                    flat += position * stride
+            flat_index[layout] = flat
+        found.append(tensor.reshape(-1)[flat_index[layout]])
+    return found
 
 
 def _candidate_truth(beams: _Beams, slots: _Slots, context: _Context, neuron, entry, atom, slot) -> torch.Tensor:

@@ -74,7 +74,7 @@ class RefinementTest:
     def admitted(self, figures, is_or: torch.Tensor, positive: bool) -> torch.Tensor:
         """Which of M candidates pass: (M,) bool.
 
-        ``figures(name, rows)`` gives the (count, doubled rank sum, squares) triple, each of shape (R,),
+        ``figures(rows)(name)`` gives the (count, doubled rank sum, squares) triple, each of shape (R,),
         of a set of the candidates ``rows`` (int64 (R,)): ``"entry"`` (the entry E), ``"entry_atom"``
         (E ∧ a), ``"slot_set"`` (the slot's set C, see :class:`invert_core.beam_search._Slots`),
         ``"slot_atom"`` (C ∧ a) or ``"atom"`` (a); ``is_or`` (M,) bool, the slot's type.
@@ -91,7 +91,7 @@ class RefinementTest:
             for comparison in comparisons:
                 if len(rows) == 0:
                     break
-                high, low = comparison(lambda name: figures(name, rows))
+                high, low = comparison(figures(rows))
                 rows = rows[self.ranks_above(high, low, positive)]
             passes[rows] = True
         return passes
