@@ -76,7 +76,7 @@ class RefinementTest:
 
         ``figures(rows)(name)`` gives the (count, doubled rank sum, squares) triple, each of shape (R,),
         of a set of the candidates ``rows`` (int64 (R,)): ``"entry"`` (the entry E), ``"entry_atom"``
-        (E ∧ a), ``"slot_set"`` (the slot's set C, see :class:`invert_core.beam_search._Slots`),
+        (E ∧ a), ``"slot_set"`` (the slot's set C, see :class:`invert_core.candidates.Slots`),
         ``"slot_atom"`` (C ∧ a) or ``"atom"`` (a); ``is_or`` (M,) bool, the slot's type.
         An OR slot makes E ∨ (a ∧ C): what the atom adds (C ∧ a ∧ ¬E) and what the entry holds without
         the atom (E ∧ ¬a) must each rank above the samples of C in neither. An AND slot makes
