@@ -36,7 +36,7 @@ from invert_core.schema import (
     SEARCH,
     TRUST_FIELDS,
 )
-from invert_core.beam_search import SearchConfig
+from invert_core.search_config import SearchConfig
 from invert_core.significance import q_values_by_rank
 from invert_core.statistics import rank_statistics
 from invert_core.trust import (

@@ -15,7 +15,8 @@ import torch
 from invert_core.labels import group_rank_sums, group_samples
 from invert_core.refinement import centred_rank_squares
 from invert_core.ranks import doubled_average_ranks
-from invert_core.beam_search import BeamEntry, SearchConfig, beam_search
+from invert_core.beam_search import beam_search
+from invert_core.search_config import BeamEntry, SearchConfig
 
 
 class SearchRow(NamedTuple):

@@ -12,8 +12,8 @@ those of the negated activations, measured against the lowest activations. The m
 same in both modes; its sign says the direction.
 
 Samples with the same label row share every formula's truth, so truths may be given per group of samples:
-F1, IoU and the mean difference are then dot products over groups, and only average precision takes a
-pass over the samples of each formula.
+F1, IoU and the mean difference are then dot products over groups, and average precision a cumulative
+sum of each formula's truth in ranking order (no sort per formula).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     # to the last of its tie, tie_end + 1 of them.
     _, tie_sizes = torch.unique_consecutive(descending, return_counts=True)
     tie_end = torch.repeat_interleave(tie_sizes.cumsum(dim=0) - 1, tie_sizes)  # (n_samples,), sorted positions
-    average_precision = _average_precision(truths, order, tie_end, sample_group, group_size, n_pos)
+    average_precision = _average_precision(truths, sorted_group, tie_end, n_pos)
     # The top fraction of samples, extended to the last of the tie at its boundary.
     n_top = int(tie_end[max(1, math.ceil(top_quantile * n_samples)) - 1]) + 1
     overlap = is_true @ torch.bincount(sorted_group[:n_top], minlength=n_groups).to(torch.float64)
@@ -84,31 +84,20 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))
 
 
-def _average_precision(truths: torch.Tensor, order: torch.Tensor, tie_end: torch.Tensor,
-                       sample_group: torch.Tensor, group_size: torch.Tensor, n_pos: torch.Tensor) -> torch.Tensor:
-    """Average precision of each formula, from the sorted positions of its true samples only.
+def _average_precision(truths: torch.Tensor, sorted_group: torch.Tensor, tie_end: torch.Tensor,
+                       n_pos: torch.Tensor) -> torch.Tensor:
+    """Average precision of each formula, from its truth at every sorted position.
 
-    truths : (n_formulas, n_groups) bool; order : (n_samples,) the samples in ranking order; tie_end :
-    (n_samples,) per sorted position, the last position of its tie; group_size : (n_groups,) int64
-    samples per group; n_pos : (n_formulas,) float64.
+    truths : (n_formulas, n_groups) bool; sorted_group : (n_samples,) the group of each sample in ranking
+    order; tie_end : (n_samples,) per sorted position, the last position of its tie; n_pos :
+    (n_formulas,) float64.
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
-    samples at or above it over all samples at or above it. Work: one pass over the samples and one sort
-    of the formulas' true samples (their total count), not a pass over all samples per formula.
+    samples at or above it over all samples at or above it. Work: a gather and a cumulative sum of
+    (n_formulas, n_samples), no sort; the true samples are summed formula by formula in ranking order.
     """
-    n_samples, device = order.shape[0], order.device
-    position = torch.empty_like(order)
-    position[order] = torch.arange(n_samples, device=device)  # the sorted position of each sample
-    # The samples of each (formula, true group) pair, listed group by group.
-    by_group = torch.argsort(sample_group, stable=True)
-    group_start = group_size.cumsum(dim=0) - group_size
-    formula, group = torch.nonzero(truths, as_tuple=True)
-    counts = group_size[group]
-    first = torch.repeat_interleave(group_start[group] - (counts.cumsum(dim=0) - counts), counts)
-    samples = by_group[first + torch.arange(int(counts.sum()), device=device)]
-    # One sorted key per true sample: formula, then sorted position.
-    key = torch.sort(torch.repeat_interleave(formula, counts) * n_samples + position[samples]).values
-    owner, at = key // n_samples, key % n_samples
-    formula_start = (n_pos.cumsum(dim=0) - n_pos).to(torch.int64)
-    true_above = torch.searchsorted(key, owner * n_samples + tie_end[at], right=True) - formula_start[owner]
-    precision = true_above.to(torch.float64) / (tie_end[at] + 1)
-    return torch.bincount(owner, weights=precision, minlength=truths.shape[0]) / n_pos
+    true_sorted = truths[:, sorted_group]  # (n_formulas, n_samples)
+    true_at_or_above = true_sorted.cumsum(dim=1)
+    formula, at = torch.nonzero(true_sorted, as_tuple=True)  # by formula, then sorted position
+    end = tie_end[at]
+    precision = true_at_or_above[formula, end].to(torch.float64) / (end + 1)
+    return torch.bincount(formula, weights=precision, minlength=truths.shape[0]) / n_pos

@@ -77,35 +77,81 @@ class RefinementTest:
         return cls(group_squares, total, torch.cat([positive, total[:, None] - positive], dim=1), critical,
                    n_samples + 1, min_count)
 
-    def admitted(self, entry, entry_atom, slot_set, slot_atom, atom, is_or: torch.Tensor,
-                 positive: bool) -> torch.Tensor:
-        """Which candidates pass: (K, B, S, 2C) bool.
+    def admitted(self, figures, is_or: torch.Tensor, positive: bool) -> torch.Tensor:
+        """Which of M candidates pass: (M,) bool.
 
-        Each of ``entry`` (the entry E), ``entry_atom`` (E ∧ a), ``slot_set`` (the slot's set C, see
-        :class:`invert_core.beam_search._Slots`), ``slot_atom`` (C ∧ a) and ``atom`` (a) is a triple
-        (count, doubled rank sum, squares) broadcastable to (K, B, S, 2C); ``is_or`` (K, B, S, 1).
+        ``figures(rows)(name)`` gives the (count, doubled rank sum, squares) triple, each of shape (R,),
+        of a set of the candidates ``rows`` (int64 (R,)): ``"entry"`` (the entry E), ``"entry_atom"``
+        (E ∧ a), ``"slot_set"`` (the slot's set C, see :class:`invert_core.candidates.Slots`),
+        ``"slot_atom"`` (C ∧ a) or ``"atom"`` (a); ``is_or`` (M,) bool, the slot's type.
         An OR slot makes E ∨ (a ∧ C): what the atom adds (C ∧ a ∧ ¬E) and what the entry holds without
         the atom (E ∧ ¬a) must each rank above the samples of C in neither. An AND slot makes
         C ∨ (a ∧ E): the samples it keeps beyond C (a ∧ E ∧ ¬C) must rank above those it drops from
         the entry (E ∧ ¬a ∧ ¬C) and from the atom (a ∧ ¬E). For the root slots (C every sample for
         OR, empty for AND) these are the comparisons of the module docstring.
+        Each comparison is made only for the candidates that passed the ones before (most fail the first).
         """
-        added, entry_only = minus(slot_atom, entry_atom), minus(entry, entry_atom)
-        neither = minus(minus(slot_set, entry), added)
-        kept = minus(entry_atom, slot_atom)
-        dropped, atom_only = minus(minus(entry, slot_set), kept), minus(atom, entry_atom)
-        or_passes = self.ranks_above(added, neither, positive) & self.ranks_above(entry_only, neither, positive)
-        and_passes = self.ranks_above(kept, dropped, positive) & self.ranks_above(kept, atom_only, positive)
-        return torch.where(is_or, or_passes, and_passes)
+        passes = torch.zeros_like(is_or)
+        for slot_is_or, comparisons in ((True, _OR_COMPARISONS), (False, _AND_COMPARISONS)):
+            rows = torch.nonzero(is_or == slot_is_or).flatten()
+            for comparison in comparisons:
+                if len(rows) == 0:
+                    break
+                high, low = comparison(figures(rows))
+                rows = rows[self.ranks_above(high, low, positive)]
+            passes[rows] = True
+        return passes
 
     def ranks_above(self, high, low, positive: bool) -> torch.Tensor:
         """Whether the samples of ``high`` rank significantly above those of ``low`` (below in negative
         mode), each set holding at least ``min_count`` samples: bool of the broadcast shape. Each set is a
         (count, doubled rank sum, squares) triple."""
         (n1, s1, q1), (n2, s2, q2) = high, low
-        t, degrees = welch_t((n1, s1 - n1 * self.centre, q1), (n2, s2 - n2 * self.centre, q2))
-        large = (n1 >= self.min_count) & (n2 >= self.min_count)
-        return large & ((t if positive else -t) >= self.critical[degrees])
+        first, second = (n1, s1 - n1 * self.centre, q1), (n2, s2 - n2 * self.centre, q2)
+        t, spreads = _welch_statistic(first, second)
+        signed = t if positive else -t
+        # The critical values fall with the degrees: below the lowest, no degrees need be computed.
+        passes = (signed >= self.critical.min()) & (n1 >= self.min_count) & (n2 >= self.min_count)
+        index = torch.nonzero(passes, as_tuple=True)
+        degrees = _welch_degrees(*(torch.broadcast_to(part, t.shape)[index] for part in spreads))
+        passes[index] = signed[index] >= self.critical[degrees]
+        return passes
+
+
+# The comparisons of each slot type, as (high, low) triples from ``figure(name)`` (see ``admitted``).
+
+def _or_neither(figure):
+    """The samples of an OR slot's C in neither operand: C ∧ ¬E less what the atom adds (C ∧ a ∧ ¬E)."""
+    return minus(minus(figure("slot_set"), figure("entry")), _or_added(figure))
+
+
+def _or_added(figure):
+    return minus(figure("slot_atom"), figure("entry_atom"))
+
+
+def _or_adds_above_neither(figure):
+    return _or_added(figure), _or_neither(figure)
+
+
+def _or_entry_only_above_neither(figure):
+    return minus(figure("entry"), figure("entry_atom")), _or_neither(figure)
+
+
+def _and_kept(figure):
+    return minus(figure("entry_atom"), figure("slot_atom"))
+
+
+def _and_kept_above_dropped(figure):
+    """The kept samples against those an AND slot drops from the entry (E ∧ ¬a ∧ ¬C)."""
+    return _and_kept(figure), minus(minus(figure("entry"), figure("slot_set")), _and_kept(figure))
+
+
+def _and_kept_above_atom_only(figure):
+    return _and_kept(figure), minus(figure("atom"), figure("entry_atom"))
+
+
+_OR_COMPARISONS = (_or_adds_above_neither, _or_entry_only_above_neither)
+_AND_COMPARISONS = (_and_kept_above_dropped, _and_kept_above_atom_only)
 
 
 def minus(first, second) -> tuple:
@@ -126,6 +172,13 @@ def welch_t(first, second) -> tuple[torch.Tensor, torch.Tensor]:
     their centred doubled ranks, positive where ``first`` ranks higher, and its Welch–Satterthwaite
     degrees of freedom rounded down (int64). Where a set has fewer than 2 samples or neither set varies,
     t is 0 and the degrees are 0."""
+    t, spreads = _welch_statistic(first, second)
+    return t, _welch_degrees(*spreads)
+
+
+def _welch_statistic(first, second):
+    """Welch's t (0 where untestable) and what its degrees need: (squared standard error, count) of each
+    set, the errors 0 where untestable."""
     (n1, s1, q1), (n2, s2, q2) = first, second
     safe1, safe2 = n1.clamp(min=2), n2.clamp(min=2)
     spread1 = ((q1 - s1 * s1 / safe1) / (safe1 - 1)).clamp(min=0) / safe1  # squared standard errors
@@ -133,6 +186,11 @@ def welch_t(first, second) -> tuple[torch.Tensor, torch.Tensor]:
     scale = (spread1 + spread2).sqrt()
     testable = (n1 > 1) & (n2 > 1) & (scale > 0)
     t = torch.where(testable, (s1 / safe1 - s2 / safe2) / scale.clamp(min=1e-300), 0.0)
+    return t, (torch.where(testable, spread1, 0.0), torch.where(testable, spread2, 0.0), safe1, safe2)
+
+
+def _welch_degrees(spread1, spread2, safe1, safe2) -> torch.Tensor:
+    """Welch–Satterthwaite degrees of freedom rounded down (int64), 0 where both errors are 0."""
     denominator = (spread1 * spread1 / (safe1 - 1) + spread2 * spread2 / (safe2 - 1)).clamp(min=1e-300)
-    degrees = torch.where(testable, ((spread1 + spread2) ** 2 / denominator).clamp(max=MAX_DEGREES), 0.0)
-    return t, degrees.floor().to(torch.int64)
+    degrees = ((spread1 + spread2) ** 2 / denominator).clamp(max=MAX_DEGREES)
+    return degrees.floor().to(torch.int64)

@@ -8,7 +8,7 @@ import scipy.stats
 import pytest
 import torch
 
-from invert_core import beam_search
+from invert_core import ranked_items
 from invert_core import And, Literal, Or, canonical, evaluate, explain, parse_formula, to_text
 from core.spec_reference import auc_bound, pairwise_auc, ranks_above, refinement_admitted, spec_beam_search
 
@@ -410,8 +410,8 @@ def test_refinement_tested_lazily_equals_testing_every_candidate(rng, monkeypatc
     truth = np.stack([labels[:, 24 + 3 * i] | labels[:, 25 + 3 * i] | labels[:, 224 + i] for i in range(8)], axis=1)
     activations = np.concatenate([truth + rng.normal(size=truth.shape), rng.normal(size=(n_samples, 8))], axis=1)
     lazy = explain(activations, labels, names)
-    original = beam_search._Items._settle
-    monkeypatch.setattr(beam_search._Items, "_settle",
+    original = ranked_items.RankedItems._settle
+    monkeypatch.setattr(ranked_items.RankedItems, "_settle",
                         lambda self, limit, rows: original(self, self.value.shape[1] + self.width, rows))
     every = explain(activations, labels, names)
     assert lazy.num_rows > 0 and lazy.equals(every)
