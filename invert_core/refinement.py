@@ -26,6 +26,7 @@ sample sets, for all neurons, beam entries and atoms at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,17 @@ class RefinementTest:
                 rows = rows[self.ranks_above(high, low, positive)]
             passes[rows] = True
         return passes
+
+    def large_enough(self, figure, is_or: torch.Tensor) -> torch.Tensor:
+        """Whether every set the test compares holds at least ``min_count`` samples (else it fails, see
+        :meth:`ranks_above`), from counts alone: ``figure(name)`` gives a set's ``(count,)`` of every
+        candidate, broadcastable with ``is_or``. The engine drops the others before it orders candidates, so
+        that the lazy test spends no round on them."""
+        def large(comparisons) -> torch.Tensor:
+            sets = [part[0] for comparison in comparisons for part in comparison(figure)]
+            return functools.reduce(torch.logical_and, (count >= self.min_count for count in sets))
+
+        return torch.where(is_or, large(_OR_COMPARISONS), large(_AND_COMPARISONS))
 
     def ranks_above(self, high, low, positive: bool) -> torch.Tensor:
         """Whether the samples of ``high`` rank significantly above those of ``low`` (below in negative
