@@ -243,7 +243,7 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
         # A literal that moves no sample restates its entry (`bag & container` where every bag is a
         # container): never a candidate, so beams and synonyms hold only formulas that select.
         valid &= count != beams.n_pos[:, :, None, None]
-    if context.refinement is not None:  # moving fewer samples than a formula may hold, it would fail the test
+    if context.refinement is not None:  # a set the test compares holds fewer samples than a formula may: it fails
         valid &= context.refinement.large_enough(lambda name: (triples[0][SET_NAMES.index(name)],), is_or)
     # Item order: entry, atom, slot (see ItemLayout).
     count, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, valid))

@@ -96,9 +96,9 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
     critical value).
     Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
     wins; no entry wins twice. Then, if the winner is a category (a concept, or an AND with a concept
-    among its operands), its narrowest graded part named by a sub-concept of that concept (an entry inside
-    it with D ranking below it and above the outside, holding a positive literal whose samples lie strictly
-    inside the category concept's; the first of equal counts) replaces it."""
+    among its operands), its narrowest graded part named by sub-concepts of that concept only (an entry
+    inside it with D ranking below it and above the outside, every literal of which is a concept whose samples
+    lie strictly inside the category concept's; the first of equal counts) replaces it."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     sign = 1 if mode == "positive" else -1
 
@@ -130,12 +130,12 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
     column = {name: labels[:, i] for i, name in enumerate(concepts)}
 
     def subconcept(part, category):
-        """Whether ``part`` has a positive literal whose concept lies strictly inside a concept that is
+        """Whether every literal of ``part`` is a concept (not negated) lying strictly inside a concept that is
         ``category`` or one of its AND's operands."""
         operands = category.args if isinstance(category, And) else (category,)
         outer = [column[x.concept] for x in operands if isinstance(x, Literal) and not x.negated]
-        inner = [column[x.concept] for x in literals(part) if not x.negated]
-        return any(not (c & ~g).any() and c.sum() < g.sum() for c in inner for g in outer)
+        return all(not x.negated and any(not (column[x.concept] & ~g).any() and column[x.concept].sum() < g.sum()
+                                         for g in outer) for x in literals(part))
 
     broad = final[winner]
     parts = [i for i, entry in enumerate(final) if i != winner and not (entry[4] & ~broad[4]).any()

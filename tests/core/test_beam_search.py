@@ -146,6 +146,28 @@ def test_a_class_explains_a_graded_neuron_though_its_category_separates_better()
     assert got == [to_text(formula) for formula, *_ in expected]
 
 
+def test_a_part_with_a_concept_outside_the_category_does_not_narrow_it():
+    """3 on leaf0, 2 on the other leaves of its node, 0.5 more on watermarked samples (30%), unit noise:
+    `leaf0 & wm` is the narrowest graded part of the node, but wm is no kind of node; the part named by the
+    node's sub-concept alone, leaf0, explains the neuron (the final choice between `leaf0 & wm` and `leaf0`,
+    graded, goes by the bound, leaf0's)."""
+    rng = np.random.default_rng(1)
+    n_samples = 2000
+    leaf, watermark = rng.integers(0, 10, size=n_samples), rng.random(n_samples) < 0.3
+    names = [f"leaf{i}" for i in range(10)] + ["node", "wm"]
+    node = leaf < 4
+    labels = np.concatenate([leaf[:, None] == np.arange(10), node[:, None], watermark[:, None]], axis=1)
+    activations = 3.0 * (leaf == 0) + 2.0 * (node & (leaf > 0)) + 0.5 * watermark + rng.normal(size=n_samples)
+    doubled_ranks, part = 2 * scipy.stats.rankdata(activations), (leaf == 0) & watermark
+    assert ranks_above(doubled_ranks, part, node & ~part, 240) and ranks_above(doubled_ranks, node & ~part, ~node, 240)
+    options = dict(length=2, beam=5, min_fraction=0.02, max_fraction=0.6)
+    got = _rows(explain(activations[:, None], labels, names, **options)).formula.tolist()
+    assert got[:2] == ["leaf0", "node"] and "leaf0 & wm" in got
+    expected = spec_beam_search(activations, labels, names, semantics="exact", selection="lower_bound",
+                                mode="positive", **options)
+    assert got == [to_text(formula) for formula, *_ in expected]
+
+
 def test_an_or_of_different_things_is_not_narrowed_to_its_strongest_part():
     """3 on leaf0, 2 on the other leaves of its node and on watermarked samples outside it (a shortcut, as
     `Bag | watermark`), unit noise. `node | wm` explains the neuron though leaf0, a sub-concept of node, ranks
