@@ -120,12 +120,12 @@ class RefinementTest:
         (count, doubled rank sum, squares) triple."""
         (n1, s1, q1), (n2, s2, q2) = high, low
         first, second = (n1, s1 - n1 * self.centre, q1), (n2, s2 - n2 * self.centre, q2)
-        t, spreads = _welch_statistic(first, second)
+        t, spreads = welch_statistic(first, second)
         signed = t if positive else -t
         # The critical values fall with the degrees: below the lowest, no degrees need be computed.
         passes = (signed >= self.critical.min()) & (n1 >= self.min_count) & (n2 >= self.min_count)
         index = torch.nonzero(passes, as_tuple=True)
-        degrees = _welch_degrees(*(torch.broadcast_to(part, t.shape)[index] for part in spreads))
+        degrees = welch_degrees(*(torch.broadcast_to(part, t.shape)[index] for part in spreads))
         passes[index] = signed[index] >= self.critical[degrees]
         return passes
 
@@ -179,18 +179,11 @@ def centred_rank_squares(doubled_ranks: torch.Tensor, n_samples: int) -> torch.T
     return centred * centred
 
 
-def welch_t(first, second) -> tuple[torch.Tensor, torch.Tensor]:
-    """Welch's two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of
-    their centred doubled ranks, positive where ``first`` ranks higher, and its Welch–Satterthwaite
-    degrees of freedom rounded down (int64). Where a set has fewer than 2 samples or neither set varies,
-    t is 0 and the degrees are 0."""
-    t, spreads = _welch_statistic(first, second)
-    return t, _welch_degrees(*spreads)
-
-
-def _welch_statistic(first, second):
-    """Welch's t (0 where untestable) and what its degrees need: (squared standard error, count) of each
-    set, the errors 0 where untestable."""
+def welch_statistic(first, second):
+    """Welch's two-sample t-statistic of the ranks of two disjoint sets given (count, sum, squares) of their
+    centred doubled ranks, positive where ``first`` ranks higher, 0 where a set has fewer than 2 samples or
+    neither varies; and what its degrees of freedom need (:func:`welch_degrees`): (squared standard error,
+    count) of each set, the errors 0 where untestable."""
     (n1, s1, q1), (n2, s2, q2) = first, second
     safe1, safe2 = n1.clamp(min=2), n2.clamp(min=2)
     spread1 = ((q1 - s1 * s1 / safe1) / (safe1 - 1)).clamp(min=0) / safe1  # squared standard errors
@@ -201,7 +194,7 @@ def _welch_statistic(first, second):
     return t, (torch.where(testable, spread1, 0.0), torch.where(testable, spread2, 0.0), safe1, safe2)
 
 
-def _welch_degrees(spread1, spread2, safe1, safe2) -> torch.Tensor:
+def welch_degrees(spread1, spread2, safe1, safe2) -> torch.Tensor:
     """Welch–Satterthwaite degrees of freedom rounded down (int64), 0 where both errors are 0."""
     denominator = (spread1 * spread1 / (safe1 - 1) + spread2 * spread2 / (safe2 - 1)).clamp(min=1e-300)
     degrees = ((spread1 + spread2) ** 2 / denominator).clamp(max=MAX_DEGREES)

@@ -8,7 +8,7 @@ import torch
 
 from invert_core.labels import group_rank_sums, group_samples
 from invert_core.ranks import doubled_average_ranks
-from invert_core.refinement import centred_rank_squares, welch_t
+from invert_core.refinement import centred_rank_squares, welch_degrees, welch_statistic
 
 
 def _figures(doubled_ranks: np.ndarray, members: np.ndarray, n_samples: int):
@@ -26,19 +26,21 @@ def test_welch_t_and_degrees_equal_scipy(rng):
     doubled = 2 * scipy.stats.rankdata(activations)
     first = rng.random(n_samples) < 0.1
     second = ~first & (rng.random(n_samples) < 0.5)
-    t, degrees = welch_t(_figures(doubled, first, n_samples), _figures(doubled, second, n_samples))
+    t, spreads = welch_statistic(_figures(doubled, first, n_samples), _figures(doubled, second, n_samples))
+    degrees = welch_degrees(*spreads)
     expected = scipy.stats.ttest_ind(doubled[first] / 2, doubled[second] / 2, equal_var=False).statistic
     assert float(t[0]) == pytest.approx(expected, rel=1e-9)
     v1, v2 = doubled[first].var(ddof=1) / first.sum(), doubled[second].var(ddof=1) / second.sum()
-    welch_degrees = (v1 + v2) ** 2 / (v1**2 / (first.sum() - 1) + v2**2 / (second.sum() - 1))
-    assert int(degrees[0]) == int(np.floor(welch_degrees))
+    expected_degrees = (v1 + v2) ** 2 / (v1**2 / (first.sum() - 1) + v2**2 / (second.sum() - 1))
+    assert int(degrees[0]) == int(np.floor(expected_degrees))
 
 
 def test_sets_of_one_sample_are_not_testable():
     """A set of fewer than 2 samples has no variance: t is 0 and there is no degree of freedom."""
     one = tuple(torch.tensor([value], dtype=torch.float64) for value in (1.0, 4.0, 16.0))
     many = tuple(torch.tensor([value], dtype=torch.float64) for value in (5.0, -3.0, 30.0))
-    t, degrees = welch_t(one, many)
+    t, spreads = welch_statistic(one, many)
+    degrees = welch_degrees(*spreads)
     assert float(t[0]) == 0.0 and int(degrees[0]) == 0
 
 
