@@ -120,6 +120,25 @@ def test_a_graded_neuron_is_explained_by_its_class_though_a_broad_formula_has_th
     assert got.formula.tolist() == [to_text(formula) for formula, *_ in expected]
 
 
+def _leaves_node_watermark(seed: int, n_in_node: int, watermark_share: float):
+    """2,000 samples, each one of 10 leaves; `node` holds the first ``n_in_node`` leaves; `wm`, independent,
+    ``watermark_share`` of the samples. (leaf, watermark, node, labels, names, the generator for the noise)."""
+    rng = np.random.default_rng(seed)
+    leaf, watermark = rng.integers(0, 10, size=2000), rng.random(2000) < watermark_share
+    node = leaf < n_in_node
+    labels = np.concatenate([leaf[:, None] == np.arange(10), node[:, None], watermark[:, None]], axis=1)
+    return leaf, watermark, node, labels, [f"leaf{i}" for i in range(10)] + ["node", "wm"], rng
+
+
+def _engine_equal_to_spec(activations, labels, names, **options) -> list[str]:
+    """The engine's beam of one neuron, explanation first, after checking it equals the literal spec's."""
+    got = _rows(explain(activations[:, None], labels, names, **options)).formula.tolist()
+    expected = spec_beam_search(activations, labels, names, semantics="exact", selection="lower_bound",
+                                mode="positive", **options)
+    assert got == [to_text(formula) for formula, *_ in expected]
+    return got
+
+
 def test_a_class_explains_a_graded_neuron_though_its_category_separates_better():
     """A class logit inside its category (the Pullover logit and `garment`): 3 on leaf0, 2.2 on the other
     leaves of its node, unit noise. The node has both the better AUC and the better bound (derived from all
@@ -138,12 +157,8 @@ def test_a_class_explains_a_graded_neuron_though_its_category_separates_better()
     assert pairwise_auc(node, activations) > pairwise_auc(leaf0, activations)
     doubled_ranks, between = 2 * scipy.stats.rankdata(activations), node & ~leaf0
     assert ranks_above(doubled_ranks, leaf0, between, 176) and ranks_above(doubled_ranks, between, ~node, 176)
-    options = dict(length=2, beam=4, min_fraction=0.05, max_fraction=0.6)
-    got = _rows(explain(activations[:, None], labels, names, **options)).formula.tolist()
+    got = _engine_equal_to_spec(activations, labels, names, length=2, beam=4, min_fraction=0.05, max_fraction=0.6)
     assert got[:2] == ["leaf0", "node"]
-    expected = spec_beam_search(activations, labels, names, semantics="exact", selection="lower_bound",
-                                mode="positive", **options)
-    assert got == [to_text(formula) for formula, *_ in expected]
 
 
 def test_a_part_with_a_concept_outside_the_category_does_not_narrow_it():
@@ -151,21 +166,12 @@ def test_a_part_with_a_concept_outside_the_category_does_not_narrow_it():
     `leaf0 & wm` is the narrowest graded part of the node, but wm is no kind of node; the part named by the
     node's sub-concept alone, leaf0, explains the neuron (the final choice between `leaf0 & wm` and `leaf0`,
     graded, goes by the bound, leaf0's)."""
-    rng = np.random.default_rng(1)
-    n_samples = 2000
-    leaf, watermark = rng.integers(0, 10, size=n_samples), rng.random(n_samples) < 0.3
-    names = [f"leaf{i}" for i in range(10)] + ["node", "wm"]
-    node = leaf < 4
-    labels = np.concatenate([leaf[:, None] == np.arange(10), node[:, None], watermark[:, None]], axis=1)
-    activations = 3.0 * (leaf == 0) + 2.0 * (node & (leaf > 0)) + 0.5 * watermark + rng.normal(size=n_samples)
+    leaf, watermark, node, labels, names, rng = _leaves_node_watermark(1, 4, 0.3)
+    activations = 3.0 * (leaf == 0) + 2.0 * (node & (leaf > 0)) + 0.5 * watermark + rng.normal(size=len(leaf))
     doubled_ranks, part = 2 * scipy.stats.rankdata(activations), (leaf == 0) & watermark
     assert ranks_above(doubled_ranks, part, node & ~part, 240) and ranks_above(doubled_ranks, node & ~part, ~node, 240)
-    options = dict(length=2, beam=5, min_fraction=0.02, max_fraction=0.6)
-    got = _rows(explain(activations[:, None], labels, names, **options)).formula.tolist()
+    got = _engine_equal_to_spec(activations, labels, names, length=2, beam=5, min_fraction=0.02, max_fraction=0.6)
     assert got[:2] == ["leaf0", "node"] and "leaf0 & wm" in got
-    expected = spec_beam_search(activations, labels, names, semantics="exact", selection="lower_bound",
-                                mode="positive", **options)
-    assert got == [to_text(formula) for formula, *_ in expected]
 
 
 def test_an_or_of_different_things_is_not_narrowed_to_its_strongest_part():
@@ -173,23 +179,14 @@ def test_an_or_of_different_things_is_not_narrowed_to_its_strongest_part():
     `Bag | watermark`), unit noise. `node | wm` explains the neuron though leaf0, a sub-concept of node, ranks
     above the rest of it and the rest above the outside: an OR is not a category, and narrowing it to leaf0
     would hide the watermark."""
-    rng = np.random.default_rng(0)
-    n_samples = 2000
-    leaf, watermark = rng.integers(0, 10, size=n_samples), rng.random(n_samples) < 0.15
-    names = [f"leaf{i}" for i in range(10)] + ["node", "wm"]
-    node = leaf < 3
-    labels = np.concatenate([leaf[:, None] == np.arange(10), node[:, None], watermark[:, None]], axis=1)
+    leaf, watermark, node, labels, names, rng = _leaves_node_watermark(0, 3, 0.15)
     activations = 3.0 * (leaf == 0) + 2.0 * (node & (leaf > 0)) + 2.0 * (watermark & ~node)
-    activations = activations + rng.normal(size=n_samples)
+    activations = activations + rng.normal(size=len(leaf))
     doubled_ranks, broad = 2 * scipy.stats.rankdata(activations), node | watermark
     between = broad & (leaf != 0)
     assert ranks_above(doubled_ranks, leaf == 0, between, 240) and ranks_above(doubled_ranks, between, ~broad, 240)
-    options = dict(length=2, beam=5, min_fraction=0.05, max_fraction=0.6)
-    got = _rows(explain(activations[:, None], labels, names, **options)).formula.tolist()
+    got = _engine_equal_to_spec(activations, labels, names, length=2, beam=5, min_fraction=0.05, max_fraction=0.6)
     assert got[0] == "node | wm" and "leaf0" in got
-    expected = spec_beam_search(activations, labels, names, semantics="exact", selection="lower_bound",
-                                mode="positive", **options)
-    assert got == [to_text(formula) for formula, *_ in expected]
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])
