@@ -15,12 +15,13 @@ samples between them, D = B ∧ ¬N, tell the cases apart, by the test that admi
 
 Starting from the best entry, the best of the entries preferred to the winner replaces it, until none is
 (no entry wins twice). Then a winner that is a category (a concept g, or g narrowed by more literals:
-`garment & ~Trouser`) gives way to its narrowest graded part named by sub-concepts of g only (concepts whose
-samples lie strictly inside g's, such as `Pullover`): the neuron fires most for that part, less for the
+`garment & ~Trouser`) gives way to its narrowest graded part made of sub-concepts of g only (every literal
+names a concept whose samples lie strictly inside g's, such as `Pullover`): the neuron fires most for that part, less for the
 rest of the category and least outside it, as a class logit does for its class, its neighbour classes and
 the others. Nothing else narrows a winner: an OR of different things (`Bag | watermark`) is what the
-neuron fires for, and a part with an unrelated concept or a negation (`c0 & c2`, `c0 & ~c2`, `leaf0 & wm`)
-is the kind of refinement chance admits, or one the final choice above already weighed. See
+neuron fires for, and a part with a concept that is no kind of g (`c0 & c2` or `c0 & ~c2` inside c0,
+`leaf0 & wm` inside a node) is the kind of refinement chance admits, or one the final choice above already
+weighed. See
 docs/METHOD.md §6a.
 """
 
@@ -92,22 +93,19 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
 
 def named_by_subconcept(formulas: list[list[Formula | None]], grouped: GroupedLabels,
                         concept_index: dict[str, int]) -> torch.Tensor:
-    """named[k, x, w]: every literal of entry x of neuron k is a concept (none negated) whose samples lie strictly
-    inside those of a concept g of entry w's category (w is g, or an AND with g among its operands): x names kinds
-    of g and nothing else (`Pullover`, `Shirt | "T-shirt/top"` inside `garment & ~Trouser`; not `leaf0 & wm`).
-    (K, B, B) bool, false where an entry is None. Inclusion is read from the label groups, on the search samples."""
-    def positive(found: list[Formula]) -> list[int]:
-        return [concept_index[f.concept] for f in found if isinstance(f, Literal) and not f.negated]
+    """named[k, x, w]: every literal of entry x of neuron k names a concept whose samples lie strictly inside those
+    of a concept g of entry w's category (w is g, or an AND with g among its operands): x is made of kinds of g
+    only (`Pullover`, `Shirt | "T-shirt/top"` inside `garment & ~Trouser`; not `leaf0 & wm`). (K, B, B) bool,
+    false where an entry is None. Inclusion is read from the label groups, on the search samples."""
+    def category(formula: Formula) -> list[int]:  # the concepts of its positive operands (of itself, a literal)
+        operands = formula.args if isinstance(formula, And) else (formula,)
+        return [concept_index[f.concept] for f in operands if isinstance(f, Literal) and not f.negated]
 
-    def category(formula: Formula) -> list[Formula]:  # the operands that may be the category's concept
-        return list(formula.args) if isinstance(formula, And) else [formula]
-
-    parts = [[positive(literals(f)) if f is not None else [] for f in row] for row in formulas]
-    categories = [[positive(category(f)) if f is not None else [] for f in row] for row in formulas]
+    parts = [[[concept_index[x.concept] for x in literals(f)] if f is not None else [] for f in row]
+             for row in formulas]
+    categories = [[category(f) if f is not None else [] for f in row] for row in formulas]
     device = grouped.group_size.device
-    # Entries with a literal, none of them negated.
-    plain = torch.tensor([[f is not None and len(found) == len(f) for f, found in zip(row, found_row)]
-                          for row, found_row in zip(formulas, parts)], dtype=torch.bool, device=device)
+    alive = torch.tensor([[f is not None for f in row] for row in formulas], dtype=torch.bool, device=device)
     used = sorted({c for table in (parts, categories) for row in table for found in row for c in found})
     has = grouped.group_has_concept[:, used].to(torch.float64)  # (n_groups, S)
     both = has.T @ (has * grouped.group_size[:, None])  # samples of c ∧ g, (S, S)
@@ -126,4 +124,4 @@ def named_by_subconcept(formulas: list[list[Formula | None]], grouped: GroupedLa
 
     part_index, category_index = padded(parts), padded(categories)  # (K, B, L) each
     pairs = inside[part_index[:, :, None, :, None], category_index[:, None, :, None, :]]  # (K, B, B, L, L)
-    return plain[:, :, None] & pairs.any(dim=4).all(dim=3)
+    return alive[:, :, None] & pairs.any(dim=4).all(dim=3)

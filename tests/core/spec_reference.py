@@ -97,8 +97,8 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
     Among the entries preferred to the winner the best by ``final_value`` (the first of equal ones)
     wins; no entry wins twice. Then, if the winner is a category (a concept, or an AND with a concept
     among its operands), its narrowest graded part named by sub-concepts of that concept only (an entry
-    inside it with D ranking below it and above the outside, every literal of which is a concept whose samples
-    lie strictly inside the category concept's; the first of equal counts) replaces it."""
+    inside it with D ranking below it and above the outside, every literal of which names a concept whose
+    samples lie strictly inside the category concept's; the first of equal counts) replaces it."""
     doubled_ranks = 2 * scipy.stats.rankdata(activations)
     sign = 1 if mode == "positive" else -1
 
@@ -130,12 +130,12 @@ def winner_first(final, activations, labels, concepts, n_candidates, mode, final
     column = {name: labels[:, i] for i, name in enumerate(concepts)}
 
     def subconcept(part, category):
-        """Whether every literal of ``part`` is a concept (not negated) lying strictly inside a concept that is
-        ``category`` or one of its AND's operands."""
+        """Whether every literal of ``part`` names a concept lying strictly inside a concept that is ``category``
+        or one of its AND's operands."""
         operands = category.args if isinstance(category, And) else (category,)
         outer = [column[x.concept] for x in operands if isinstance(x, Literal) and not x.negated]
-        return all(not x.negated and any(not (column[x.concept] & ~g).any() and column[x.concept].sum() < g.sum()
-                                         for g in outer) for x in literals(part))
+        return all(any(not (column[x.concept] & ~g).any() and column[x.concept].sum() < g.sum() for g in outer)
+                   for x in literals(part))
 
     broad = final[winner]
     parts = [i for i, entry in enumerate(final) if i != winner and not (entry[4] & ~broad[4]).any()
