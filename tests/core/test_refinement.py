@@ -8,7 +8,7 @@ import torch
 
 from invert_core.labels import group_rank_sums, group_samples
 from invert_core.ranks import doubled_average_ranks
-from invert_core.refinement import centred_rank_squares, welch_degrees, welch_statistic
+from invert_core.refinement import RefinementTest, centred_rank_squares, t_critical_values, welch_degrees, welch_statistic
 
 
 def _figures(doubled_ranks: np.ndarray, members: np.ndarray, n_samples: int):
@@ -61,3 +61,22 @@ def test_squared_rank_sums_are_exact_past_two_to_the_53():
     assert [int(value) for value in got] == expected and all(value == int(value) for value in got)
     assert sum(expected) == (n_samples**3 - n_samples) // 3
     assert sum((2 * (sample + 1)) ** 2 for sample in range(n_samples)) > 2**53  # the premise
+
+
+@pytest.mark.parametrize(("top", "expected"), [(4, False), (5, True)])
+def test_a_set_smaller_than_a_formula_may_hold_never_ranks_apart(top, expected):
+    """The 4 highest of 200 samples against the 100 lowest: far apart (Welch's t about 50 with 100 degrees
+    of freedom by scipy, against a critical value near 2.6 at 0.05 / 10), yet fewer than min_count = 5
+    samples decide nothing; the 5 highest do."""
+    n_samples, centre = 200, 201
+    doubled = 2.0 * np.arange(1, n_samples + 1)  # no ties
+
+    def triple(members: np.ndarray):
+        values = doubled[members]
+        return tuple(torch.tensor([x], dtype=torch.float64)
+                     for x in (len(values), values.sum(), ((values - centre) ** 2).sum()))
+
+    test = RefinementTest(torch.zeros(1, 1), torch.zeros(1), torch.zeros(1, 2), t_critical_values(10, "cpu"),
+                          centre, min_count=5)
+    high, low = triple(np.arange(n_samples - top, n_samples)), triple(np.arange(100))
+    assert bool(test.ranks_above(high, low, positive=True)[0]) is expected
