@@ -63,11 +63,11 @@ def test_squared_rank_sums_are_exact_past_two_to_the_53():
     assert sum((2 * (sample + 1)) ** 2 for sample in range(n_samples)) > 2**53  # the premise
 
 
-@pytest.mark.parametrize(("top", "expected"), [(4, False), (5, True)])
-def test_a_set_smaller_than_a_formula_may_hold_never_ranks_apart(top, expected):
-    """The 4 highest of 200 samples against the 100 lowest: far apart (Welch's t about 50 with 100 degrees
-    of freedom by scipy, against a critical value near 2.6 at 0.05 / 10), yet fewer than min_count = 5
-    samples decide nothing; the 5 highest do."""
+@pytest.mark.parametrize(("top", "bottom", "expected"), [(4, 100, False), (5, 100, True), (100, 4, False)])
+def test_a_set_smaller_than_a_formula_may_hold_never_ranks_apart(top, bottom, expected):
+    """The highest of 200 samples against the lowest: far apart (4 against 100: Welch's t about 50 with 100
+    degrees of freedom by scipy, against a critical value near 2.6 at 0.05 / 10), yet a set of fewer than
+    min_count = 5 samples, on either side, decides nothing; 5 against 100 do."""
     n_samples, centre = 200, 201
     doubled = 2.0 * np.arange(1, n_samples + 1)  # no ties
 
@@ -78,5 +78,5 @@ def test_a_set_smaller_than_a_formula_may_hold_never_ranks_apart(top, expected):
 
     test = RefinementTest(torch.zeros(1, 1), torch.zeros(1), torch.zeros(1, 2), t_critical_values(10, "cpu"),
                           centre, min_count=5)
-    high, low = triple(np.arange(n_samples - top, n_samples)), triple(np.arange(100))
+    high, low = triple(np.arange(n_samples - top, n_samples)), triple(np.arange(bottom))
     assert bool(test.ranks_above(high, low, positive=True)[0]) is expected
