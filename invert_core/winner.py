@@ -16,13 +16,12 @@ samples between them, D = B ∧ ¬N, tell the cases apart, by the test that admi
 Starting from the best entry, the best of the entries preferred to the winner replaces it, until none is
 (no entry wins twice). Then a winner that is a category (a concept g, or g narrowed by more literals:
 `garment & ~Trouser`) gives way to its narrowest graded part made of sub-concepts of g only (every literal
-names a concept whose samples lie strictly inside g's, such as `Pullover`): the neuron fires most for that part, less for the
-rest of the category and least outside it, as a class logit does for its class, its neighbour classes and
-the others. Nothing else narrows a winner: an OR of different things (`Bag | watermark`) is what the
-neuron fires for, and a part with a concept that is no kind of g (`c0 & c2` or `c0 & ~c2` inside c0,
-`leaf0 & wm` inside a node) is the kind of refinement chance admits, or one the final choice above already
-weighed. See
-docs/METHOD.md §6a.
+names a concept whose samples lie strictly inside g's, such as `Pullover`): the neuron fires most for that
+part, less for the rest of the category and least outside it, as a class logit does for its class, its
+neighbour classes and the others. Nothing else narrows a winner: an OR of different things
+(`Bag | watermark`) is what the neuron fires for, and a part with a concept that is no kind of g (`c0 & c2`
+or `c0 & ~c2` inside c0, `leaf0 & wm` inside a node) is the kind of refinement chance admits, or one the
+final choice above already weighed. See docs/METHOD.md §6a.
 """
 
 from __future__ import annotations
@@ -116,8 +115,9 @@ def named_by_subconcept(formulas: list[list[Formula | None]], grouped: GroupedLa
     inside[:-1, :-1] = (both == count[:, None]) & (count[:, None] < count[None, :])
     inside[-1] = True
 
+    position = {c: i for i, c in enumerate(used)}
+
     def padded(table: list[list[list[int]]]) -> torch.Tensor:
-        position = {c: i for i, c in enumerate(used)}
         width = max(1, max(len(found) for row in table for found in row))
         return torch.tensor([[[position[c] for c in found] + [len(used)] * (width - len(found)) for found in row]
                              for row in table], dtype=torch.int64, device=device)
