@@ -50,9 +50,9 @@ def extract_activations_stage(
         "%s (weights %s): %d layers, %d samples in %d shards -> %s",
         loaded["name"], loaded["fingerprint"][:12], len(names), info["n_samples"], len(shards), out_dir,
     )
+    shard_samples = {f"samples {a}-{b}": b - a for a, b in shards}  # part -> samples, in shard order
     progress = StageProgress(
-        f"extracting {len(names)} layers of {loaded['name']}", {f"samples {a}-{b}": b - a for a, b in shards},
-        parts="shards", units="samples",
+        f"extracting {len(names)} layers of {loaded['name']}", shard_samples, parts="shards", units="samples",
     )
     with task_runner:
         futures = [
@@ -72,7 +72,7 @@ def extract_activations_stage(
             )
             for shard in shards
         ]
-        written = results_with_progress(futures, progress, [(f"samples {a}-{b}", b - a) for a, b in shards])
+        written = results_with_progress(futures, progress, list(shard_samples.items()))
     layer_dirs = {layer: str(Workspace(workspace).layer_activations_dir(key, layer)) for layer in names}
     for shard, result in zip(shards, written, strict=True):
         expect_outputs(result, layer_dirs, f"extraction of samples {shard[0]}-{shard[1]}", workspace)

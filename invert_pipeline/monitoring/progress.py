@@ -76,7 +76,7 @@ def results_with_progress(
     futures = list(futures)
     if len(shares) != len(futures):
         raise ValueError(f"one share per future: {len(futures)} futures, {len(shares)} shares")
-    share_of = {id(future): share for future, share in zip(futures, shares, strict=True)}
+    share_of = {id(future): share for future, share in zip(futures, shares)}  # lengths checked above
     with _terminal_progress(progress.title, len(futures)) as advance:
         for future in as_completed(futures):
             future.wait()  # done: takes its final state, which .state would otherwise read from the API
