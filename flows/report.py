@@ -17,8 +17,7 @@ def write_report_stage(workspace: str, run_ids: list[str]) -> str:
     progress = StageProgress(f"writing the report of {' and '.join(run_ids)}", dict.fromkeys(run_ids, 1), parts="runs")
     write = in_workspace(write_report_task, workspace, outputs=[root.report_index(run_ids)])
     index = write(str(root.warehouse), workspace, list(run_ids), str(out_dir))
-    for run_id in run_ids:
-        progress.advance(run_id)
+    progress.finish()
     return index
 
 

@@ -21,6 +21,5 @@ def load_warehouse_stage(workspace: str, run_id: str) -> str:
     )
     load = in_workspace(load_warehouse_task, workspace, outputs_complete=is_loaded(db_path, workspace, run_id))
     loaded = load(str(db_path), workspace, run_id)
-    for layer in layers:
-        progress.advance(layer["name"])
+    progress.finish()
     return loaded

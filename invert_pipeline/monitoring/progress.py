@@ -64,6 +64,11 @@ class StageProgress:
         progress = 100.0 * sum(self._done.values()) / sum(self._plan.values())
         update_progress_artifact(self.artifact_id, progress=progress, description=self.description())
 
+    def finish(self) -> None:
+        """Count every part done at once (a stage whose one task does all of them) and update the artifact once."""
+        self._done = dict(self._plan)
+        update_progress_artifact(self.artifact_id, progress=100.0, description=self.description())
+
 
 def results_with_progress(
     futures: Iterable[PrefectFuture], progress: StageProgress, shares: Sequence[tuple[str, int]]
