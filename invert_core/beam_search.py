@@ -19,12 +19,9 @@ and the final choice (:mod:`invert_core.winner`).
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
-from invert_core.candidates import (SET_NAMES, ItemLayout, candidate_figure, candidate_truth, elements_at,
-                                    set_sums, slots_of)
+from invert_core.candidates import ItemLayout, StepFigures, candidate_truth, slots_of
 from invert_core.distinct import Scores, distinct_best, initial_distinct_beams
 from invert_core.formula import And, Formula, Literal, Or
 from invert_core.labels import GroupedLabels
@@ -161,112 +158,49 @@ def _initial_beams(by_score, atom_valid, context: SearchContext) -> Beams:
 def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchContext) -> Beams:
     """One beam step: every beam entry joined with every expansion atom in each of its slots.
 
-    The candidates' counts, rank sums (and squared rank sums for the refinement test) come from one
-    product of the concept-by-group matrix with the truth of the entries and of their slots' sets; their
-    ids follow :class:`ItemLayout`. Their order in the spec's combined list (creation order) puts atoms in
-    expansion order instead; only the few items that can enter the new beam are ever put in that order.
+    The candidates' figures come from one product of the concept-by-group matrix with the truth of the
+    entries and of their slots' sets (:class:`StepFigures`); their ids follow :class:`ItemLayout`. Which are
+    valid is read from counts for every candidate; criterion values are computed for the valid ones only.
+    Their order in the spec's combined list (creation order) puts atoms in expansion order instead; only
+    the few items that can enter the new beam are ever put in that order.
     """
-    config, grouped, criterion = context.config, context.grouped, context.criterion
+    config, criterion = context.config, context.criterion
     n_groups, n_neurons, width = beams.truth.shape
-    n_concepts, n_atoms, n_samples = context.n_concepts, 2 * context.n_concepts, context.n_samples
+    n_atoms, n_samples = 2 * context.n_concepts, context.n_samples
+    device = beams.n_pos.device
     slots = slots_of(beams, step, context)
     layout = ItemLayout(width, n_atoms, slots.count)
-    blocks = [grouped.group_size[:, None].expand(-1, n_neurons), context.group_sums]
-    if context.refinement is not None:
-        blocks.append(context.refinement.group_squares)
-    # The sets whose intersections with every concept the step needs: the entries, and the sets of the
-    # insertion slots (those of the root slots are empty or every sample).
-    sets = torch.cat([beams.truth.unsqueeze(3), slots.context[:, :, :, 2:]], dim=3)
-    sets = sets & beams.alive[None, :, :, None]  # (G, K, B, X)
-    n_sets = sets.shape[3]
-    weights = sets.to(torch.float64)
-    stacked = torch.cat([(weights * block[:, :, None, None]).reshape(n_groups, -1) for block in blocks], dim=1)
-    product = grouped.concept_by_group @ stacked  # (C, blocks * K * B * X): the one product of this step
-    del stacked, weights
-
-    def with_atoms(block_index: int, whole: torch.Tensor) -> torch.Tensor:
-        """(K, B, X, 2C): a block's figure of every set ∧ a for the atoms c, then ~c (whole − set ∧ c)."""
-        size = n_neurons * width * n_sets
-        positive = product[:, block_index * size : (block_index + 1) * size]
-        positive = positive.reshape(n_concepts, n_neurons, width, n_sets).permute(1, 2, 3, 0)
-        return torch.cat([positive, whole.unsqueeze(3) - positive], dim=3)
-
-    set_figures = set_sums(sets, blocks)  # each (K, B, X)
-    atom_figures = [context.atom_count.expand(n_neurons, -1), context.atom_sum]
-    totals = [float(n_samples), float(n_samples * (n_samples + 1))]
-    if context.refinement is not None:
-        atom_figures.append(context.refinement.atom_squares)
-        totals.append(context.refinement.total_squares[:, None, None, None])
-    triples = []  # per block: (entry, entry ∧ a, C, C ∧ a, a), broadcastable to (K, B, S, 2C)
-    for index, (whole, atom, total) in enumerate(zip(set_figures, atom_figures, totals)):
-        meets = with_atoms(index, whole)
-        entry, entry_atom = whole[:, :, :1, None], meets[:, :, :1, :]
-        atom = atom[:, None, None, :]
-        # The root slots' sets: empty (AND) and every sample (OR, whose C ∧ a is the atom).
-        slot_set = torch.cat([torch.zeros_like(entry), torch.zeros_like(entry) + total, whole[:, :, 1:, None]], dim=2)
-        slot_atom = torch.cat([torch.zeros_like(entry_atom), atom.expand_as(entry_atom), meets[:, :, 1:, :]], dim=2)
-        triples.append(tuple(part.contiguous() for part in (entry, entry_atom, slot_set, slot_atom, atom)))
-    del product
-    is_or = slots.is_or.unsqueeze(3).contiguous()  # (K, B, S, 1)
-
-    count = candidate_figure(is_or, *triples[0])  # (K, B, S, 2C)
-    def at(tensor, neuron, entry, atom, slot):
-        """Elements of a tensor broadcastable to (K, B, S, 2C) at index tensors of one shape."""
-        return elements_at((tensor,), (neuron, entry, slot, atom))[0]
-
-    def figure_at(block_index, neuron, entry, atom, slot):
-        """A block's figure (count, rank sum or squares) of the candidates given by index tensors."""
-        return candidate_figure(*elements_at((is_or,) + triples[block_index], (neuron, entry, slot, atom)))
+    figures = StepFigures.of_step(beams, slots, context)
+    in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=device)
+    in_expansion.scatter_(1, expansion, True)
+    usable = slots.valid & beams.alive[:, :, None]
+    min_count = None if context.refinement is None else context.refinement.min_count
+    rows, candidates = figures.valid(usable, in_expansion, config, min_count).nonzero(as_tuple=True)
+    entry_of, atom_of, slot_of = layout.decode(candidates)
+    counts_and_sums = figures.at(rows, entry_of, atom_of, slot_of)
+    worst = -torch.inf if config.mode == "positive" else torch.inf
+    # A candidate gives up min_gain for one literal more than its beam entry; in exact semantics that is
+    # settled on the canonical length of its support's representative (see distinct_best).
+    old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=device)
+    value = (criterion.base(counts_and_sums[0], counts_and_sums[1], n_samples)
+             - criterion.min_gain_for(old_lengths[rows, entry_of] + 1))
+    old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples)
+    old_valid = beams.alive & config.supported(beams.n_pos)
+    old_value = torch.where(old_valid, old_base - criterion.min_gain_for(old_lengths), worst)
+    position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=device)
+    position_in_expansion.scatter_(
+        1, expansion, torch.arange(expansion.shape[1], device=device).expand_as(expansion).contiguous()
+    )
     admission = None
     if context.refinement is not None:
 
         def admission(neuron, entry, atom, slot):
             """The refinement test of the candidates given by index tensors of shape (M,) (see RankedItems)."""
-            def figures(rows):
-                """The candidates ``rows``' figure(name): a set's (count, sum, squares), computed once."""
-                index = tuple(position[rows] for position in (neuron, entry, slot, atom))
-                return functools.cache(lambda name: elements_at([triple[SET_NAMES.index(name)] for triple in triples],
-                                                              index))
+            return context.refinement.admitted(figures.sets_at(neuron, entry, atom, slot),
+                                               slots.is_or[neuron, entry, slot], config.mode == "positive")
 
-            return context.refinement.admitted(figures, at(is_or, neuron, entry, atom, slot).flatten(),
-                                               config.mode == "positive")
-
-    in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.bool, device=count.device)
-    in_expansion.scatter_(1, expansion, True)
-    valid = (
-        config.supported(count)
-        & beams.alive[:, :, None, None]
-        & slots.valid.unsqueeze(3)
-        & in_expansion[:, None, None, :]
-    )
-    if config.semantics == "exact":
-        # A literal that moves no sample restates its entry (`bag & container` where every bag is a
-        # container): never a candidate, so beams and synonyms hold only formulas that select.
-        valid &= count != beams.n_pos[:, :, None, None]
-    if context.refinement is not None:  # a set the test compares holds fewer samples than a formula may: it fails
-        valid &= context.refinement.large_enough(lambda name: (triples[0][SET_NAMES.index(name)],), is_or)
-    # Item order: entry, atom, slot (see ItemLayout).
-    count, valid = (t.permute(0, 1, 3, 2).reshape(n_neurons, -1) for t in (count, valid))
-    worst = -torch.inf if config.mode == "positive" else torch.inf
-    # A candidate gives up min_gain for one literal more than its beam entry; in exact semantics that is
-    # settled on the canonical length of its support's representative (see distinct_best).
-    old_lengths = torch.tensor(beams.lengths, dtype=torch.float64, device=count.device)
-    # Rank sums and the criterion of the valid candidates only (NaN and the worst value elsewhere).
-    rows, items_of_rows = valid.nonzero(as_tuple=True)
-    entry_of, atom_of, slot_of = layout.decode(items_of_rows)
-    valid_base = criterion.base(count[rows, items_of_rows], figure_at(1, rows, entry_of, atom_of, slot_of), n_samples)
-    base = torch.full(count.shape, torch.nan, dtype=torch.float64, device=count.device)
-    base.index_put_((rows, items_of_rows), valid_base)
-    value = torch.full_like(base, worst).index_put_(
-        (rows, items_of_rows), valid_base - criterion.min_gain_for(old_lengths[rows, entry_of] + 1))
-    old_base = criterion.base(beams.n_pos, beams.doubled_sum, n_samples)
-    old_valid = beams.alive & config.supported(beams.n_pos)
-    old_value = torch.where(old_valid, old_base - criterion.min_gain_for(old_lengths), worst)
-    position_in_expansion = torch.zeros((n_neurons, n_atoms), dtype=torch.int64, device=count.device)
-    position_in_expansion.scatter_(
-        1, expansion, torch.arange(expansion.shape[1], device=count.device).expand_as(expansion).contiguous()
-    )
-    items = RankedItems(old_value, old_valid, value, valid, position_in_expansion, config.mode, layout, admission)
+    items = RankedItems(old_value, old_valid, rows, candidates, value, position_in_expansion, config.mode, layout,
+                        admission)
 
     def describe(k: int, item: int) -> tuple[Formula, int]:
         """The formula of an item and its length."""
@@ -286,29 +220,28 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
         described = [[describe(k, item) for item in row] for k, row in enumerate(selected)]
         synonyms = [[()] * width for _ in range(n_neurons)]
     elif config.semantics == "exact":
-        scores = Scores(old_base, base, criterion)
+        scores = Scores(old_base, figures, layout, criterion, n_samples)
         selected, described, synonyms = distinct_best(items, describe, scores, beams, slots, context)
     else:
         raise ValueError(f"unknown semantics {config.semantics!r}")
 
-    alive = torch.tensor([[slot < len(row) for slot in range(width)] for row in selected], device=count.device)
-    padded = torch.tensor([row + [0] * (width - len(row)) for row in selected], dtype=torch.int64,
-                          device=count.device)
+    alive = torch.tensor([[slot < len(row) for slot in range(width)] for row in selected], device=device)
+    padded = torch.tensor([row + [0] * (width - len(row)) for row in selected], dtype=torch.int64, device=device)
     formulas = [[formula for formula, _ in row] + [None] * (width - len(row)) for row in described]
     lengths = [[size for _, size in row] + [0] * (width - len(row)) for row in described]
 
     # Counts, sums and truth of the selected items: an old beam entry, or a candidate.
     from_candidate = padded >= width
-    candidate = (padded - width).clamp(min=0)
-    candidate_entry, atom_index, slot = layout.decode(candidate)
+    candidate_entry, atom_index, slot = layout.decode((padded - width).clamp(min=0))
     entry = torch.where(from_candidate, candidate_entry, padded)
-    neuron = torch.arange(n_neurons, device=count.device).unsqueeze(1).expand_as(entry)
-    n_pos = torch.where(from_candidate, count.gather(1, candidate), beams.n_pos.gather(1, entry))
-    doubled_sum = torch.where(from_candidate, figure_at(1, neuron, entry, atom_index, slot),
-                              beams.doubled_sum.gather(1, entry))
+    neuron = torch.arange(n_neurons, device=device).unsqueeze(1).expand_as(entry)
+    new = figures.at(neuron.flatten(), entry.flatten(), atom_index.flatten(), slot.flatten()).reshape(-1, n_neurons,
+                                                                                                      width)
+    n_pos = torch.where(from_candidate, new[0], beams.n_pos.gather(1, entry))
+    doubled_sum = torch.where(from_candidate, new[1], beams.doubled_sum.gather(1, entry))
     new_squares = beams.squares.gather(1, entry)
-    if context.refinement is not None:  # the squares of the selected candidates only
-        new_squares = torch.where(from_candidate, figure_at(2, neuron, entry, atom_index, slot), new_squares)
+    if context.refinement is not None:
+        new_squares = torch.where(from_candidate, new[2], new_squares)
     truth = torch.where(from_candidate.unsqueeze(0),
                         candidate_truth(beams, slots, context, neuron, entry, atom_index, slot),
                         beams.truth.gather(2, entry.unsqueeze(0).expand(n_groups, -1, -1)))

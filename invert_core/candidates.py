@@ -1,6 +1,6 @@
 """The candidates of a beam step: their ids (:class:`ItemLayout`, the one decoder of item ids), the
-slots where an atom joins an entry (:class:`Slots`), and their figures and truth from those of their
-sets."""
+slots where an atom joins an entry (:class:`Slots`), their figures and the sets the refinement test
+compares (:class:`StepFigures`, from the step's one product), which are valid, and their truth."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from invert_core.formula import And, Formula, Literal, Or
+from invert_core.refinement import CandidateSets
 from invert_core.search_state import Beams, SearchContext, atom_truth
-
-# The sets of a candidate whose figures the refinement test reads, in the order of a step's triples.
-SET_NAMES = ("entry", "entry_atom", "slot_set", "slot_atom", "atom")
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,137 @@ class Slots:
     def count(self) -> int:
         return self.is_or.shape[2]
 
+@dataclass(frozen=True)
+class StepFigures:
+    """The figures (count, doubled rank sum and, for the refinement test, sum of squared centred doubled
+    ranks: F of them) of a step's sets, from which those of every candidate follow.
+
+    A candidate joins atom a to entry E in a slot with set C (see :class:`Slots`): with ea the figure of
+    E ∧ a and sa that of C ∧ a, an OR slot's candidate E ∨ (a ∧ C) has E + (sa − ea), an AND slot's
+    C ∨ (a ∧ E) has C − (sa − ea). The samples the atom joins are ±(sa − ea), the sign + for OR.
+
+    product : (n_concepts, F, K, B, X), the figures of c ∧ X for every concept c and set X: the entry
+        (X = 0) and the sets of its insertion slots (X = slot − 1); the step's one matrix product
+    entry : (F, K, B)       slot_set : (F, K, B, S), the slots' sets C (empty, every sample, insertion sets)
+    atom : (F, K, 2C), atoms c_0 .. c_{C-1}, ~c_0 .. ~c_{C-1}       is_or : (K, B, S) bool
+    """
+
+    product: torch.Tensor
+    entry: torch.Tensor
+    slot_set: torch.Tensor
+    atom: torch.Tensor
+    is_or: torch.Tensor
+
+    @classmethod
+    def of_step(cls, beams: Beams, slots: Slots, context: SearchContext) -> StepFigures:
+        grouped, n_samples = context.grouped, context.n_samples
+        n_groups, n_neurons, width = beams.truth.shape
+        per_group = [grouped.group_size[:, None].expand(-1, n_neurons), context.group_sums]
+        atom = [context.atom_count.expand(n_neurons, -1), context.atom_sum]
+        total = [torch.full((n_neurons,), float(n_samples), dtype=torch.float64, device=beams.n_pos.device),
+                 torch.full((n_neurons,), float(n_samples * (n_samples + 1)), dtype=torch.float64,
+                            device=beams.n_pos.device)]
+        if context.refinement is not None:
+            per_group.append(context.refinement.group_squares)
+            atom.append(context.refinement.atom_squares)
+            total.append(context.refinement.total_squares)
+        # The sets whose intersections with every concept the step needs: the entries, and the sets of the
+        # insertion slots (those of the root slots are empty or every sample).
+        sets = torch.cat([beams.truth.unsqueeze(3), slots.context[:, :, :, 2:]], dim=3)
+        weights = (sets & beams.alive[None, :, :, None]).to(torch.float64)  # (G, K, B, X)
+        stacked = torch.stack([weights * block[:, :, None, None] for block in per_group], dim=1)  # (G, F, K, B, X)
+        del weights
+        set_figures = stacked.sum(dim=0)  # (F, K, B, X)
+        product = grouped.concept_by_group @ stacked.reshape(n_groups, -1)  # the one product of this step
+        total = torch.stack(total)[:, :, None, None].expand(-1, -1, width, 1)
+        slot_set = torch.cat([torch.zeros_like(total), total, set_figures[:, :, :, 1:]], dim=3)
+        return cls(product.reshape((-1,) + tuple(stacked.shape[1:])), set_figures[:, :, :, 0], slot_set,
+                   torch.stack(atom), slots.is_or)
+
+    def valid(self, usable: torch.Tensor, in_expansion: torch.Tensor, config, min_count: int | None) -> torch.Tensor:
+        """Which candidates are valid, from counts alone: (K, B * 2C * S) bool in item order (see
+        :class:`ItemLayout`).
+
+        usable : (K, B, S) bool, the live entries' slots      in_expansion : (K, 2C) bool, the atoms joined
+        A valid candidate lies within the support bounds, moves a sample (exact semantics) and, with the
+        refinement test's ``min_count``, leaves each set the test compares (:class:`CandidateSets`) at least
+        that many samples: a test such a candidate would fail anyway.
+        """
+        n_neurons, width, n_slots = self.is_or.shape
+        entry = self.entry[0]  # (K, B)
+        positive = self.product[:, 0]  # (C, K, B, X)
+        entry_atom = _with_negations(positive[..., 0], entry)  # (K, B, 2C)
+        atom = self.atom[0][:, None, :]
+        expanded = in_expansion[:, None, :]
+        if min_count is None:
+            or_ok = and_ok = expanded
+        else:  # the one operand alone: E ∧ ¬a (OR slots), a ∧ ¬E (AND slots)
+            or_ok = (entry[:, :, None] - entry_atom >= min_count) & expanded
+            and_ok = (atom - entry_atom >= min_count) & expanded
+        columns = []
+        for slot in range(n_slots):
+            is_or, slot_set = self.is_or[:, :, slot], self.slot_set[0, :, :, slot]
+            if slot == 0:
+                difference = -entry_atom  # sa − ea, C empty
+            elif slot == 1:
+                difference = atom - entry_atom  # C every sample: C ∧ a is a
+            else:
+                difference = _with_negations(positive[..., slot - 1], slot_set) - entry_atom
+            # Bounds on the samples joined (±difference), from the support bounds on the candidate's count,
+            # base + joined, and from min_count on the joined and left-out sets.
+            base = torch.where(is_or, entry, slot_set)
+            low, high = config.min_count - base, config.max_count - base
+            if min_count is not None:
+                low = low.clamp(min=min_count)
+                high = torch.minimum(high, torch.where(is_or, slot_set - entry, entry - slot_set) - min_count)
+            low = torch.where(usable[:, :, slot], low, torch.inf)
+            lowest = torch.where(is_or, low, -high)[:, :, None]
+            highest = torch.where(is_or, high, -low)[:, :, None]
+            ok = (difference >= lowest) & (difference <= highest) & torch.where(is_or[:, :, None], or_ok, and_ok)
+            if config.semantics == "exact":  # a count equal to the entry's: the literal moves no sample
+                ok &= difference != torch.where(is_or, 0.0, slot_set - entry)[:, :, None]
+            columns.append(ok)
+        return torch.stack(columns, dim=3).reshape(n_neurons, -1)
+
+    def _parts(self, neuron, entry, atom, slot):
+        """(E, C, a, E ∧ a, C ∧ a), each (F, M), and is_or (M,) of the candidates given by index tensors (M,)."""
+        n_concepts = self.product.shape[0]
+        negated = atom >= n_concepts
+        entry_figure = self.entry[:, neuron, entry]
+        slot_set = self.slot_set[:, neuron, entry, slot]
+        atom_figure = self.atom[:, neuron, atom]
+        positive = self.product[atom % n_concepts, :, neuron, entry]  # (M, F, X)
+        positive_entry = positive[:, :, 0].T
+        entry_atom = torch.where(negated, entry_figure - positive_entry, positive_entry)
+        at_slot = (slot - 1).clamp(min=0)[:, None, None].expand(-1, positive.shape[1], 1)
+        positive_slot = positive.gather(2, at_slot).squeeze(2).T
+        slot_atom = torch.where(slot >= 2, torch.where(negated, slot_set - positive_slot, positive_slot),
+                                torch.where(slot == 1, atom_figure, 0.0))
+        return entry_figure, slot_set, atom_figure, entry_atom, slot_atom, self.is_or[neuron, entry, slot]
+
+    def at(self, neuron, entry, atom, slot) -> torch.Tensor:
+        """(F, M): the figures of the candidates given by index tensors of shape (M,)."""
+        entry_figure, slot_set, _, entry_atom, slot_atom, is_or = self._parts(neuron, entry, atom, slot)
+        difference = slot_atom - entry_atom
+        return torch.where(is_or, entry_figure + difference, slot_set - difference)
+
+    def sets_at(self, neuron, entry, atom, slot) -> CandidateSets:
+        """The sets the refinement test compares of the candidates given by index tensors of shape (M,)."""
+        entry_figure, slot_set, atom_figure, entry_atom, slot_atom, is_or = self._parts(neuron, entry, atom, slot)
+        difference = slot_atom - entry_atom
+        joined = torch.where(is_or, difference, -difference)
+        left_out = torch.where(is_or, slot_set - entry_figure, entry_figure - slot_set) - joined
+        one_operand = torch.where(is_or, entry_figure, atom_figure) - entry_atom
+        return CandidateSets(tuple(joined), tuple(left_out), tuple(one_operand))
+
+
+def _with_negations(positive: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """(K, B, 2C): a figure of a set ∧ c for every concept c, given as ``positive`` (C, K, B), then of the
+    set ∧ ~c, ``whole`` (K, B) less it."""
+    positive = positive.permute(1, 2, 0)
+    return torch.cat([positive, whole[:, :, None] - positive], dim=2)
+
+
 def slots_of(beams: Beams, step: int, context: SearchContext) -> Slots:
     """The slots of a step: the two root operators, and in exact semantics one insertion per child of
     the entries (at most ``step - 1`` children)."""
@@ -92,35 +221,6 @@ def truth_on_groups(formula: Formula, context: SearchContext) -> torch.Tensor:
 def joined(entry_truth, slot_context, atom_truth, is_or) -> torch.Tensor:
     """Truth of candidates: ``entry ∨ (a ∧ C)`` for OR slots, ``C ∨ (a ∧ entry)`` for AND slots."""
     return torch.where(is_or, entry_truth | (atom_truth & slot_context), slot_context | (atom_truth & entry_truth))
-
-def set_sums(truth: torch.Tensor, blocks: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per block (n_groups, K) of per-group figures, their sums over the groups where ``truth`` (n_groups,
-    K, ...) holds: each of shape (K, ...)."""
-    weights = truth.to(torch.float64)
-    shape = (-1, weights.shape[1]) + (1,) * (weights.dim() - 2)
-    return [(weights * block.reshape(shape)).sum(dim=0) for block in blocks]
-
-def candidate_figure(is_or, entry, entry_atom, slot_set, slot_atom, atom) -> torch.Tensor:
-    """Count, rank sum or squares of candidates from those of their sets (broadcastable shapes):
-    entry + C∧a − entry∧a for OR slots, C + entry∧a − C∧a for AND slots (see :class:`Slots`)."""
-    return torch.where(is_or, entry + slot_atom - entry_atom, slot_set + entry_atom - slot_atom)
-
-def elements_at(tensors, index) -> list[torch.Tensor]:
-    """Elements of tensors broadcastable to (K, B, S, 2C) at index tensors (neuron, entry, slot, atom) of
-    one shape: one gather each at the flat position, where axes of size 1 take index 0."""
-    flat_index = {}  # per layout (shape and strides), the flat positions
-    found = []
-    for tensor in tensors:
-        tensor = tensor.contiguous()
-        layout = (tensor.shape, tensor.stride())
-        if layout not in flat_index:
-            flat = torch.zeros_like(index[0])
-            for position, size, stride in zip(index, tensor.shape, tensor.stride()):
-                if size > 1:
-                    flat += position * stride
-            flat_index[layout] = flat
-        found.append(tensor.reshape(-1)[flat_index[layout]])
-    return found
 
 def candidate_truth(beams: Beams, slots: Slots, context: SearchContext, neuron, entry, atom, slot) -> torch.Tensor:
     """Truth on the groups (n_groups, *shape) of the candidates given by index tensors of one shape."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from invert_core.candidates import ItemLayout, Slots, candidate_truth
+from invert_core.candidates import ItemLayout, Slots, StepFigures, candidate_truth
 from invert_core.formula import canonical
 from invert_core.ranked_items import RankedItems
 from invert_core.search_state import Beams, SearchContext, beams_of_atoms
@@ -50,11 +50,19 @@ def initial_distinct_beams(by_score, atom_valid, context: SearchContext) -> Beam
 
 @dataclass(frozen=True)
 class Scores:
-    """The criterion of a step's items before min_gain: old_base (K, B), base (K, B * 2C * S)."""
+    """The criterion of a step's items before min_gain: ``old_base`` (K, B) of the old entries, and that of
+    candidates from their figures."""
 
     old_base: torch.Tensor
-    base: torch.Tensor
+    figures: StepFigures
+    layout: ItemLayout
     criterion: Criterion
+    n_samples: int
+
+    def base(self, neuron: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """(M,): the criterion before min_gain of candidates (ids from 0) of neurons, index tensors (M,)."""
+        count, doubled_sum = self.figures.at(neuron, *self.layout.decode(candidate))[:2]
+        return self.criterion.base(count, doubled_sum, self.n_samples)
 
 def distinct_best(items: RankedItems, describe, scores: Scores, beams: Beams, slots: Slots, context: SearchContext):
     """Per neuron, the best ``width`` distinct supports among the ranked items, one formula each.
@@ -127,7 +135,7 @@ def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: Sco
         truth = candidate_truth(beams, slots, context, new_neuron[part], entry[part], atom[part], slot[part])
         keys.append(context.supports.of_truth(truth))
     new_keys = (torch.cat(keys) if keys else torch.zeros(0, dtype=torch.float64)).cpu().tolist()
-    new_bases = scores.base[new_neuron, candidate].cpu().tolist()
+    new_bases = scores.base(new_neuron, candidate).cpu().tolist()
     old_keys = beams.support_key[old_neuron, old_item].cpu().tolist()
     old_bases = scores.old_base[old_neuron, old_item].cpu().tolist()
     old_pairs, new_pairs = iter(zip(old_keys, old_bases)), iter(zip(new_keys, new_bases))

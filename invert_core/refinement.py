@@ -26,8 +26,8 @@ sample sets, for all neurons, beam entries and atoms at once.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.special
@@ -49,6 +49,23 @@ def t_critical_values(n_candidates: int, device: torch.device) -> torch.Tensor:
         values = scipy.special.stdtrit(np.maximum(degrees, 1), 1 - REFINEMENT_ALPHA / max(1, n_candidates))
     values[0] = np.inf
     return torch.from_numpy(values).to(device)
+
+
+class CandidateSets(NamedTuple):
+    """The three sets of candidates the test compares, each a (count, doubled rank sum, squares) triple.
+
+    An OR slot makes E ∨ (a ∧ C) (entry E, atom a, the slot's set C ⊇ E, see
+    :class:`invert_core.candidates.Slots`): ``joined`` is what the atom adds (C ∧ a ∧ ¬E), ``left_out``
+    the samples of C in neither operand (C ∧ ¬E ∧ ¬a), ``one_operand`` the entry without the atom
+    (E ∧ ¬a). An AND slot makes C ∨ (a ∧ E) (C ⊆ E): ``joined`` is what it keeps beyond C (a ∧ E ∧ ¬C),
+    ``left_out`` what it drops from the entry (E ∧ ¬a ∧ ¬C), ``one_operand`` the atom without the entry
+    (a ∧ ¬E). For the root slots (C every sample for OR, empty for AND) these are the sets of the module
+    docstring. A candidate whose three sets are not all at least ``min_count`` fails.
+    """
+
+    joined: tuple
+    left_out: tuple
+    one_operand: tuple
 
 
 @dataclass(frozen=True)
@@ -78,41 +95,23 @@ class RefinementTest:
         return cls(group_squares, total, torch.cat([positive, total[:, None] - positive], dim=1), critical,
                    n_samples + 1, min_count)
 
-    def admitted(self, figures, is_or: torch.Tensor, positive: bool) -> torch.Tensor:
-        """Which of M candidates pass: (M,) bool.
+    def admitted(self, sets: CandidateSets, is_or: torch.Tensor, positive: bool) -> torch.Tensor:
+        """Which of M candidates pass, given the sets they compare (each triple of (M,) tensors) and their
+        slots' type ``is_or`` (M,) bool: (M,) bool.
 
-        ``figures(rows)(name)`` gives the (count, doubled rank sum, squares) triple, each of shape (R,),
-        of a set of the candidates ``rows`` (int64 (R,)): ``"entry"`` (the entry E), ``"entry_atom"``
-        (E ∧ a), ``"slot_set"`` (the slot's set C, see :class:`invert_core.candidates.Slots`),
-        ``"slot_atom"`` (C ∧ a) or ``"atom"`` (a); ``is_or`` (M,) bool, the slot's type.
-        An OR slot makes E ∨ (a ∧ C): what the atom adds (C ∧ a ∧ ¬E) and what the entry holds without
-        the atom (E ∧ ¬a) must each rank above the samples of C in neither. An AND slot makes
-        C ∨ (a ∧ E): the samples it keeps beyond C (a ∧ E ∧ ¬C) must rank above those it drops from
-        the entry (E ∧ ¬a ∧ ¬C) and from the atom (a ∧ ¬E). For the root slots (C every sample for
-        OR, empty for AND) these are the comparisons of the module docstring.
-        Each comparison is made only for the candidates that passed the ones before (most fail the first).
+        Both slot types need the samples the atom joins to rank above those it leaves out; an OR slot
+        also needs the entry without the atom above those left out, an AND slot the samples it joins
+        above the atom without the entry (see :class:`CandidateSets`). The second comparison is made
+        only for the candidates that passed the first (most fail it).
         """
-        passes = torch.zeros_like(is_or)
-        for slot_is_or, comparisons in ((True, _OR_COMPARISONS), (False, _AND_COMPARISONS)):
-            rows = torch.nonzero(is_or == slot_is_or).flatten()
-            for comparison in comparisons:
-                if len(rows) == 0:
-                    break
-                high, low = comparison(figures(rows))
-                rows = rows[self.ranks_above(high, low, positive)]
-            passes[rows] = True
+        passes = self.ranks_above(sets.joined, sets.left_out, positive)
+        rows = torch.nonzero(passes).flatten()
+        joined, left_out, one_operand = (tuple(part[rows] for part in triple) for triple in sets)
+        slot_is_or = is_or[rows]
+        high = tuple(torch.where(slot_is_or, x, y) for x, y in zip(one_operand, joined))
+        low = tuple(torch.where(slot_is_or, x, y) for x, y in zip(left_out, one_operand))
+        passes[rows] = self.ranks_above(high, low, positive)
         return passes
-
-    def large_enough(self, figure, is_or: torch.Tensor) -> torch.Tensor:
-        """Whether every set the test compares holds at least ``min_count`` samples (else it fails, see
-        :meth:`ranks_above`), from counts alone: ``figure(name)`` gives a set's ``(count,)`` of every
-        candidate, broadcastable with ``is_or``. The engine drops the others before it orders candidates, so
-        that the lazy test spends no round on them."""
-        def large(comparisons) -> torch.Tensor:
-            sets = [part[0] for comparison in comparisons for part in comparison(figure)]
-            return functools.reduce(torch.logical_and, (count >= self.min_count for count in sets))
-
-        return torch.where(is_or, large(_OR_COMPARISONS), large(_AND_COMPARISONS))
 
     def ranks_above(self, high, low, positive: bool) -> torch.Tensor:
         """Whether the samples of ``high`` rank significantly above those of ``low`` (below in negative
@@ -128,42 +127,6 @@ class RefinementTest:
         degrees = welch_degrees(*(torch.broadcast_to(part, t.shape)[index] for part in spreads))
         passes[index] = signed[index] >= self.critical[degrees]
         return passes
-
-
-# The comparisons of each slot type, as (high, low) triples from ``figure(name)`` (see ``admitted``).
-
-def _or_neither(figure):
-    """The samples of an OR slot's C in neither operand: C ∧ ¬E less what the atom adds (C ∧ a ∧ ¬E)."""
-    return minus(minus(figure("slot_set"), figure("entry")), _or_added(figure))
-
-
-def _or_added(figure):
-    return minus(figure("slot_atom"), figure("entry_atom"))
-
-
-def _or_adds_above_neither(figure):
-    return _or_added(figure), _or_neither(figure)
-
-
-def _or_entry_only_above_neither(figure):
-    return minus(figure("entry"), figure("entry_atom")), _or_neither(figure)
-
-
-def _and_kept(figure):
-    return minus(figure("entry_atom"), figure("slot_atom"))
-
-
-def _and_kept_above_dropped(figure):
-    """The kept samples against those an AND slot drops from the entry (E ∧ ¬a ∧ ¬C)."""
-    return _and_kept(figure), minus(minus(figure("entry"), figure("slot_set")), _and_kept(figure))
-
-
-def _and_kept_above_atom_only(figure):
-    return _and_kept(figure), minus(figure("atom"), figure("entry_atom"))
-
-
-_OR_COMPARISONS = (_or_adds_above_neither, _or_entry_only_above_neither)
-_AND_COMPARISONS = (_and_kept_above_dropped, _and_kept_above_atom_only)
 
 
 def minus(first, second) -> tuple:
