@@ -62,7 +62,7 @@ class StepFigures:
     C ∨ (a ∧ E) has C − (sa − ea). The samples the atom joins are ±(sa − ea), the sign + for OR.
 
     product : (n_concepts, F, K, B, X), the figures of c ∧ X for every concept c and set X: the entry
-        (X = 0) and the sets of its insertion slots (X = slot − 1); the step's one matrix product
+        (X = 0) and the sets of its insertion slots (X = slot − 1); the step's matrix products
     entry : (F, K, B)       slot_set : (F, K, B, S), the slots' sets C (empty, every sample, insertion sets)
     atom : (F, K, 2C), atoms c_0 .. c_{C-1}, ~c_0 .. ~c_{C-1}       is_or : (K, B, S) bool
     """
@@ -90,14 +90,17 @@ class StepFigures:
         # insertion slots (those of the root slots are empty or every sample).
         sets = torch.cat([beams.truth.unsqueeze(3), slots.context[:, :, :, 2:]], dim=3)
         weights = (sets & beams.alive[None, :, :, None]).to(torch.float64)  # (G, K, B, X)
-        stacked = torch.stack([weights * block[:, :, None, None] for block in per_group], dim=1)  # (G, F, K, B, X)
-        del weights
-        set_figures = stacked.sum(dim=0)  # (F, K, B, X)
-        product = grouped.concept_by_group @ stacked.reshape(n_groups, -1)  # the one product of this step
+        products, set_figures = [], []
+        for block in per_group:  # one figure at a time: the weighted sets are the step's largest array
+            weighted = weights * block[:, :, None, None]
+            set_figures.append(weighted.sum(dim=0))
+            products.append(grouped.concept_by_group @ weighted.reshape(n_groups, -1))
+            del weighted
+        set_figures = torch.stack(set_figures)  # (F, K, B, X)
+        product = torch.stack(products, dim=1).reshape((-1,) + tuple(set_figures.shape))  # (C, F, K, B, X)
         total = torch.stack(total)[:, :, None, None].expand(-1, -1, width, 1)
         slot_set = torch.cat([torch.zeros_like(total), total, set_figures[:, :, :, 1:]], dim=3)
-        return cls(product.reshape((-1,) + tuple(stacked.shape[1:])), set_figures[:, :, :, 0], slot_set,
-                   torch.stack(atom), slots.is_or)
+        return cls(product, set_figures[:, :, :, 0], slot_set, torch.stack(atom), slots.is_or)
 
     def valid(self, usable: torch.Tensor, in_expansion: torch.Tensor, config, min_count: int | None) -> torch.Tensor:
         """Which candidates are valid, from counts alone: (K, B * 2C * S) bool in item order (see

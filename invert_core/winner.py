@@ -51,7 +51,8 @@ def winners_first(truth: torch.Tensor, alive: torch.Tensor, n_pos: torch.Tensor,
     weights = truth.to(torch.float64)
     per_group = (grouped.group_size[:, None].expand_as(group_sums), group_sums, test.group_squares)
     # (count, sum, squares) of N ∧ B for every pair of entries N (axis 1) and B (axis 2): (K, B, B) each.
-    both = tuple(torch.einsum("gkn,gkb,gk->knb", weights, weights, figure) for figure in per_group)
+    by_neuron = weights.permute(1, 0, 2)  # (K, n_groups, B)
+    both = tuple(torch.bmm((by_neuron * figure.T[:, :, None]).transpose(1, 2), by_neuron) for figure in per_group)
     entry = (n_pos, doubled_sum, squares)
     everything = (torch.full_like(n_pos, float(n_samples)), torch.full_like(n_pos, float(n_samples * (n_samples + 1))),
                   test.total_squares[:, None].expand_as(n_pos))
