@@ -19,6 +19,8 @@ and the final choice (:mod:`invert_core.winner`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from invert_core.candidates import ItemLayout, StepFigures, candidate_truth, slots_of
@@ -34,6 +36,14 @@ from invert_core.supports import Supports
 from invert_core.winner import named_by_subconcept, winners_first
 
 
+class FinalBeams(NamedTuple):
+    """The search's result for a chunk of K neurons: ``entries[k]``, neuron k's final beam, best first, and
+    ``truth`` (n_groups, K, B) bool, the truth of ``entries[k][r]`` at ``[:, k, r]`` (false past the last)."""
+
+    entries: list[list[BeamEntry]]
+    truth: torch.Tensor
+
+
 def beam_search(
     group_sums: torch.Tensor,
     grouped: GroupedLabels,
@@ -42,7 +52,7 @@ def beam_search(
     config: SearchConfig,
     specificity: list[int] | None = None,
     group_squares: torch.Tensor | None = None,
-) -> list[list[BeamEntry]]:
+) -> FinalBeams:
     """Run the beam search for a chunk of neurons.
 
     Parameters
@@ -61,7 +71,7 @@ def beam_search(
     Returns
     -------
     For each neuron, its final beam, best first (possibly fewer than ``config.beam`` entries, or
-    none when no formula satisfies the support constraint).
+    none when no formula satisfies the support constraint), and their truth on the groups.
     """
     n_concepts = len(concepts)
     n_neurons = group_sums.shape[1]
@@ -125,15 +135,17 @@ def beam_search(
     n_pos = beams.n_pos.cpu().tolist()
     sums = beams.doubled_sum.cpu().tolist()
     scores = scores.cpu().tolist()
-    return [
-        [
-            BeamEntry(beams.formulas[k][s], beams.lengths[k][s], int(n_pos[k][s]), sums[k][s], scores[k][s],
-                      beams.synonyms[k][s])
-            for s in orders[k]
-            if alive[k][s]
-        ]
-        for k in range(n_neurons)
+    kept = [[s for s in order if alive[k][s]] for k, order in enumerate(orders)]
+    entries = [
+        [BeamEntry(beams.formulas[k][s], beams.lengths[k][s], int(n_pos[k][s]), sums[k][s], scores[k][s],
+                   beams.synonyms[k][s]) for s in row]
+        for k, row in enumerate(kept)
     ]
+    device = beams.truth.device
+    position = torch.tensor([row + [0] * (config.beam - len(row)) for row in kept], dtype=torch.int64, device=device)
+    present = torch.tensor([[rank < len(row) for rank in range(config.beam)] for row in kept], device=device)
+    truth = beams.truth.gather(2, position[None].expand(grouped.n_groups, -1, -1)) & present[None]
+    return FinalBeams(entries, truth)
 
 def _sort_direction(values: torch.Tensor, mode: Mode) -> torch.Tensor:
     """Indices that stably sort ``values`` along the last axis, best first for ``mode``."""

@@ -39,12 +39,7 @@ from invert_core.schema import (
 from invert_core.search_config import SearchConfig
 from invert_core.significance import q_values_by_rank
 from invert_core.statistics import rank_statistics
-from invert_core.trust import (
-    bootstrap_stability,
-    empirical_p_values,
-    heldout_figures,
-    metric_columns,
-)
+from invert_core.trust import bootstrap_stability, empirical_p_values, heldout_figures
 
 
 def explain(
@@ -217,13 +212,13 @@ def explain(
         return LayerSearch(search_labels, names, config, torch_device, memory_budget, specificity)
 
     search = make_search(labels_search)
-    table = _table(search.run(values_search), n_samples)
+    rows = search.run(values_search, top_quantile)
+    table = _table(rows, n_samples)
     if table.num_rows == 0:
         return _with_dead_rows(table, live, n_neurons)
     formulas = table.column("formula").to_pylist()
     neurons = table.column("neuron").to_numpy()
-    metrics = metric_columns(values_search, labels_search, names, formulas, neurons, top_quantile, mode,
-                             torch_device)
+    metrics = [np.array(column, dtype=np.float64) for column in zip(*(row.metrics for row in rows))]
     trust = dict.fromkeys((field.name for field in TRUST_FIELDS), None)
     rng = np.random.default_rng(seed)
     if held_out is not None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from invert_core.labels import group_rank_sums, group_samples
+from invert_core.metrics import FormulaMetrics, ranked_metrics
 from invert_core.refinement import centred_rank_squares
 from invert_core.ranks import doubled_average_ranks
 from invert_core.beam_search import beam_search
@@ -20,12 +21,14 @@ from invert_core.search_config import BeamEntry, SearchConfig
 
 
 class SearchRow(NamedTuple):
-    """One formula of a neuron's final beam: ``rank`` 0 is the neuron's explanation."""
+    """One formula of a neuron's final beam: ``rank`` 0 is the neuron's explanation; ``metrics`` its
+    :class:`FormulaMetrics` (floats) when the search was asked for them."""
 
     neuron: int
     rank: int
     entry: BeamEntry
     tie_term: float
+    metrics: FormulaMetrics | None = None
 
 
 class LayerSearch:
@@ -47,12 +50,13 @@ class LayerSearch:
         self.n_samples = labels.shape[0]
         self.squares = config.refined
         slots = config.n_slots(config.length)  # candidates per entry and atom at the last step
-        per_neuron = (48 * self.n_samples + 25 * self.grouped.n_groups * config.beam * (slots - 1)
+        per_neuron = (80 * self.n_samples + 25 * self.grouped.n_groups * config.beam * (slots - 1)
                       + 110 * config.beam * 2 * len(self.names) * slots)
         self.chunk = neurons_per_chunk(memory_budget, per_neuron)
 
-    def run(self, values: torch.Tensor) -> list[SearchRow]:
-        """The final beam of every column of ``values`` (n_samples, n_neurons), best first."""
+    def run(self, values: torch.Tensor, top_quantile: float | None = None) -> list[SearchRow]:
+        """The final beam of every column of ``values`` (n_samples, n_neurons), best first; with
+        ``top_quantile``, each row's metrics (:func:`invert_core.metrics.ranked_metrics`) from the same ranks."""
         rows = []
         for start in range(0, values.shape[1], self.chunk):
             block = values[:, start : start + self.chunk].to(self.device)
@@ -60,20 +64,27 @@ class LayerSearch:
             sums = group_rank_sums(ranks.doubled, self.grouped)
             squares = (group_rank_sums(centred_rank_squares(ranks.doubled, self.n_samples), self.grouped)
                        if self.squares else None)
-            tie_term = ranks.tie_term
-            del block, ranks  # free the N-long arrays before the search
-            beams = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, self.specificity,
+            ties = ranks.tie_term.cpu().tolist()
+            # The metrics read the activations and their order; the N-long ranks are freed before the search.
+            ranked = (block, ranks._replace(doubled=None)) if top_quantile is not None else None
+            del block, ranks
+            found = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, self.specificity,
                                 squares)
-            ties = tie_term.cpu().tolist()
-            for offset, entries in enumerate(beams):
-                rows.extend(SearchRow(start + offset, rank, entry, ties[offset]) for rank, entry in enumerate(entries))
+            metrics = (None if ranked is None else
+                       ranked_metrics(*ranked, found.truth, self.grouped.sample_group, top_quantile, self.config.mode))
+            for offset, entries in enumerate(found.entries):
+                for rank, entry in enumerate(entries):
+                    row_metrics = (None if metrics is None else
+                                   FormulaMetrics(*(float(column[offset, rank]) for column in metrics)))
+                    rows.append(SearchRow(start + offset, rank, entry, ties[offset], row_metrics))
         return rows
 
 
 def neurons_per_chunk(memory_budget: int, bytes_per_neuron: int) -> int:
     """How many neurons fit ``memory_budget`` bytes at ``bytes_per_neuron`` each (at least one).
 
-    The search's estimate: ranking holds about six N-long 8-byte arrays per neuron; a beam step the truth
+    The search's estimate: ranking holds about six N-long 8-byte arrays per neuron, of which the metrics
+    keep four through the search (activations, order, tie bounds); a beam step the truth
     and weights, on every group, of the beam entries and of the sets of their insertion slots (about 25
     bytes per group, entry and set) and about 14 8-byte arrays of beam x 2C x slots candidates.
     """

@@ -1,4 +1,4 @@
-"""Metrics of an explanation beyond AUROC, for one neuron and several formulas at once.
+"""Metrics of an explanation beyond AUROC, for several formulas of each of many neurons at once.
 
 - average precision (AUPRC) of the formula's truth ranked by activation, as
   ``sklearn.metrics.average_precision_score`` computes it (tied activations form one threshold);
@@ -13,7 +13,8 @@ same in both modes; its sign says the direction.
 
 Samples with the same label row share every formula's truth, so truths may be given per group of samples:
 F1, IoU and the mean difference are then dot products over groups, and average precision a cumulative
-sum of each formula's truth in ranking order (no sort per formula).
+sum of each formula's truth in ranking order. The ranking is the search's (:func:`ranked_metrics` reads
+the order and ties of :func:`invert_core.ranks.doubled_average_ranks`): no sort per formula or neuron.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from invert_core.ranks import Ranks, doubled_average_ranks
 
 
 class FormulaMetrics(NamedTuple):
@@ -51,53 +54,78 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     """
     if mode not in ("positive", "negative"):
         raise ValueError(f"`mode` must be 'positive' or 'negative', got {mode!r}")
-    # contiguous: a column of a matrix is a strided view, slow to sort and sum
-    activations = torch.as_tensor(activations, dtype=torch.float64).contiguous()
-    device = activations.device
-    truths = torch.as_tensor(truths, dtype=torch.bool, device=device)
-    n_samples, n_groups = activations.shape[0], truths.shape[1]
+    activations = torch.as_tensor(activations, dtype=torch.float64)[:, None]
+    truths = torch.as_tensor(truths, dtype=torch.bool, device=activations.device)
     if sample_group is None:
-        sample_group = torch.arange(n_samples, device=device)
-    ranked = activations if mode == "positive" else -activations
-    is_true = truths.to(torch.float64)  # (n_formulas, n_groups), 1 where the formula is true
-    group_size = torch.bincount(sample_group, minlength=n_groups)
-    n_pos = is_true @ group_size.to(torch.float64)
+        sample_group = torch.arange(activations.shape[0], device=activations.device)
+    metrics = ranked_metrics(activations, doubled_average_ranks(activations), truths.T[:, None, :], sample_group,
+                             top_quantile, mode)
+    return FormulaMetrics(*(column[0] for column in metrics))
 
-    descending, order = torch.sort(ranked, descending=True)
-    sorted_group = sample_group[order]
-    # Tied activations form one threshold (sklearn's): the samples ranked at or above a sample are those up
-    # to the last of its tie, tie_end + 1 of them.
-    _, tie_sizes = torch.unique_consecutive(descending, return_counts=True)
-    tie_end = torch.repeat_interleave(tie_sizes.cumsum(dim=0) - 1, tie_sizes)  # (n_samples,), sorted positions
-    average_precision = _average_precision(truths, sorted_group, tie_end, n_pos)
+
+def ranked_metrics(activations: torch.Tensor, ranks: Ranks, truths: torch.Tensor, sample_group: torch.Tensor,
+                   top_quantile: float, mode: str) -> FormulaMetrics:
+    """Metrics of R formulas for each of k neurons, from the neurons' ranking.
+
+    activations : (n_samples, k), real     ranks : :func:`invert_core.ranks.doubled_average_ranks` of them
+    truths : (n_groups, k, R) bool, each formula's truth on each group     sample_group : (n_samples,) int64
+    Returns arrays of shape (k, R).
+    """
+    n_samples, n_neurons = activations.shape
+    n_groups, _, n_formulas = truths.shape
+    is_true = truths.permute(1, 2, 0).to(torch.float64).contiguous()  # (k, R, n_groups)
+    group_size = torch.bincount(sample_group, minlength=n_groups).to(torch.float64)
+    n_pos = is_true @ group_size  # (k, R)
+    # The ranking order (highest first; lowest first in negative mode) and, per position, the last position
+    # of its tie: tied activations form one threshold (sklearn's).
+    if mode == "positive":
+        ranked_group = sample_group[ranks.order.flip(1)]
+        tie_end = (n_samples - 1 - ranks.tie_first).flip(1)
+    else:
+        ranked_group = sample_group[ranks.order]
+        tie_end = ranks.tie_last
+    average_precision = torch.stack([_average_precision(truths[:, :, r].T, ranked_group, tie_end) for r in
+                                     range(n_formulas)], dim=1) / n_pos
     # The top fraction of samples, extended to the last of the tie at its boundary.
-    n_top = int(tie_end[max(1, math.ceil(top_quantile * n_samples)) - 1]) + 1
-    overlap = is_true @ torch.bincount(sorted_group[:n_top], minlength=n_groups).to(torch.float64)
+    n_top = tie_end[:, max(1, math.ceil(top_quantile * n_samples)) - 1] + 1  # (k,)
+    in_top = (torch.arange(n_samples, device=n_top.device) < n_top[:, None]).to(torch.float64)
+    top_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=n_top.device)
+    top_by_group.scatter_add_(1, ranked_group, in_top)
+    overlap = (is_true @ top_by_group[:, :, None]).squeeze(2)
+    n_top = n_top[:, None].to(torch.float64)
     f1 = 2 * overlap / (n_pos + n_top)
     iou = overlap / (n_pos + n_top - overlap)
 
-    sum_by_group = torch.bincount(sample_group, weights=activations, minlength=n_groups)
-    true_mean = is_true @ sum_by_group / n_pos
-    false_mean = (1 - is_true) @ sum_by_group / (n_samples - n_pos)
-    deviation = activations.std(correction=0)
-    mean_difference = (true_mean - false_mean) / deviation if deviation > 0 else torch.full_like(true_mean, torch.nan)
+    activations = activations.to(torch.float64).contiguous()
+    sum_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=activations.device)
+    sum_by_group.index_add_(1, sample_group, activations.T)
+    # Floating-point sums neuron by neuron, over its formulas only and on arrays of their own, so that a
+    # neuron's figures do not depend on the neurons measured with it (the chunk, the memory budget), on
+    # padding, or on where its rows lie in memory (the matrix-vector product's rounding does).
+    true_sum, false_sum = torch.full_like(n_pos, torch.nan), torch.full_like(n_pos, torch.nan)
+    for neuron, (truth, sums) in enumerate(zip(is_true, sum_by_group)):
+        n_present = int((n_pos[neuron] > 0).sum())  # formulas past a neuron's last are true nowhere
+        truth, sums = truth[:n_present].clone(), sums.clone()
+        true_sum[neuron, :n_present] = truth @ sums
+        false_sum[neuron, :n_present] = (1 - truth) @ sums
+    true_mean, false_mean = true_sum / n_pos, false_sum / (n_samples - n_pos)
+    deviation = torch.stack([column.std(correction=0) for column in activations.T.contiguous()])[:, None]
+    mean_difference = torch.where(deviation > 0, (true_mean - false_mean) / deviation, torch.nan)
     return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))
 
 
-def _average_precision(truths: torch.Tensor, sorted_group: torch.Tensor, tie_end: torch.Tensor,
-                       n_pos: torch.Tensor) -> torch.Tensor:
-    """Average precision of each formula, from its truth at every sorted position.
+def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, tie_end: torch.Tensor) -> torch.Tensor:
+    """Sum of precisions over the true samples of one formula per neuron (average precision times n_pos).
 
-    truths : (n_formulas, n_groups) bool; sorted_group : (n_samples,) the group of each sample in ranking
-    order; tie_end : (n_samples,) per sorted position, the last position of its tie; n_pos :
-    (n_formulas,) float64.
+    truths : (k, n_groups) bool; ranked_group : (k, n_samples), the group of each sample in ranking order;
+    tie_end : (k, n_samples), per position, the last position of its tie.
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
     samples at or above it over all samples at or above it. Work: a gather and a cumulative sum of
-    (n_formulas, n_samples), no sort; the true samples are summed formula by formula in ranking order.
+    (k, n_samples), no sort; the true samples are summed neuron by neuron in ranking order.
     """
-    true_sorted = truths[:, sorted_group]  # (n_formulas, n_samples)
-    true_at_or_above = true_sorted.cumsum(dim=1)
-    formula, at = torch.nonzero(true_sorted, as_tuple=True)  # by formula, then sorted position
-    end = tie_end[at]
-    precision = true_at_or_above[formula, end].to(torch.float64) / (end + 1)
-    return torch.bincount(formula, weights=precision, minlength=truths.shape[0]) / n_pos
+    true_ranked = truths.gather(1, ranked_group)  # (k, n_samples)
+    true_at_or_above = true_ranked.cumsum(dim=1, dtype=torch.int32)
+    neuron, at = torch.nonzero(true_ranked, as_tuple=True)  # by neuron, then position
+    end = tie_end[neuron, at]
+    precision = true_at_or_above[neuron, end].to(torch.float64) / (end + 1)
+    return torch.bincount(neuron, weights=precision, minlength=truths.shape[0])

@@ -20,10 +20,17 @@ class Ranks(NamedTuple):
         ``2 * r`` where ``r`` is the average rank (1..N, ties share the mean of their ranks).
     tie_term : Tensor of shape (n_neurons,), float64
         ``sum_t (t**3 - t)`` over groups of tied values, as the Mann–Whitney variance needs it.
+    order : Tensor of shape (n_neurons, n_samples), int64, the sample at each position of the ascending
+        (stable) order
+    tie_first, tie_last : Tensors of shape (n_neurons, n_samples), int64, per position of that order the
+        first and last position of its group of tied values
     """
 
     doubled: torch.Tensor
     tie_term: torch.Tensor
+    order: torch.Tensor
+    tie_first: torch.Tensor
+    tie_last: torch.Tensor
 
 
 def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
@@ -44,4 +51,4 @@ def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
     group_size = (last - first + 1).to(torch.float64)
     # A group of size t contributes t elements of (t**2 - 1): t**3 - t in all.
     tie_term = (group_size * group_size - 1).sum(dim=1)
-    return Ranks(doubled, tie_term)
+    return Ranks(doubled, tie_term, order, first, last)

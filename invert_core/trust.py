@@ -1,6 +1,5 @@
 """Statistics that say how far to trust each explanation, computed after the search.
 
-- :func:`metric_columns`: AUPRC, F1, IoU and mean difference on the searched samples;
 - :func:`heldout_figures`: AUC, p and BH q on samples the search never saw;
 - :func:`empirical_p_values`: where each row's criterion value falls among the best values the search
   reaches on permuted activations of neurons with the same tie structure;
@@ -20,7 +19,6 @@ import torch
 from invert_core.formula import canonical, evaluate, parse_formula
 from invert_core.labels import GroupedLabels, group_samples
 from invert_core.layer_search import LayerSearch
-from invert_core.metrics import FormulaMetrics, formula_metrics
 from invert_core.ranks import doubled_average_ranks
 from invert_core.significance import q_values_by_rank
 from invert_core.statistics import rank_statistics
@@ -39,22 +37,6 @@ def group_truths(formulas: list[str], grouped: GroupedLabels, names: list[str]) 
     """Truth on every label group, shape (n_groups,), of each distinct formula text."""
     has_concept = grouped.group_has_concept.cpu().numpy()
     return {text: evaluate(parse_formula(text), has_concept, names) for text in dict.fromkeys(formulas)}
-
-
-def metric_columns(values: torch.Tensor, labels, names, formulas, neurons, top_quantile: float, mode: str,
-                   device: torch.device) -> FormulaMetrics:
-    """The metrics of :mod:`invert_core.metrics` for each row, on the samples of ``values`` (n_samples, K)
-    and their concept labels ``labels`` (scipy.sparse)."""
-    grouped = group_samples(labels, device)
-    truth_of_text = group_truths(formulas, grouped, names)
-    columns = FormulaMetrics(*(np.empty(len(formulas)) for _ in FormulaMetrics._fields))
-    for neuron in np.unique(neurons):
-        rows = np.flatnonzero(neurons == neuron)
-        truths = torch.from_numpy(np.stack([truth_of_text[formulas[i]] for i in rows])).to(device)
-        metrics = formula_metrics(values[:, neuron].to(device), truths, top_quantile, mode, grouped.sample_group)
-        for column, values_of_rows in zip(columns, metrics):
-            column[rows] = values_of_rows
-    return columns
 
 
 def heldout_figures(values: torch.Tensor, labels, names, formulas, neurons, ranks, device, mode: str):
