@@ -120,12 +120,19 @@ def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, tie_end
     truths : (k, n_groups) bool; ranked_group : (k, n_samples), the group of each sample in ranking order;
     tie_end : (k, n_samples), per position, the last position of its tie.
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
-    samples at or above it over all samples at or above it. Work: a gather and a cumulative sum of
-    (k, n_samples), no sort; the true samples are summed neuron by neuron in ranking order.
+    samples at or above it over all samples at or above it. Work: a gather of (k, n_samples), then only the
+    true samples, summed neuron by neuron in ranking order.
     """
-    true_ranked = truths.gather(1, ranked_group)  # (k, n_samples)
-    true_at_or_above = true_ranked.cumsum(dim=1, dtype=torch.int32)
-    neuron, at = torch.nonzero(true_ranked, as_tuple=True)  # by neuron, then position
-    end = tie_end[neuron, at]
-    precision = true_at_or_above[neuron, end].to(torch.float64) / (end + 1)
+    n_neurons, n_samples = ranked_group.shape
+    true_ranked = truths.gather(1, ranked_group).flatten()  # (k * n_samples,)
+    flat = torch.nonzero(true_ranked).squeeze(1)  # the true samples by neuron, then position
+    neuron = flat // n_samples
+    end = tie_end.flatten()[flat]
+    # The true samples at or above a tie's end: up to the last of them in the same tie, counted from the
+    # neuron's first.
+    _, in_tie = torch.unique_consecutive(end + neuron * n_samples, return_counts=True)
+    last_in_tie = torch.repeat_interleave(in_tie.cumsum(dim=0) - 1, in_tie)
+    per_neuron = torch.bincount(neuron, minlength=n_neurons)
+    true_at_or_above = last_in_tie - (per_neuron.cumsum(dim=0) - per_neuron)[neuron] + 1
+    precision = true_at_or_above.to(torch.float64) / (end + 1)
     return torch.bincount(neuron, weights=precision, minlength=truths.shape[0])

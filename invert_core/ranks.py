@@ -21,7 +21,7 @@ class Ranks(NamedTuple):
     tie_term : Tensor of shape (n_neurons,), float64
         ``sum_t (t**3 - t)`` over groups of tied values, as the Mann–Whitney variance needs it.
     order : Tensor of shape (n_neurons, n_samples), int64, the sample at each position of the ascending
-        (stable) order
+        order (tied samples in any order)
     tie_first, tie_last : Tensors of shape (n_neurons, n_samples), int64, per position of that order the
         first and last position of its group of tied values
     """
@@ -35,20 +35,24 @@ class Ranks(NamedTuple):
 
 def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
     """Rank every column of ``activations`` (shape (n_samples, n_neurons)); see :class:`Ranks`."""
-    n_samples = activations.shape[0]
-    values, order = torch.sort(activations.T.contiguous(), dim=1, stable=True)
-    positions = torch.arange(n_samples, device=activations.device).expand_as(values)
-    starts_group = torch.ones_like(values, dtype=torch.bool)
-    starts_group[:, 1:] = values[:, 1:] != values[:, :-1]
-    ends_group = torch.ones_like(values, dtype=torch.bool)
-    ends_group[:, :-1] = starts_group[:, 1:]
+    n_neurons, n_samples = activations.shape[1], activations.shape[0]
+    # Tied values share every figure, so their order among themselves does not matter: an unstable sort.
+    values, order = torch.sort(activations.T.contiguous(), dim=1)
+    starts_tie = torch.ones_like(values, dtype=torch.bool)
+    starts_tie[:, 1:] = values[:, 1:] != values[:, :-1]
     del values
-    # First and last sorted position of the tie group each element belongs to.
-    first = torch.where(starts_group, positions, 0).cummax(dim=1).values
-    last = torch.where(ends_group, positions, n_samples - 1).flip(1).cummin(dim=1).values.flip(1)
-    doubled_sorted = (first + last + 2).to(torch.float64)
+    # Ties numbered over all neurons (each neuron's first value starts one), with their first and last
+    # positions in the neuron's order.
+    starts_tie = starts_tie.flatten()
+    start = torch.nonzero(starts_tie).squeeze(1)  # flat position of each tie's first value
+    end = torch.cat([start[1:], start.new_tensor([starts_tie.numel()])]) - 1
+    neuron = start // n_samples
+    first, last = start - neuron * n_samples, end - neuron * n_samples
+    tie = starts_tie.cumsum(dim=0) - 1  # the tie of each sorted value
+    doubled_sorted = (first + last + 2).to(torch.float64)[tie].reshape(n_neurons, n_samples)
     doubled = torch.empty_like(doubled_sorted).scatter_(1, order, doubled_sorted)
-    group_size = (last - first + 1).to(torch.float64)
-    # A group of size t contributes t elements of (t**2 - 1): t**3 - t in all.
-    tie_term = (group_size * group_size - 1).sum(dim=1)
-    return Ranks(doubled, tie_term, order, first, last)
+    size = (last - first + 1).to(torch.float64)
+    tie_term = torch.zeros(n_neurons, dtype=torch.float64, device=activations.device)
+    tie_term.index_add_(0, neuron, size * (size * size - 1))  # a tie of t values: t**3 - t
+    return Ranks(doubled, tie_term, order, first[tie].reshape(n_neurons, n_samples),
+                 last[tie].reshape(n_neurons, n_samples))
