@@ -148,20 +148,26 @@ class StepFigures:
         return torch.stack(columns, dim=3).reshape(n_neurons, -1)
 
     def _parts(self, neuron, entry, atom, slot):
-        """(E, C, a, E ∧ a, C ∧ a), each (F, M), and is_or (M,) of the candidates given by index tensors (M,)."""
-        n_concepts = self.product.shape[0]
+        """(E, C, a, E ∧ a, C ∧ a), each (F, M), and is_or (M,) of the candidates given by index tensors (M,).
+
+        Gathers at flat positions: the product is the step's largest array, and reading it by index tuples
+        cost twice as much."""
+        n_concepts, n_figures, n_neurons, width, n_sets = self.product.shape
+        n_slots = self.is_or.shape[2]
         negated = atom >= n_concepts
-        entry_figure = self.entry[:, neuron, entry]
-        slot_set = self.slot_set[:, neuron, entry, slot]
-        atom_figure = self.atom[:, neuron, atom]
-        positive = self.product[atom % n_concepts, :, neuron, entry]  # (M, F, X)
-        positive_entry = positive[:, :, 0].T
+        pair = neuron * width + entry  # (M,)
+        entry_figure = self.entry.reshape(n_figures, -1)[:, pair]
+        slot_set = self.slot_set.reshape(n_figures, -1)[:, pair * n_slots + slot]
+        atom_figure = self.atom.reshape(n_figures, -1)[:, neuron * 2 * n_concepts + atom]
+        figure = torch.arange(n_figures, device=atom.device)[:, None]
+        at_entry = ((atom % n_concepts)[None, :] * n_figures + figure) * (n_neurons * width * n_sets) + pair * n_sets
+        product = self.product.reshape(-1)
+        positive_entry = product[at_entry]
+        positive_slot = product[at_entry + (slot - 1).clamp(min=0)]
         entry_atom = torch.where(negated, entry_figure - positive_entry, positive_entry)
-        at_slot = (slot - 1).clamp(min=0)[:, None, None].expand(-1, positive.shape[1], 1)
-        positive_slot = positive.gather(2, at_slot).squeeze(2).T
         slot_atom = torch.where(slot >= 2, torch.where(negated, slot_set - positive_slot, positive_slot),
                                 torch.where(slot == 1, atom_figure, 0.0))
-        return entry_figure, slot_set, atom_figure, entry_atom, slot_atom, self.is_or[neuron, entry, slot]
+        return entry_figure, slot_set, atom_figure, entry_atom, slot_atom, self.is_or.reshape(-1)[pair * n_slots + slot]
 
     def at(self, neuron, entry, atom, slot) -> torch.Tensor:
         """(F, M): the figures of the candidates given by index tensors of shape (M,)."""
