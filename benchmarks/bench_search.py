@@ -50,9 +50,19 @@ def random_tree_labels(rng: np.random.Generator, n_samples: int, n_leaves: int, 
     return labels, leaf_of_sample
 
 
-def imagenet_shaped(device: str, semantics: str) -> dict:
-    from invert_core import explain  # imported here, so that the engine's import (torch) is not timed
+def warm_up(device: str) -> None:
+    """A tiny search, so that what a process does once (imports: torch, pandas under pyarrow's first table;
+    thread pools) is not timed."""
+    from invert_core import explain
 
+    rng = np.random.default_rng(3)
+    explain(rng.normal(size=(200, 2)), rng.random((200, 5)) < 0.3, list("abcde"), length=2, device=device)
+
+
+def imagenet_shaped(device: str, semantics: str) -> dict:
+    from invert_core import explain
+
+    warm_up(device)
     rng = np.random.default_rng(0)
     labels, leaf = random_tree_labels(rng, 50_000, 1_000, 473)
     n_neurons = 512
@@ -93,8 +103,9 @@ def products_seconds(labels, n_neurons: int, beam: int, length: int, device: str
 
 
 def cub_shaped(device: str, semantics: str) -> dict:
-    from invert_core import explain  # imported here, so that the engine's import (torch) is not timed
+    from invert_core import explain
 
+    warm_up(device)
     rng = np.random.default_rng(2)
     n_samples, n_attributes, n_neurons = 6_000, 312, 256
     labels = rng.random((n_samples, n_attributes)) < rng.uniform(0.01, 0.3, size=n_attributes)
@@ -117,7 +128,7 @@ def small_dense(device: str, semantics: str) -> dict:
     activations = rng.normal(size=(5_000, 16))
     activations[:, :8] += 1.5 * (labels[:, :8] & ~labels[:, 8:16])
     concepts = [f"c{i}" for i in range(200)]
-    invert_core.explain(activations[:, :1], labels, concepts, length=1)  # warm-up (imports, threads)
+    warm_up(device)
     start = time.perf_counter()
     table = invert_core.explain(activations, labels, concepts, length=3, beam=10, semantics=semantics, device=device)
     seconds = time.perf_counter() - start

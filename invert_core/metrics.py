@@ -72,33 +72,35 @@ def ranked_metrics(activations: torch.Tensor, ranks: Ranks, truths: torch.Tensor
     Returns arrays of shape (k, R).
     """
     n_samples, n_neurons = activations.shape
-    n_groups, _, n_formulas = truths.shape
+    n_groups = truths.shape[0]
+    positive = mode == "positive"
     is_true = truths.permute(1, 2, 0).to(torch.float64).contiguous()  # (k, R, n_groups)
     group_size = torch.bincount(sample_group, minlength=n_groups).to(torch.float64)
     n_pos = is_true @ group_size  # (k, R)
-    # The ranking order (highest first; lowest first in negative mode) and, per position, the last position
-    # of its tie: tied activations form one threshold (sklearn's).
-    if mode == "positive":
-        ranked_group = sample_group[ranks.order.flip(1)]
-        tie_end = (n_samples - 1 - ranks.tie_first).flip(1)
+    ranked_group = sample_group[ranks.order]  # (k, n_samples), the group at each ascending position
+    by_formula = truths.permute(2, 1, 0).contiguous()  # (R, k, n_groups)
+    average_precision = torch.stack([_average_precision(truth, ranked_group, ranks, positive) for truth in by_formula],
+                                    dim=1) / n_pos
+    # The top fraction of samples (the highest; the lowest in negative mode), extended to the last of the
+    # tie at its boundary.
+    top = max(1, math.ceil(top_quantile * n_samples))
+    position = torch.arange(n_samples, device=ranked_group.device)
+    if positive:
+        n_top = n_samples - ranks.tie_first[:, n_samples - top]  # (k,)
+        in_top = position >= (n_samples - n_top)[:, None]
     else:
-        ranked_group = sample_group[ranks.order]
-        tie_end = ranks.tie_last
-    average_precision = torch.stack([_average_precision(truths[:, :, r].T, ranked_group, tie_end) for r in
-                                     range(n_formulas)], dim=1) / n_pos
-    # The top fraction of samples, extended to the last of the tie at its boundary.
-    n_top = tie_end[:, max(1, math.ceil(top_quantile * n_samples)) - 1] + 1  # (k,)
-    in_top = (torch.arange(n_samples, device=n_top.device) < n_top[:, None]).to(torch.float64)
-    top_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=n_top.device)
-    top_by_group.scatter_add_(1, ranked_group, in_top)
+        n_top = ranks.tie_last[:, top - 1] + 1
+        in_top = position < n_top[:, None]
+    top_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=ranked_group.device)
+    top_by_group.scatter_add_(1, ranked_group, in_top.to(torch.float64))
     overlap = (is_true @ top_by_group[:, :, None]).squeeze(2)
     n_top = n_top[:, None].to(torch.float64)
     f1 = 2 * overlap / (n_pos + n_top)
     iou = overlap / (n_pos + n_top - overlap)
 
-    activations = activations.to(torch.float64).contiguous()
+    activations = activations.T.to(torch.float64).contiguous()  # (k, n_samples)
     sum_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=activations.device)
-    sum_by_group.index_add_(1, sample_group, activations.T)
+    sum_by_group.index_add_(1, sample_group, activations)
     # Floating-point sums neuron by neuron, over its formulas only and on arrays of their own, so that a
     # neuron's figures do not depend on the neurons measured with it (the chunk, the memory budget), on
     # padding, or on where its rows lie in memory (the matrix-vector product's rounding does).
@@ -109,30 +111,32 @@ def ranked_metrics(activations: torch.Tensor, ranks: Ranks, truths: torch.Tensor
         true_sum[neuron, :n_present] = truth @ sums
         false_sum[neuron, :n_present] = (1 - truth) @ sums
     true_mean, false_mean = true_sum / n_pos, false_sum / (n_samples - n_pos)
-    deviation = torch.stack([column.std(correction=0) for column in activations.T.contiguous()])[:, None]
+    deviation = torch.stack([row.std(correction=0) for row in activations])[:, None]
     mean_difference = torch.where(deviation > 0, (true_mean - false_mean) / deviation, torch.nan)
     return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))
 
 
-def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, tie_end: torch.Tensor) -> torch.Tensor:
+def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, ranks: Ranks, positive: bool) -> torch.Tensor:
     """Sum of precisions over the true samples of one formula per neuron (average precision times n_pos).
 
-    truths : (k, n_groups) bool; ranked_group : (k, n_samples), the group of each sample in ranking order;
-    tie_end : (k, n_samples), per position, the last position of its tie.
+    truths : (k, n_groups) bool; ranked_group : (k, n_samples), the group at each position of the ascending
+    order; ranks : the order's ties; positive : ranking highest first (else lowest first).
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
-    samples at or above it over all samples at or above it. Work: a gather of (k, n_samples), then only the
-    true samples, summed neuron by neuron in ranking order.
+    samples at or above it over all samples at or above it (tied samples form one threshold). Work: a
+    gather of (k, n_samples), then only the true samples, summed neuron by neuron in ranking order.
     """
     n_neurons, n_samples = ranked_group.shape
-    true_ranked = truths.gather(1, ranked_group).flatten()  # (k * n_samples,)
-    flat = torch.nonzero(true_ranked).squeeze(1)  # the true samples by neuron, then position
+    flat = torch.nonzero(truths.gather(1, ranked_group).flatten()).squeeze(1)  # by neuron, then ascending
+    if positive:
+        flat = flat.flip(0)  # highest first
     neuron = flat // n_samples
-    end = tie_end.flatten()[flat]
-    # The true samples at or above a tie's end: up to the last of them in the same tie, counted from the
-    # neuron's first.
-    _, in_tie = torch.unique_consecutive(end + neuron * n_samples, return_counts=True)
+    # A tie's bound on the side of the lower ranks: all samples from it on are at or above the tie.
+    bound = (ranks.tie_first if positive else ranks.tie_last).flatten()[flat]
+    at_or_above = n_samples - bound if positive else bound + 1
+    # The true samples at or above: up to the last of them in the same tie, counted from the neuron's first.
+    _, in_tie = torch.unique_consecutive(neuron * n_samples + bound, return_counts=True)
+    _, in_row = torch.unique_consecutive(neuron, return_counts=True)
     last_in_tie = torch.repeat_interleave(in_tie.cumsum(dim=0) - 1, in_tie)
-    per_neuron = torch.bincount(neuron, minlength=n_neurons)
-    true_at_or_above = last_in_tie - (per_neuron.cumsum(dim=0) - per_neuron)[neuron] + 1
-    precision = true_at_or_above.to(torch.float64) / (end + 1)
-    return torch.bincount(neuron, weights=precision, minlength=truths.shape[0])
+    row_start = torch.repeat_interleave(in_row.cumsum(dim=0) - in_row, in_row)
+    precision = (last_in_tie - row_start + 1).to(torch.float64) / at_or_above
+    return torch.bincount(neuron, weights=precision, minlength=n_neurons)
