@@ -11,10 +11,11 @@ decides whether beams keep duplicate formulas (``"reference"``) or hold distinct
 (``"exact"``).
 
 This module runs the steps; each job has its module: the parameters (:mod:`invert_core.search_config`),
-the state between steps (:mod:`invert_core.search_state`), the candidates and the one decoder of their
-ids (:mod:`invert_core.candidates`), their order and lazy refinement test (:mod:`invert_core.ranked_items`),
-support keys and preference (:mod:`invert_core.supports`), distinct selection (:mod:`invert_core.distinct`)
-and the final choice (:mod:`invert_core.winner`).
+the state between steps (:mod:`invert_core.search_state`), the candidates, their figures and the one
+decoder of their ids (:mod:`invert_core.candidates`), the refinement test (:mod:`invert_core.refinement`),
+the items' order (:mod:`invert_core.ranked_items`), support keys and preference
+(:mod:`invert_core.supports`), distinct selection (:mod:`invert_core.distinct`) and the final choice
+(:mod:`invert_core.winner`).
 """
 
 from __future__ import annotations
@@ -188,6 +189,13 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
     usable = slots.valid & beams.alive[:, :, None]
     min_count = None if context.refinement is None else context.refinement.min_count
     rows, candidates = figures.valid(usable, in_expansion, config, min_count).nonzero(as_tuple=True)
+    if context.refinement is not None:
+        # Every valid candidate is tested: its figures are read to score it anyway, and the test adds only
+        # a t statistic (almost all fail: a test of the best few first, widening, tested nearly all).
+        entry_of, atom_of, slot_of = layout.decode(candidates)
+        admitted = context.refinement.admitted(figures.sets_at(rows, entry_of, atom_of, slot_of),
+                                               slots.is_or[rows, entry_of, slot_of], config.mode == "positive")
+        rows, candidates = rows[admitted], candidates[admitted]
     entry_of, atom_of, slot_of = layout.decode(candidates)
     counts_and_sums = figures.at(rows, entry_of, atom_of, slot_of)
     worst = -torch.inf if config.mode == "positive" else torch.inf
@@ -203,16 +211,7 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
     position_in_expansion.scatter_(
         1, expansion, torch.arange(expansion.shape[1], device=device).expand_as(expansion).contiguous()
     )
-    admission = None
-    if context.refinement is not None:
-
-        def admission(neuron, entry, atom, slot):
-            """The refinement test of the candidates given by index tensors of shape (M,) (see RankedItems)."""
-            return context.refinement.admitted(figures.sets_at(neuron, entry, atom, slot),
-                                               slots.is_or[neuron, entry, slot], config.mode == "positive")
-
-    items = RankedItems(old_value, old_valid, rows, candidates, value, position_in_expansion, config.mode, layout,
-                        admission)
+    items = RankedItems(old_value, old_valid, rows, candidates, value, position_in_expansion, config.mode, layout)
 
     def describe(k: int, item: int) -> tuple[Formula, int]:
         """The formula of an item and its length."""
