@@ -1,6 +1,7 @@
 """Tests of exact AUROC from ranks against scikit-learn."""
 
 import numpy as np
+import scipy.stats
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -60,6 +61,23 @@ def test_doubled_ranks_and_tie_term():
     # sorted: 1 -> rank 1, 2 -> rank 2, three 3s -> ranks 3, 4, 5, average 4
     assert ranks.doubled[0].tolist() == [8.0, 2.0, 8.0, 4.0, 8.0]
     assert ranks.tie_term.tolist() == [3**3 - 3]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64", "int64", "uint8"])
+def test_doubled_ranks_equal_scipy_for_every_dtype(rng, dtype):
+    """Ranks equal scipy's rankdata for floats of every width and integers, with negative values, heavy ties
+    and -0.0 tied with 0.0 (the ranks sort the values' bits read as integers)."""
+    import torch
+
+    values = torch.from_numpy(np.round(rng.normal(size=(2000, 3)) * 3)).to(getattr(torch, dtype)) if "float" in dtype \
+        else torch.from_numpy(rng.integers(0, 7, size=(2000, 3))).to(getattr(torch, dtype))
+    if values.is_floating_point():
+        values[:300, 0], values[300:600, 0] = -0.0, 0.0
+        assert (values[:, 0] == 0).sum() >= 600 and torch.signbit(values[:300, 0]).all()
+    ranks = doubled_average_ranks(values)
+    for neuron in range(3):
+        expected = 2 * scipy.stats.rankdata(values[:, neuron].to(torch.float64).numpy())
+        assert ranks.doubled[neuron].tolist() == expected.tolist()
 
 
 def test_rank_sums_stay_exact_at_imagenet_scale(rng):
