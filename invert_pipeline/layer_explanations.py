@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 
 import invert_core
 from invert_core.parameters import SEARCH_PARAMETERS
@@ -150,9 +151,17 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
     and the memory budget."""
     return {
         **{parameter.name: getattr(params, parameter.name) for parameter in SEARCH_PARAMETERS},
-        "device": params.device,
+        "device": search_device(params.device),
         "memory_budget": int(params.memory_budget),
     }
+
+
+def search_device(device: str) -> str:
+    """The search's device: ``"auto"`` is cuda where a GPU is present, else cpu (the search counts in float64,
+    which mps lacks); any other name as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:

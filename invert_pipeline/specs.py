@@ -166,7 +166,8 @@ class SearchParams(BaseModel):
     limit_search: int | None = _search_field("limit_search")
     semantics: Literal[SEMANTICS] = _search_field("semantics")
     selection: Literal[SELECTIONS] | None = _search_field("selection")
-    device: str = Field(default="cpu", description="torch device of the search")
+    device: str = Field(default="auto", description="torch device of the search: auto (cuda where a GPU is present, "
+                        "else cpu), cpu, cuda, cuda:N")
     min_gain: float | None = _search_field("min_gain")
     holdout: float = _search_field("holdout", default=0.2)
     seed: int = _search_field("seed")

@@ -78,7 +78,7 @@ SEARCH_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
       **({"choices": parameter.choices} if parameter.choices else {"type": parameter.kind})})
     for parameter in SEARCH_PARAMETERS
 ) + (
-    ("--search-device", "device", {"help": "torch device of the search (default cpu)"}),
+    ("--search-device", "device", {"help": "torch device of the search: auto (cuda where present, else cpu; the default), cpu, cuda"}),
     ("--top-k", "top_k", {"type": int, "help": "ranks kept per neuron (default 10)"}),
     ("--neuron-chunk", "neuron_chunk", {"type": int, "help": "neurons per search task (default: whole layer)"}),
     ("--memory-budget", "memory_budget", {"help": "memory a search task's working arrays may use, such as 512MiB "
