@@ -17,24 +17,18 @@ from invert_core.selection import Criterion
 def initial_distinct_beams(by_score, atom_valid, context: SearchContext) -> Beams:
     """The first B supported atoms in criterion order with distinct supports, one representative each."""
     width = context.config.beam
-    order = by_score.cpu().tolist()
     valid = atom_valid.cpu().tolist()
     keys = context.atom_key.cpu().tolist()
-    scores = context.atom_score.cpu().tolist()
+    # Most neurons settle within their best few atoms: only those are read, a neuron's whole order if not.
+    depth = min(by_score.shape[1], 4 * width)
+    head = by_score[:, :depth]
+    head_scores = context.atom_score.gather(1, head).cpu().tolist()
     chosen, synonyms, counts = [], [], []
-    for k, row in enumerate(order):
-        groups: dict[float, list[int]] = {}
-        last_score = None
-        for atom in row:
-            if not valid[atom]:
-                continue
-            if len(groups) == width and keys[atom] not in groups and scores[k][atom] != last_score:
-                break  # every atom of a kept support has been met (synonyms share the score)
-            if keys[atom] in groups:
-                groups[keys[atom]].append(atom)
-            elif len(groups) < width:
-                groups[keys[atom]] = [atom]
-                last_score = scores[k][atom]
+    for k, (atoms, scores) in enumerate(zip(head.cpu().tolist(), head_scores)):
+        groups = _first_supports(atoms, scores, valid, keys, width, settled_at_end=depth == by_score.shape[1])
+        if groups is None:
+            groups = _first_supports(by_score[k].cpu().tolist(), context.atom_score[k, by_score[k]].cpu().tolist(),
+                                     valid, keys, width, settled_at_end=True)
         picked, picked_synonyms = [], []
         for members in groups.values():
             ranked = sorted(members, key=lambda a: (context.supports.preference(context.atoms[a],
@@ -47,6 +41,27 @@ def initial_distinct_beams(by_score, atom_valid, context: SearchContext) -> Beam
     device = by_score.device
     alive = torch.tensor([[slot < count for slot in range(width)] for count in counts], device=device)
     return beams_of_atoms(torch.tensor(chosen, dtype=torch.int64, device=device), alive, context, synonyms)
+
+
+def _first_supports(atoms: list[int], scores: list[float], valid: list[bool], keys: list[float], width: int,
+                    settled_at_end: bool) -> dict[float, list[int]] | None:
+    """The first ``width`` supports among ``atoms`` (best first, ``scores`` theirs), each with its atoms in
+    order; None when the list ends before it is known that no later atom joins one (``settled_at_end``
+    false: the list is the head of a longer one)."""
+    groups: dict[float, list[int]] = {}
+    last_score = None
+    for atom, score in zip(atoms, scores):
+        if not valid[atom]:
+            continue
+        if len(groups) == width and keys[atom] not in groups and score != last_score:
+            return groups  # every atom of a kept support has been met (synonyms share the score)
+        if keys[atom] in groups:
+            groups[keys[atom]].append(atom)
+        elif len(groups) < width:
+            groups[keys[atom]] = [atom]
+            last_score = score
+    return groups if settled_at_end else None
+
 
 @dataclass(frozen=True)
 class Scores:

@@ -138,6 +138,18 @@ def _engine_equal_to_spec(activations, labels, names, **options) -> list[str]:
     return got
 
 
+def test_initial_beam_found_past_many_unsupported_atoms():
+    """The neuron follows 60 concepts of 1%, all below min_fraction 5%: its 120 best atoms hold no formula
+    the search may return (the initial beam reads past the best few), and the beam equals the literal spec's
+    over the 40 concepts of 30%."""
+    rng = np.random.default_rng(5)
+    labels = np.concatenate([rng.random((1500, 60)) < 0.01, rng.random((1500, 40)) < 0.3], axis=1)
+    activations = labels[:, :60].sum(axis=1) + labels[:, 70] + 0.3 * rng.normal(size=1500)
+    names = [f"c{i}" for i in range(100)]
+    got = _engine_equal_to_spec(activations, labels, names, length=2, beam=4, min_fraction=0.05, max_fraction=0.5)
+    assert got[0] == "c70"
+
+
 def test_a_class_explains_a_graded_neuron_though_its_category_separates_better():
     """A class logit inside its category (the Pullover logit and `garment`): 3 on leaf0, 2.2 on the other
     leaves of its node, unit noise. The node has both the better AUC and the better bound (derived from all
