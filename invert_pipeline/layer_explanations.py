@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
 
 import invert_core
 from invert_core.parameters import SEARCH_PARAMETERS
@@ -160,6 +159,8 @@ def search_device(device: str) -> str:
     """The search's device: ``"auto"`` is cuda where a GPU is present, else cpu (the search counts in float64,
     which mps lacks); any other name as given."""
     if device == "auto":
+        import torch  # here: a run whose every task is cached loads no torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
