@@ -1,7 +1,7 @@
 """Does INVERT recover planted formulas at realistic noise, and does it call noise significant?
 (a benchmark, not a test)
 
-    python benchmarks/bench_recovery.py                          # the README's table (about 75 s, quiet 2 cores)
+    python benchmarks/bench_recovery.py                          # the README's table (about 40 s, quiet 2 cores)
     python benchmarks/bench_recovery.py --samples 20000 --snr 1 --selection auc lower_bound
 
 Planted neurons: activation = truth of a formula + Gaussian noise of standard deviation 1 / SNR
