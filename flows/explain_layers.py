@@ -38,7 +38,7 @@ def explain_layers_stage(
     -------
     dict
         ``search_key``; ``layers``: layer -> {"explanations", "atomic_scores"} paths under
-        ``<workspace>/search/<search_key>/``.
+        ``<workspace>/search/<search_key>/``; ``widths``: layer -> its number of neurons.
     """
     search.check_layer_patterns(list(layer_dirs))
     activation_keys = {Path(folder).parent.name for folder in layer_dirs.values()}
@@ -88,4 +88,4 @@ def explain_layers_stage(
             outputs = layer_outputs(workspace, key, layer)
             merge = in_workspace(merge_chunks_task, workspace, outputs=outputs.values())
             layers[layer] = expect_outputs(merge(layer, results, outputs), outputs, f"merge of layer {layer}", workspace)
-    return {"search_key": key, "layers": layers}
+    return {"search_key": key, "layers": layers, "widths": widths}

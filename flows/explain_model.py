@@ -45,7 +45,7 @@ from invert_pipeline.run_manifest import build_run_manifest
 from invert_pipeline.runners import RunnerName, make_task_runner, run_slot, shared_dask_cluster
 from invert_pipeline.specs import DatasetSpec, ExtractionParams, ModelSpec, RetrainedWeights, SearchParams
 from invert_pipeline.workspace import DEFAULT_WORKSPACE, Workspace
-from tasks.activations import EXTRACTION_CODE, layer_width
+from tasks.activations import EXTRACTION_CODE
 from tasks.caching import code_version, expect_outputs, in_workspace
 from tasks.ingest import DATASET_CODE
 from tasks.runs import influence_task, run_id_for, utc_now, write_manifest_task
@@ -77,7 +77,7 @@ def _run_name() -> str:
     except ValueError:  # a malformed retrain event: the run fails at its start, named after the model as deployed
         pass
     dataset = parameters.get("dataset")
-    where = "Fashion-MNIST [test]" if dataset is None else f"{dataset.short_name} [{dataset.split}]"
+    where = "Fashion-MNIST [test]" if dataset is None else dataset.label
     return f"explain {_model_label(model)} on {where}"
 
 
@@ -184,7 +184,7 @@ def explain_model(
             search=search,
             extraction=extraction,
             code_version=code,
-            layer_widths={layer: layer_width(activations["layers"][layer]) for layer in names},
+            layer_widths=searched["widths"],
             activation_dirs=activations["layers"],
             search_outputs=searched["layers"],
             influence_path=influence_path,

@@ -18,7 +18,7 @@ def prepare_dataset_stage(dataset: DatasetSpec, workspace: str) -> str:
     fingerprint = dataset_fingerprint(dataset)
     get_run_logger().info("dataset %s [%s]: fingerprint %s", dataset.path, dataset.split, fingerprint)
     folder = Workspace(workspace).dataset_dir(fingerprint)
-    name = f"{dataset.short_name} [{dataset.split}]"
+    name = dataset.label
     progress = StageProgress(f"preparing dataset {name}", {name: 1}, parts="datasets")
     prepare = in_workspace(prepare_dataset_task, workspace, outputs=[DatasetFolder(folder).info])
     prepared = expect_outputs(prepare(dataset, fingerprint, workspace), str(folder), "dataset preparation", workspace)

@@ -71,6 +71,11 @@ class DatasetSpec(BaseModel):
         absolute or from the home or current folder by its last part, any other (a hub name) as given."""
         return Path(self.path).name if self.path.startswith(("/", "~", ".")) else self.path
 
+    @property
+    def label(self) -> str:
+        """The dataset in run, task and progress names: its short name and split, ``fashion_mnist [test]``."""
+        return f"{self.short_name} [{self.split}]"
+
 
 def _read_class_list(path: Path) -> list[str]:
     """Class names by index from a file: one per line, a JSON list, or a JSON object index -> name."""

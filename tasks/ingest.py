@@ -29,7 +29,7 @@ def retry_if_transient(task: object, task_run: object, state: State) -> bool:
 
 @task(
     name="prepare dataset",
-    task_run_name="prepare {spec.short_name} [{spec.split}]",
+    task_run_name="prepare {spec.label}",
     cache_policy=ContentKey(modules=DATASET_CODE),
     result_serializer="json",
     retries=1,
