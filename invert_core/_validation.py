@@ -18,11 +18,14 @@ from invert_core.parameters import DEFAULT_MIN_GAIN, PARAMETERS
 
 
 def validate_device(device: str | torch.device) -> torch.device:
-    """A torch device that exists here."""
+    """A torch device that exists here; ``"auto"``: cuda where torch sees a GPU, else cpu (the search counts in
+    float64, which mps lacks)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"`device` must be 'cpu' or 'cuda' (optionally 'cuda:N'), got {device!r}") from error
+        raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda' (optionally 'cuda:N'), got {device!r}") from error
     if resolved.type == "cpu":
         return resolved
     if resolved.type == "cuda":

@@ -21,7 +21,7 @@ def atomic_auc(activations, labels, *, device: str | torch.device = "cpu",
     ----------
     activations : array-like of shape (n_samples, n_neurons)
     labels : array-like of shape (n_samples, n_concepts), bool
-    device : {"cpu", "cuda"} or torch.device, default "cpu"
+    device : {"cpu", "cuda", "auto"} or torch.device, default "cpu" ("auto": cuda where torch sees a GPU, else cpu)
     memory_budget : int, default 1 GiB
         Bytes of working memory; neurons are ranked in chunks that fit (about six N-long and two
         group- and concept-long 8-byte arrays per neuron).

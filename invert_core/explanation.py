@@ -104,7 +104,7 @@ def explain(
         shortest, then the one with fewer negations, then the one over the most specific concepts
         represents them, the others are its ``synonyms``), never adds a literal that moves no sample,
         and length counts literals.
-    device : {"cpu", "cuda"} or torch.device, default "cpu"
+    device : {"cpu", "cuda", "auto"} or torch.device, default "cpu" ("auto": cuda where torch sees a GPU, else cpu)
     selection : {"lower_bound", "auc"}, optional
         The criterion beams are ranked by (:mod:`invert_core.selection`). "lower_bound" (the default of
         "exact"): the AUC's lower confidence bound, AUC − c·σ (σ its Hanley–McNeil standard error, c the

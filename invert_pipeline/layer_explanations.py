@@ -150,19 +150,10 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
     and the memory budget."""
     return {
         **{parameter.name: getattr(params, parameter.name) for parameter in SEARCH_PARAMETERS},
-        "device": search_device(params.device),
+        "device": params.device,
         "memory_budget": int(params.memory_budget),
     }
 
-
-def search_device(device: str) -> str:
-    """The search's device: ``"auto"`` is cuda where a GPU is present, else cpu (the search counts in float64,
-    which mps lacks); any other name as given."""
-    if device == "auto":
-        import torch  # here: a run whose every task is cached loads no torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:

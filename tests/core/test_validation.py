@@ -66,6 +66,20 @@ def test_unavailable_cuda_is_a_clear_error():
         _explain(device="cuda")
 
 
+@pytest.mark.parametrize(("gpu", "expected"), [(False, "cpu"), (True, "cuda")])
+def test_auto_device_is_cuda_where_torch_sees_a_gpu(monkeypatch, gpu, expected):
+    """device="auto" is cuda where torch sees a GPU, else cpu (never mps: the search counts in float64)."""
+    from invert_core._validation import validate_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    assert validate_device("auto") == torch.device(expected)
+
+
+def test_auto_device_searches_here():
+    """On this machine "auto" gives the table of "cpu"."""
+    assert _explain(device="auto").equals(_explain(device="cpu"))
+
+
 def test_atomic_auc_validates_too():
     """atomic_auc checks its inputs the same way."""
     with pytest.raises(ValueError, match="NaN or infinite"):
