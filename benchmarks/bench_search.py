@@ -144,7 +144,7 @@ def _run(problem, device, semantics, queue) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--semantics", default="exact", choices=["exact", "reference"])
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")

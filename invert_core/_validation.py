@@ -37,7 +37,7 @@ def validate_device(device: str | torch.device) -> torch.device:
                 f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
             )
         return resolved
-    raise ValueError(f"`device` must be 'cpu' or 'cuda', got {device!r}")
+    raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda', got {device!r}")
 
 
 def validate_activations(activations) -> torch.Tensor:

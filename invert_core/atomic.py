@@ -23,8 +23,8 @@ def atomic_auc(activations, labels, *, device: str | torch.device = "cpu",
     labels : array-like of shape (n_samples, n_concepts), bool
     device : {"cpu", "cuda", "auto"} or torch.device, default "cpu" ("auto": cuda where torch sees a GPU, else cpu)
     memory_budget : int, default 1 GiB
-        Bytes of working memory; neurons are ranked in chunks that fit (about six N-long and two
-        group- and concept-long 8-byte arrays per neuron).
+        Bytes of working memory; neurons are ranked in chunks that fit (ranking peaks near 80 bytes per
+        sample and neuron; two group- and concept-long 8-byte arrays per neuron besides).
 
     Returns
     -------
@@ -37,7 +37,7 @@ def atomic_auc(activations, labels, *, device: str | torch.device = "cpu",
     n_samples = values.shape[0]
     grouped = group_samples(label_matrix, torch_device)
     counts = torch.mv(grouped.concept_by_group, grouped.group_size)
-    chunk = neurons_per_chunk(memory_budget, 48 * n_samples + 16 * grouped.n_groups + 16 * label_matrix.shape[1])
+    chunk = neurons_per_chunk(memory_budget, 80 * n_samples + 16 * grouped.n_groups + 16 * label_matrix.shape[1])
     blocks = [np.empty((0, label_matrix.shape[1]))]
     for start in range(0, values.shape[1], chunk):
         ranks = doubled_average_ranks(values[:, start : start + chunk].to(torch_device))

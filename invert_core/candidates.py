@@ -1,6 +1,6 @@
 """The candidates of a beam step: their ids (:class:`ItemLayout`, the one decoder of item ids), the
 slots where an atom joins an entry (:class:`Slots`), their figures and the sets the refinement test
-compares (:class:`StepFigures`, from the step's one product), which are valid, and their truth."""
+compares (:class:`StepFigures`, from the step's products), which are valid, and their truth."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from invert_core.formula import And, Formula, Literal, Or
 from invert_core.refinement import CandidateSets
+from invert_core.search_config import SearchConfig
 from invert_core.search_state import Beams, SearchContext, atom_truth
 
 
@@ -61,8 +62,8 @@ class StepFigures:
     E ∧ a and sa that of C ∧ a, an OR slot's candidate E ∨ (a ∧ C) has E + (sa − ea), an AND slot's
     C ∨ (a ∧ E) has C − (sa − ea). The samples the atom joins are ±(sa − ea), the sign + for OR.
 
-    product : (n_concepts, F, K, B, X), the figures of c ∧ X for every concept c and set X: the entry
-        (X = 0) and the sets of its insertion slots (X = slot − 1); the step's matrix products
+    product : (F, n_concepts, K, B, X), the figures of c ∧ X for every concept c and set X: the entry
+        (X = 0) and the sets of its insertion slots (X = slot − 1); the step's matrix products, one per figure
     entry : (F, K, B)       slot_set : (F, K, B, S), the slots' sets C (empty, every sample, insertion sets)
     atom : (F, K, 2C), atoms c_0 .. c_{C-1}, ~c_0 .. ~c_{C-1}       is_or : (K, B, S) bool
     """
@@ -75,6 +76,8 @@ class StepFigures:
 
     @classmethod
     def of_step(cls, beams: Beams, slots: Slots, context: SearchContext) -> StepFigures:
+        """The figures of a step of ``beams`` with ``slots``: counts and rank sums, and squares where the
+        refinement test needs them."""
         grouped, n_samples = context.grouped, context.n_samples
         n_groups, n_neurons, width = beams.truth.shape
         per_group = [grouped.group_size[:, None].expand(-1, n_neurons), context.group_sums]
@@ -90,19 +93,23 @@ class StepFigures:
         # insertion slots (those of the root slots are empty or every sample).
         sets = torch.cat([beams.truth.unsqueeze(3), slots.context[:, :, :, 2:]], dim=3)
         weights = (sets & beams.alive[None, :, :, None]).to(torch.float64)  # (G, K, B, X)
-        products, set_figures = [], []
-        for block in per_group:  # one figure at a time: the weighted sets are the step's largest array
+        n_concepts = grouped.concept_by_group.shape[0]
+        product = torch.empty((len(per_group), n_concepts) + tuple(weights.shape[1:]), dtype=torch.float64,
+                              device=weights.device)
+        set_figures = []
+        for figure, block in enumerate(per_group):  # one at a time: the weighted sets are the largest array
             weighted = weights * block[:, :, None, None]
             set_figures.append(weighted.sum(dim=0))
-            products.append(grouped.concept_by_group @ weighted.reshape(n_groups, -1))
+            torch.mm(grouped.concept_by_group, weighted.reshape(n_groups, -1),
+                     out=product[figure].view(n_concepts, -1))
             del weighted
         set_figures = torch.stack(set_figures)  # (F, K, B, X)
-        product = torch.stack(products, dim=1).reshape((-1,) + tuple(set_figures.shape))  # (C, F, K, B, X)
         total = torch.stack(total)[:, :, None, None].expand(-1, -1, width, 1)
         slot_set = torch.cat([torch.zeros_like(total), total, set_figures[:, :, :, 1:]], dim=3)
         return cls(product, set_figures[:, :, :, 0], slot_set, torch.stack(atom), slots.is_or)
 
-    def valid(self, usable: torch.Tensor, in_expansion: torch.Tensor, config, min_count: int | None) -> torch.Tensor:
+    def valid(self, usable: torch.Tensor, in_expansion: torch.Tensor, config: SearchConfig,
+              min_count: int | None) -> torch.Tensor:
         """Which candidates are valid, from counts alone: (K, B * 2C * S) bool in item order (see
         :class:`ItemLayout`).
 
@@ -113,7 +120,7 @@ class StepFigures:
         """
         n_neurons, width, n_slots = self.is_or.shape
         entry = self.entry[0]  # (K, B)
-        positive = self.product[:, 0]  # (C, K, B, X)
+        positive = self.product[0]  # (C, K, B, X)
         entry_atom = _with_negations(positive[..., 0], entry)  # (K, B, 2C)
         atom = self.atom[0][:, None, :]
         expanded = in_expansion[:, None, :]
@@ -152,7 +159,7 @@ class StepFigures:
 
         Gathers at flat positions: the product is the step's largest array, and reading it by index tuples
         cost twice as much."""
-        n_concepts, n_figures, n_neurons, width, n_sets = self.product.shape
+        n_figures, n_concepts, n_neurons, width, n_sets = self.product.shape
         n_slots = self.is_or.shape[2]
         negated = atom >= n_concepts
         pair = neuron * width + entry  # (M,)
@@ -160,7 +167,7 @@ class StepFigures:
         slot_set = self.slot_set.reshape(n_figures, -1)[:, pair * n_slots + slot]
         atom_figure = self.atom.reshape(n_figures, -1)[:, neuron * 2 * n_concepts + atom]
         figure = torch.arange(n_figures, device=atom.device)[:, None]
-        at_entry = ((atom % n_concepts)[None, :] * n_figures + figure) * (n_neurons * width * n_sets) + pair * n_sets
+        at_entry = ((figure * n_concepts + (atom % n_concepts)[None, :]) * (n_neurons * width) + pair) * n_sets
         product = self.product.reshape(-1)
         positive_entry = product[at_entry]
         positive_slot = product[at_entry + (slot - 1).clamp(min=0)]

@@ -60,18 +60,19 @@ class LayerSearch:
         rows = []
         for start in range(0, values.shape[1], self.chunk):
             block = values[:, start : start + self.chunk].to(self.device)
-            ranks = doubled_average_ranks(block)
+            ranks = doubled_average_ranks(block, with_ordering=top_quantile is not None)
             sums = group_rank_sums(ranks.doubled, self.grouped)
             squares = (group_rank_sums(centred_rank_squares(ranks.doubled, self.n_samples), self.grouped)
                        if self.squares else None)
             ties = ranks.tie_term.cpu().tolist()
-            # The metrics read the activations and their order; the N-long ranks are freed before the search.
-            ranked = (block, ranks._replace(doubled=None)) if top_quantile is not None else None
+            # The metrics read the activations and their ordering; the N-long ranks are freed before the search.
+            ranked = None if top_quantile is None else (block, ranks.ordering)
             del block, ranks
             found = beam_search(sums, self.grouped, self.names, self.n_samples, self.config, self.specificity,
                                 squares)
             metrics = (None if ranked is None else
-                       ranked_metrics(*ranked, found.truth, self.grouped.sample_group, top_quantile, self.config.mode))
+                       ranked_metrics(*ranked, found.truth, self.grouped.sample_group, top_quantile=top_quantile,
+                                      mode=self.config.mode))
             for offset, entries in enumerate(found.entries):
                 for rank, entry in enumerate(entries):
                     row_metrics = (None if metrics is None else
@@ -83,10 +84,12 @@ class LayerSearch:
 def neurons_per_chunk(memory_budget: int, bytes_per_neuron: int) -> int:
     """How many neurons fit ``memory_budget`` bytes at ``bytes_per_neuron`` each (at least one).
 
-    The search's estimate: ranking holds about six N-long 8-byte arrays per neuron, of which the metrics
-    keep four through the search (activations, order, tie bounds); a beam step the truth
-    and weights, on every group, of the beam entries and of the sets of their insertion slots (about 25
-    bytes per group, entry and set) and about 14 8-byte arrays of beam x 2C x slots candidates.
+    The search's estimate: ranking peaks near 80 bytes per sample and neuron (sort keys, order, ties,
+    ranks), and the metrics keep about 32 of them (activations, order, tie bounds) through the search; a
+    beam step holds the truth and weights, on every group, of the beam entries and of the sets of their
+    insertion slots (about 25 bytes per group, entry and set), and per entry, atom and slot its products,
+    counts and validity and the figures of the valid candidates (about 110 bytes in all, most candidates
+    being invalid).
     """
     return max(1, memory_budget // bytes_per_neuron)
 

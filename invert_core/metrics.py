@@ -12,9 +12,9 @@ those of the negated activations, measured against the lowest activations. The m
 same in both modes; its sign says the direction.
 
 Samples with the same label row share every formula's truth, so truths may be given per group of samples:
-F1, IoU and the mean difference are then dot products over groups, and average precision a cumulative
-sum of each formula's truth in ranking order. The ranking is the search's (:func:`ranked_metrics` reads
-the order and ties of :func:`invert_core.ranks.doubled_average_ranks`): no sort per formula or neuron.
+F1, IoU and the mean difference are then dot products over groups, and average precision a sum over each
+formula's true samples in ranking order. The ranking is the search's (:func:`ranked_metrics` reads the
+order and ties of :func:`invert_core.ranks.doubled_average_ranks`): no sort per formula or neuron.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from invert_core.ranks import Ranks, doubled_average_ranks
+from invert_core.ranks import Ordering, doubled_average_ranks
 
 
 class FormulaMetrics(NamedTuple):
-    """Arrays of shape (n_formulas,), float64."""
+    """float64 arrays: of shape (n_formulas,) from :func:`formula_metrics`, (k, R) from
+    :func:`ranked_metrics`."""
 
     average_precision: np.ndarray
     f1: np.ndarray
@@ -58,38 +59,42 @@ def formula_metrics(activations, truths, top_quantile: float, mode: str = "posit
     truths = torch.as_tensor(truths, dtype=torch.bool, device=activations.device)
     if sample_group is None:
         sample_group = torch.arange(activations.shape[0], device=activations.device)
-    metrics = ranked_metrics(activations, doubled_average_ranks(activations), truths.T[:, None, :], sample_group,
-                             top_quantile, mode)
+    ordering = doubled_average_ranks(activations, with_ordering=True).ordering
+    metrics = ranked_metrics(activations, ordering, truths.T[:, None, :], sample_group, top_quantile=top_quantile,
+                             mode=mode)
     return FormulaMetrics(*(column[0] for column in metrics))
 
 
-def ranked_metrics(activations: torch.Tensor, ranks: Ranks, truths: torch.Tensor, sample_group: torch.Tensor,
-                   top_quantile: float, mode: str) -> FormulaMetrics:
-    """Metrics of R formulas for each of k neurons, from the neurons' ranking.
+def ranked_metrics(activations: torch.Tensor, ordering: Ordering, truths: torch.Tensor, sample_group: torch.Tensor,
+                   *, top_quantile: float, mode: str) -> FormulaMetrics:
+    """Metrics of R formulas for each of k neurons, from the neurons' ordering.
 
-    activations : (n_samples, k), real     ranks : :func:`invert_core.ranks.doubled_average_ranks` of them
-    truths : (n_groups, k, R) bool, each formula's truth on each group     sample_group : (n_samples,) int64
+    activations : (n_samples, k), real     ordering : :class:`invert_core.ranks.Ordering` of them
+    truths : (n_groups, k, R) bool, each formula's truth on each group (all false: no formula, NaN
+    figures)     sample_group : (n_samples,) int64
     Returns arrays of shape (k, R).
     """
     n_samples, n_neurons = activations.shape
-    n_groups = truths.shape[0]
+    n_groups, _, n_formulas = truths.shape
+    if n_formulas == 0:
+        return FormulaMetrics(*(np.empty((n_neurons, 0)) for _ in FormulaMetrics._fields))
     positive = mode == "positive"
     is_true = truths.permute(1, 2, 0).to(torch.float64).contiguous()  # (k, R, n_groups)
     group_size = torch.bincount(sample_group, minlength=n_groups).to(torch.float64)
     n_pos = is_true @ group_size  # (k, R)
-    ranked_group = sample_group[ranks.order]  # (k, n_samples), the group at each ascending position
+    ranked_group = sample_group[ordering.order]  # (k, n_samples), the group at each ascending position
     by_formula = truths.permute(2, 1, 0).contiguous()  # (R, k, n_groups)
-    average_precision = torch.stack([_average_precision(truth, ranked_group, ranks, positive) for truth in by_formula],
-                                    dim=1) / n_pos
+    average_precision = torch.stack([_average_precision(truth, ranked_group, ordering, positive)
+                                     for truth in by_formula], dim=1) / n_pos
     # The top fraction of samples (the highest; the lowest in negative mode), extended to the last of the
     # tie at its boundary.
     top = max(1, math.ceil(top_quantile * n_samples))
     position = torch.arange(n_samples, device=ranked_group.device)
     if positive:
-        n_top = n_samples - ranks.tie_first[:, n_samples - top]  # (k,)
+        n_top = n_samples - ordering.tie_first[:, n_samples - top]  # (k,)
         in_top = position >= (n_samples - n_top)[:, None]
     else:
-        n_top = ranks.tie_last[:, top - 1] + 1
+        n_top = ordering.tie_last[:, top - 1] + 1
         in_top = position < n_top[:, None]
     top_by_group = torch.zeros((n_neurons, n_groups), dtype=torch.float64, device=ranked_group.device)
     top_by_group.scatter_add_(1, ranked_group, in_top.to(torch.float64))
@@ -106,21 +111,22 @@ def ranked_metrics(activations: torch.Tensor, ranks: Ranks, truths: torch.Tensor
     # padding, or on where its rows lie in memory (the matrix-vector product's rounding does).
     true_sum, false_sum = torch.full_like(n_pos, torch.nan), torch.full_like(n_pos, torch.nan)
     for neuron, (truth, sums) in enumerate(zip(is_true, sum_by_group)):
-        n_present = int((n_pos[neuron] > 0).sum())  # formulas past a neuron's last are true nowhere
-        truth, sums = truth[:n_present].clone(), sums.clone()
-        true_sum[neuron, :n_present] = truth @ sums
-        false_sum[neuron, :n_present] = (1 - truth) @ sums
+        present = n_pos[neuron] > 0  # padding past a neuron's last formula is true nowhere
+        truth, sums = truth[present], sums.clone()  # (indexing copies)
+        true_sum[neuron, present] = truth @ sums
+        false_sum[neuron, present] = (1 - truth) @ sums
     true_mean, false_mean = true_sum / n_pos, false_sum / (n_samples - n_pos)
     deviation = torch.stack([row.std(correction=0) for row in activations])[:, None]
     mean_difference = torch.where(deviation > 0, (true_mean - false_mean) / deviation, torch.nan)
     return FormulaMetrics(*(column.cpu().numpy() for column in (average_precision, f1, iou, mean_difference)))
 
 
-def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, ranks: Ranks, positive: bool) -> torch.Tensor:
+def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, ordering: Ordering,
+                       positive: bool) -> torch.Tensor:
     """Sum of precisions over the true samples of one formula per neuron (average precision times n_pos).
 
     truths : (k, n_groups) bool; ranked_group : (k, n_samples), the group at each position of the ascending
-    order; ranks : the order's ties; positive : ranking highest first (else lowest first).
+    order; ordering : the order's ties; positive : ranking highest first (else lowest first).
     Each true sample adds 1 / n_pos of recall at its threshold, at that threshold's precision: the true
     samples at or above it over all samples at or above it (tied samples form one threshold). Work: a
     gather of (k, n_samples), then only the true samples, summed neuron by neuron in ranking order.
@@ -131,7 +137,7 @@ def _average_precision(truths: torch.Tensor, ranked_group: torch.Tensor, ranks: 
         flat = flat.flip(0)  # highest first
     neuron = flat // n_samples
     # A tie's bound on the side of the lower ranks: all samples from it on are at or above the tie.
-    bound = (ranks.tie_first if positive else ranks.tie_last).flatten()[flat]
+    bound = (ordering.tie_first if positive else ordering.tie_last).flatten()[flat]
     at_or_above = n_samples - bound if positive else bound + 1
     # The true samples at or above: up to the last of them in the same tie, counted from the neuron's first.
     _, in_tie = torch.unique_consecutive(neuron * n_samples + bound, return_counts=True)

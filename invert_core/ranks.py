@@ -12,28 +12,37 @@ from typing import NamedTuple
 import torch
 
 
+class Ordering(NamedTuple):
+    """Each neuron's activations in ascending order, and their ties.
+
+    order : Tensor of shape (n_neurons, n_samples), int64, the sample at each position (tied samples in any
+        order)
+    tie_first, tie_last : Tensors of shape (n_neurons, n_samples), int64, per position the first and last
+        position of its group of tied values
+    """
+
+    order: torch.Tensor
+    tie_first: torch.Tensor
+    tie_last: torch.Tensor
+
+
 class Ranks(NamedTuple):
-    """Doubled average ranks and the tie term of each neuron.
+    """Doubled average ranks and the tie term of each neuron, and their ordering when asked for.
 
     doubled : Tensor of shape (n_neurons, n_samples), float64 (neuron-major: sorting along the last,
         contiguous axis is about twice as fast as along the first)
         ``2 * r`` where ``r`` is the average rank (1..N, ties share the mean of their ranks).
     tie_term : Tensor of shape (n_neurons,), float64
         ``sum_t (t**3 - t)`` over groups of tied values, as the Mann–Whitney variance needs it.
-    order : Tensor of shape (n_neurons, n_samples), int64, the sample at each position of the ascending
-        order (tied samples in any order)
-    tie_first, tie_last : Tensors of shape (n_neurons, n_samples), int64, per position of that order the
-        first and last position of its group of tied values
+    ordering : :class:`Ordering`, or None unless ``with_ordering``
     """
 
     doubled: torch.Tensor
     tie_term: torch.Tensor
-    order: torch.Tensor
-    tie_first: torch.Tensor
-    tie_last: torch.Tensor
+    ordering: Ordering | None
 
 
-_SAME_WIDTH_INTEGER = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+_SAME_WIDTH_INTEGER = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def _sort_keys(values: torch.Tensor) -> torch.Tensor:
@@ -47,7 +56,7 @@ def _sort_keys(values: torch.Tensor) -> torch.Tensor:
     return torch.where(bits < 0, bits ^ torch.iinfo(bits.dtype).max, bits)
 
 
-def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
+def doubled_average_ranks(activations: torch.Tensor, with_ordering: bool = False) -> Ranks:
     """Rank every column of ``activations`` (shape (n_samples, n_neurons)); see :class:`Ranks`."""
     n_neurons, n_samples = activations.shape[1], activations.shape[0]
     # Tied values share every figure, so their order among themselves does not matter: an unstable sort.
@@ -62,11 +71,15 @@ def doubled_average_ranks(activations: torch.Tensor) -> Ranks:
     end = torch.cat([start[1:], start.new_tensor([starts_tie.numel()])]) - 1
     neuron = start // n_samples
     first, last = start - neuron * n_samples, end - neuron * n_samples
-    tie = starts_tie.cumsum(dim=0) - 1  # the tie of each sorted value
-    doubled_sorted = (first + last + 2).to(torch.float64)[tie].reshape(n_neurons, n_samples)
-    doubled = torch.empty_like(doubled_sorted).scatter_(1, order, doubled_sorted)
+    del start, end
+    tie = starts_tie.cumsum(dim=0).sub_(1)  # the tie of each sorted value
+    del starts_tie
+    doubled = torch.empty((n_neurons, n_samples), dtype=torch.float64, device=activations.device)
+    doubled.scatter_(1, order, (first + last + 2).to(torch.float64)[tie].reshape(n_neurons, n_samples))
     size = (last - first + 1).to(torch.float64)
     tie_term = torch.zeros(n_neurons, dtype=torch.float64, device=activations.device)
     tie_term.index_add_(0, neuron, size * (size * size - 1))  # a tie of t values: t**3 - t
-    return Ranks(doubled, tie_term, order, first[tie].reshape(n_neurons, n_samples),
-                 last[tie].reshape(n_neurons, n_samples))
+    if not with_ordering:
+        return Ranks(doubled, tie_term, None)
+    return Ranks(doubled, tie_term, Ordering(order, first[tie].reshape(n_neurons, n_samples),
+                                             last[tie].reshape(n_neurons, n_samples)))

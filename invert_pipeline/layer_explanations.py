@@ -155,7 +155,6 @@ def _explain_options(params: SearchParams) -> dict[str, object]:
     }
 
 
-
 def _align(label_ids: np.ndarray, activation_ids: np.ndarray, layer_dir: Path) -> np.ndarray:
     """Row indices into the label matrix that put its rows in the order of the activations."""
     order = np.argsort(label_ids, kind="stable")

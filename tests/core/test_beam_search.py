@@ -439,3 +439,40 @@ def test_dense_and_sparse_label_products_give_the_same_tables(rng, monkeypatch):
         monkeypatch.setattr(labels_module, "DENSE_PRODUCT_DENSITY", density)
         tables[density] = explain(activations, labels, concepts, **options).to_pandas()
     assert tables[0.0].equals(tables[1.0])
+
+
+@pytest.mark.parametrize("n_samples", [60, 400])  # 60: many candidates exactly at a bound (min_count 3)
+@pytest.mark.parametrize("options", [dict(), dict(mode="negative"), dict(semantics="reference"), dict(selection="auc"),
+                                     dict(length=4, beam=4), dict(limit_search=7, min_fraction=0.1)])
+def test_valid_candidates_from_count_bounds_equal_their_definition(rng, monkeypatch, options, n_samples):
+    """StepFigures.valid turns the support bounds and the refinement test's min_count into bounds on the
+    samples an atom joins. At every step of these searches its answer equals the definition read from each
+    candidate's own figures: the count within the bounds, a sample moved (exact semantics), each set the
+    test compares holding at least min_count (with the test), the slot usable and the atom expanded."""
+    from invert_core.candidates import StepFigures
+
+    original = StepFigures.valid
+    kept = []
+
+    def checking(self, usable, in_expansion, config, min_count):
+        got = original(self, usable, in_expansion, config, min_count)
+        n_neurons, width, n_slots = self.is_or.shape
+        grid = torch.meshgrid(*(torch.arange(n) for n in (n_neurons, width, in_expansion.shape[1], n_slots)),
+                              indexing="ij")
+        neuron, entry, atom, slot = (axis.flatten() for axis in grid)  # item order: entry, atom, slot
+        count = self.at(neuron, entry, atom, slot)[0]
+        expected = config.supported(count) & usable[neuron, entry, slot] & in_expansion[neuron, atom]
+        if config.semantics == "exact":
+            expected &= count != self.entry[0][neuron, entry]
+        if min_count is not None:
+            sets = self.sets_at(neuron, entry, atom, slot)
+            expected &= (sets.joined[0] >= min_count) & (sets.left_out[0] >= min_count)
+            expected &= sets.one_operand[0] >= min_count
+        assert torch.equal(got.flatten(), expected)
+        kept.append(int(expected.sum()))
+        return got
+
+    monkeypatch.setattr(StepFigures, "valid", checking)
+    activations, labels, concepts = _random_problem(rng, n_samples=n_samples, n_concepts=8)
+    explain(activations, labels, concepts, **{"min_fraction": 0.05, **options})
+    assert len(kept) >= 2 and min(kept) > 0

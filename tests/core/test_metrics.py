@@ -69,3 +69,18 @@ def test_explain_metric_columns_equal_sklearn_and_hand_computation(rng, mode):
         assert row.f1 == pytest.approx(2 * overlap / (truth.sum() + top.sum()), rel=1e-12)
         assert row.iou == pytest.approx(overlap / (truth.sum() + top.sum() - overlap), rel=1e-12)
         assert row.mean_difference == pytest.approx((x[truth].mean() - x[~truth].mean()) / x.std(), rel=1e-9)
+
+
+def test_a_formula_true_nowhere_leaves_the_others_as_they_are_alone(rng):
+    """Metrics of formulas given together equal those of each given alone, with one true on no sample
+    between them (its figures NaN) and none at all (empty columns)."""
+    activations = rng.normal(size=300)
+    truths = np.stack([activations > 0, np.zeros(300, dtype=bool), activations > 1, rng.random(300) < 0.3])
+    together = formula_metrics(activations, truths, top_quantile=0.1)
+    for index in (0, 2, 3):
+        alone = formula_metrics(activations, truths[index : index + 1], top_quantile=0.1)
+        for column, single in zip(together, alone):
+            assert column[index] == pytest.approx(single[0], rel=1e-12)
+    assert np.isnan(together.average_precision[1]) and np.isnan(together.mean_difference[1])
+    empty = formula_metrics(activations, np.zeros((0, 300), dtype=bool), top_quantile=0.1)
+    assert all(column.shape == (0,) for column in empty)
