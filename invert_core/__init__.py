@@ -36,6 +36,7 @@ _HOME = {
     "benjamini_hochberg": "invert_core.significance",
     "mann_whitney_p": "invert_core.significance",
     "q_values_by_rank": "invert_core.significance",
+    "validate_device": "invert_core._validation",
 }
 
 __all__ = sorted(_HOME)

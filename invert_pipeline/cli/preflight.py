@@ -5,8 +5,8 @@ the flag and the fix, within seconds, before Prefect's temporary API starts or a
 created: the dataset (a local path or a hub name, the split, the image, label and attribute
 columns, the class names, the hierarchy and annotation files), the model (the factory, checkpoint
 and preprocessing it names, one forward pass of one input of its input size on the CPU), the
-layers (from the model's module tree, with the close names of an unknown one) and the search
-options given for some layers. The flow checks the same things again when it runs (a deployment's
+layers (from the model's module tree, with the close names of an unknown one), the search
+options given for some layers and the search's device. The flow checks the same things again when it runs (a deployment's
 runs start without this command), so nothing here is trusted by it.
 """
 
@@ -30,7 +30,20 @@ def check_explain(model: ModelSpec, layers: Sequence[str], dataset: DatasetSpec 
         from invert_pipeline.datasets import check_dataset
 
         check_dataset(dataset)
-    search.check_layer_patterns(check_model(model, layers))
+    resolved = check_model(model, layers)
+    search.check_layer_patterns(resolved)
+    check_search_device(search, resolved)
+
+
+def check_search_device(search: SearchParams, layers: Sequence[str]) -> None:
+    """The device each layer is searched on exists here (``--search-device``, or a layer's own)."""
+    from invert_core import validate_device
+
+    for device in dict.fromkeys(search.for_layer(layer).device for layer in layers):
+        try:
+            validate_device(device)
+        except ValueError as error:
+            raise ValueError(f"--search-device {device!r}: {error}") from None
 
 
 def check_model(model: ModelSpec, layers: Sequence[str]) -> list[str]:

@@ -67,9 +67,10 @@ def explain(
         (("--weights", "missing.pt"), None, "--weights 'missing.pt': no such checkpoint file"),
         (("--length", "logit=1"), None, "search options were given for layer(s) 'logit' (LAYER=VALUE), which match "
                                         "none of the explained layers: conv1, logits; did you mean 'logits'?"),
+        (("--search-device", "tpu"), None, "--search-device 'tpu': `device` must be 'auto', 'cpu' or 'cuda'"),
     ],
     ids=["layer", "preprocess", "dataset-typo", "split", "label-column", "attribute-column", "input-size",
-         "model-factory", "model-module", "weights", "layer-option"],
+         "model-factory", "model-module", "weights", "layer-option", "search-device"],
 )
 def test_a_mistake_is_one_line_naming_the_flag_before_prefect_starts(
     arguments, dataset, expected, tiny_problem, tmp_path
