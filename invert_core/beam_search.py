@@ -191,14 +191,14 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
     usable = slots.valid & beams.alive[:, :, None]
     min_count = None if context.refinement is None else context.refinement.min_count
     rows, candidates = figures.valid(usable, in_expansion, config, min_count).nonzero(as_tuple=True)
+    entry_of, atom_of, slot_of = layout.decode(candidates)
     if context.refinement is not None:
         # Every valid candidate is tested at once: almost all fail (0.1% pass on the ImageNet-shaped
         # benchmark), and testing each neuron's best first, widening, tested 96% of them anyway.
-        entry_of, atom_of, slot_of = layout.decode(candidates)
         admitted = context.refinement.admitted(figures.sets_at(rows, entry_of, atom_of, slot_of),
                                                slots.is_or[rows, entry_of, slot_of], config.mode == "positive")
-        rows, candidates = rows[admitted], candidates[admitted]
-    entry_of, atom_of, slot_of = layout.decode(candidates)
+        rows, candidates, entry_of, atom_of, slot_of = (
+            index[admitted] for index in (rows, candidates, entry_of, atom_of, slot_of))
     counts_and_sums = figures.at(rows, entry_of, atom_of, slot_of)
     worst = -torch.inf if config.mode == "positive" else torch.inf
     # A candidate gives up min_gain for one literal more than its beam entry; in exact semantics that is
@@ -233,7 +233,7 @@ def _expand(beams: Beams, expansion: torch.Tensor, step: int, context: SearchCon
         described = [[describe(k, item) for item in row] for k, row in enumerate(selected)]
         synonyms = [[()] * width for _ in range(n_neurons)]
     elif config.semantics == "exact":
-        scores = Scores(old_base, figures, layout, criterion, n_samples)
+        scores = Scores(old_base, figures, criterion, n_samples)
         selected, described, synonyms = distinct_best(items, describe, scores, beams, slots, context)
     else:
         raise ValueError(f"unknown semantics {config.semantics!r}")

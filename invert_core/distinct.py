@@ -70,13 +70,12 @@ class Scores:
 
     old_base: torch.Tensor
     figures: StepFigures
-    layout: ItemLayout
     criterion: Criterion
     n_samples: int
 
-    def base(self, neuron: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        """(M,): the criterion before min_gain of candidates (ids from 0) of neurons, index tensors (M,)."""
-        count, doubled_sum = self.figures.at(neuron, *self.layout.decode(candidate))[:2]
+    def base(self, neuron, entry, atom, slot) -> torch.Tensor:
+        """(M,): the criterion before min_gain of the candidates given by index tensors of shape (M,)."""
+        count, doubled_sum = self.figures.at(neuron, entry, atom, slot)[:2]
         return self.criterion.base(count, doubled_sum, self.n_samples)
 
 def distinct_best(items: RankedItems, describe, scores: Scores, beams: Beams, slots: Slots, context: SearchContext):
@@ -150,7 +149,7 @@ def _pool_keys_and_bases(neurons: list[int], pools: list[list[int]], scores: Sco
         truth = candidate_truth(beams, slots, context, new_neuron[part], entry[part], atom[part], slot[part])
         keys.append(context.supports.of_truth(truth))
     new_keys = (torch.cat(keys) if keys else torch.zeros(0, dtype=torch.float64)).cpu().tolist()
-    new_bases = scores.base(new_neuron, candidate).cpu().tolist()
+    new_bases = scores.base(new_neuron, entry, atom, slot).cpu().tolist()
     old_keys = beams.support_key[old_neuron, old_item].cpu().tolist()
     old_bases = scores.old_base[old_neuron, old_item].cpu().tolist()
     old_pairs, new_pairs = iter(zip(old_keys, old_bases)), iter(zip(new_keys, new_bases))
